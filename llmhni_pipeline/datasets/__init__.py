@@ -1,0 +1,1 @@
+"""Stage 0 core: dataset registry, source loaders, split protocols and noise injection (no Dagster)."""

@@ -1,0 +1,146 @@
+"""Which datasets exist and how a partition key maps to a source, a split protocol and a noise level.
+
+Partition keys read ``<source>[-<protocol>][-noise<percent>]``, e.g. ``ml-100k``, ``amazon-book-llard`` or
+``amazon-book-llard-noise10``. Every built-in source has a default protocol; any folder dropped into the
+lake's incoming area is a source of kind ``incoming`` named after the folder.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from llmhni_pipeline.datasets.errors import DatasetError
+from llmhni_pipeline.lake import incoming_dir
+
+
+class Protocol(StrEnum):
+    RLMREC = "rlmrec"  # the given 3:1:1 train/valid/test split
+    LLARD = "llard"  # train = trn ∪ val, test = tst, a seeded per-user validation slice carved from train
+    RANDOM = "random"  # seeded per-user 8:1:1 split for datasets that ship none
+
+
+class SourceKind(StrEnum):
+    MOVIELENS = "movielens"
+    RLMREC = "rlmrec"
+    INCOMING = "incoming"
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    kind: SourceKind
+    folder: str  # sub-folder of the shared data dir (rlmrec) or of the raw area (movielens)
+    protocols: tuple[Protocol, ...]
+    description: str
+
+
+BUILTIN_SOURCES: dict[str, Source] = {
+    s.name: s
+    for s in (
+        Source(
+            "ml-100k",
+            SourceKind.MOVIELENS,
+            "ml-100k",
+            (Protocol.RANDOM,),
+            "MovieLens-100K from the recbole==1.2.1 wheel; ratings >= 4 as positives, seeded 8:1:1",
+        ),
+        Source(
+            "amazon-book",
+            SourceKind.RLMREC,
+            "amazon",
+            (Protocol.RLMREC, Protocol.LLARD),
+            "RLMRec Amazon-Book with LLM-written user and item profiles",
+        ),
+        Source(
+            "yelp",
+            SourceKind.RLMREC,
+            "yelp",
+            (Protocol.RLMREC, Protocol.LLARD),
+            "RLMRec Yelp (no text profiles)",
+        ),
+        Source(
+            "steam",
+            SourceKind.RLMREC,
+            "steam",
+            (Protocol.RLMREC, Protocol.LLARD),
+            "RLMRec Steam (item profiles; the train split is not shipped)",
+        ),
+    )
+}
+
+DEFAULT_DATASET = "ml-100k"
+NOISE_RATIOS = (0.05, 0.10, 0.15, 0.20)
+
+_KEY_RE = re.compile(
+    r"^(?P<source>[a-z0-9][a-z0-9_.-]*?)(?:-(?P<protocol>rlmrec|llard|random))?"
+    r"(?:-noise(?P<noise>\d{1,2}))?$"
+)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Everything stage 0 needs to know about one partition."""
+
+    key: str
+    source: Source
+    protocol: Protocol
+    noise_ratio: float  # share of fake training edges added (RocSE "add" protocol); 0 for clean data
+
+    @property
+    def is_builtin(self) -> bool:
+        return self.source.kind is not SourceKind.INCOMING
+
+
+def parse_dataset_key(key: str, lake_dir: Path) -> DatasetSpec:
+    """Resolve a partition key, or raise a ``DatasetError`` that lists what is known."""
+    match = _KEY_RE.match(key)
+    if not match:
+        raise DatasetError(
+            key, "not a valid dataset key; expected <source>[-rlmrec|-llard|-random][-noiseNN]"
+        )
+    name = match["source"]
+    source = BUILTIN_SOURCES.get(name)
+    if source is None:
+        folder = incoming_dir(lake_dir) / name
+        if not folder.is_dir():
+            known = ", ".join(sorted(BUILTIN_SOURCES) + list_incoming(lake_dir))
+            raise DatasetError(
+                folder, f"unknown dataset {name!r}: not built in and no such incoming folder (known: {known})"
+            )
+        source = Source(name, SourceKind.INCOMING, name, (Protocol.RANDOM,), f"incoming folder {folder}")
+    protocol = Protocol(match["protocol"]) if match["protocol"] else source.protocols[0]
+    if protocol not in source.protocols:
+        raise DatasetError(
+            key, f"protocol {protocol} does not apply to {name} (allowed: {', '.join(source.protocols)})"
+        )
+    noise = int(match["noise"]) / 100 if match["noise"] else 0.0
+    if noise and round(noise, 2) not in NOISE_RATIOS:
+        raise DatasetError(key, f"noise level {noise:.2f} is not one of {NOISE_RATIOS}")
+    return DatasetSpec(key=key, source=source, protocol=protocol, noise_ratio=noise)
+
+
+def list_incoming(lake_dir: Path) -> list[str]:
+    """Names of incoming dataset folders that hold an interactions file."""
+    root = incoming_dir(lake_dir)
+    if not root.is_dir():
+        return []
+    return sorted(
+        p.name
+        for p in root.iterdir()
+        if p.is_dir()
+        and _KEY_RE.match(p.name)
+        and p.name not in BUILTIN_SOURCES
+        and any((p / f"interactions.{ext}").is_file() for ext in ("parquet", "csv"))
+    )
+
+
+def builtin_dataset_keys() -> list[str]:
+    """The clean built-in partitions, one per source and protocol (noise variants are added on demand)."""
+    keys = []
+    for source in BUILTIN_SOURCES.values():
+        for i, protocol in enumerate(source.protocols):
+            keys.append(source.name if i == 0 else f"{source.name}-{protocol}")
+    return keys

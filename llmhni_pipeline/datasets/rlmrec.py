@@ -1,0 +1,111 @@
+"""RLMRec's text-attributed datasets: pickled scipy COO split matrices, JSON-lines id mappers, profile CSVs."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from llmhni_pipeline.datasets.errors import DatasetError
+
+SPLIT_FILES = {"train": "trn_mat.pkl", "valid": "val_mat.pkl", "test": "tst_mat.pkl"}
+_MAPPER_ID_KEYS = {"user": "uid", "item": "iid"}
+
+
+def load_split_matrix(path: Path) -> sp.csr_matrix:
+    """Unpickle one split and check it is a binary-able sparse matrix."""
+    if not path.is_file():
+        raise DatasetError(path, "split file is missing")
+    if path.stat().st_size == 0:
+        raise DatasetError(path, "file is empty")
+    try:
+        with path.open("rb") as f:
+            matrix = pickle.load(f)  # noqa: S301 - local research data named by the user's configuration
+    except Exception as exc:  # unpickling raises anything; report it against the file
+        raise DatasetError(path, f"cannot be unpickled ({type(exc).__name__}: {exc})") from exc
+    if not sp.issparse(matrix):
+        raise DatasetError(path, f"holds a {type(matrix).__name__}, expected a scipy sparse matrix")
+    matrix = sp.csr_matrix(matrix)
+    matrix.eliminate_zeros()  # RLMRec binarises with != 0
+    return matrix
+
+
+def load_rlmrec_splits(folder: Path) -> tuple[pl.DataFrame, int, int]:
+    """Edges of the three splits as ``user_id, item_id, split`` plus the matrix shape.
+
+    A missing train split (Steam as shipped) is an error: training on the validation split instead would
+    silently change the protocol.
+    """
+    if not folder.is_dir():
+        raise DatasetError(folder, "dataset folder does not exist (set LLMHNI_SHARED_DATA_DIR)")
+    train_path = folder / SPLIT_FILES["train"]
+    if not train_path.is_file():
+        present = ", ".join(sorted(p.name for p in folder.glob("*_mat.pkl"))) or "none"
+        raise DatasetError(
+            train_path,
+            "the train split is missing (split files present: "
+            f"{present}); this dataset cannot be trained without it and the "
+            "pipeline will not substitute another split",
+        )
+    frames, shape = [], None
+    for split, name in SPLIT_FILES.items():
+        path = folder / name
+        matrix = load_split_matrix(path)
+        if shape is None:
+            shape = matrix.shape
+        elif matrix.shape != shape:
+            raise DatasetError(path, f"shape {matrix.shape} differs from the train matrix's {shape}")
+        coo = matrix.tocoo()
+        frames.append(
+            pl.DataFrame(
+                {
+                    "user_id": coo.row.astype(np.int32),
+                    "item_id": coo.col.astype(np.int32),
+                    "split": [split] * coo.nnz,
+                }
+            )
+        )
+    assert shape is not None
+    return pl.concat(frames), int(shape[0]), int(shape[1])
+
+
+def load_mapper(path: Path, entity: str, expected: int) -> pl.DataFrame:
+    """``id, raw_id`` from a JSON-lines mapper; ids must be exactly 0..expected-1."""
+    if not path.is_file():
+        raise DatasetError(path, "id mapper file is missing")
+    id_key = _MAPPER_ID_KEYS[entity]
+    ids, raws = [], []
+    with path.open(encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                raw_key = next(k for k in row if k != id_key)
+                ids.append(int(row[id_key]))
+                raws.append(str(row[raw_key]))
+            except (ValueError, KeyError, StopIteration, TypeError) as exc:
+                raise DatasetError(
+                    path, f"line {line_no} is not a {{{id_key!r}: int, raw: str}} object ({exc})"
+                ) from exc
+    mapper = pl.DataFrame({"id": pl.Series(ids, dtype=pl.Int32), "raw_id": raws}).sort("id")
+    if mapper.height != expected or not mapper["id"].equals(pl.Series("id", range(expected), pl.Int32)):
+        raise DatasetError(path, f"ids are not exactly 0..{expected - 1} ({mapper.height} rows)")
+    return mapper
+
+
+def read_profile_csv(path: Path, entity: str) -> pl.DataFrame:
+    """``id, profile_text`` from an RLMRec profile CSV (rows are not sorted; texts may hold newlines)."""
+    id_col = f"{entity}_id_int"
+    try:
+        frame = pl.read_csv(path, schema_overrides={id_col: pl.Int32, f"{entity}_id_raw": pl.String})
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise DatasetError(path, f"not a readable profile CSV ({exc})") from exc
+    missing = {id_col, "profile_text"} - set(frame.columns)
+    if missing:
+        raise DatasetError(path, f"missing column(s) {sorted(missing)}")
+    return frame.select(pl.col(id_col).alias("id"), "profile_text")

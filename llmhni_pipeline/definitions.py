@@ -1,0 +1,34 @@
+"""The code location: every stage asset, its checks, the main job, automation and resources."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from llmhni_pipeline.assets.raw_interactions import raw_interactions
+from llmhni_pipeline.automation import MAIN_JOB, incoming_datasets_sensor, stale_datasets_schedule
+from llmhni_pipeline.lake import default_lake_dir
+from llmhni_pipeline.resources.io_managers import PolarsParquetIOManager
+from llmhni_pipeline.resources.lake import LakeResource
+
+ASSETS = [raw_interactions]
+
+llmhni_job = dg.define_asset_job(
+    MAIN_JOB,
+    selection=dg.AssetSelection.all(),
+    description="Materialize every LLMHNI stage for one dataset partition.",
+)
+
+
+def build_resources(lake_dir: str | None = None) -> dict[str, object]:
+    lake = str(lake_dir or default_lake_dir())
+    return {"io_manager": PolarsParquetIOManager(lake_dir=lake), "lake": LakeResource(lake_dir=lake)}
+
+
+defs = dg.Definitions(
+    assets=ASSETS,
+    jobs=[llmhni_job],
+    sensors=[incoming_datasets_sensor],
+    schedules=[stale_datasets_schedule],
+    resources=build_resources(),
+    executor=dg.in_process_executor,  # a subprocess per step would re-import torch for each stage
+)

@@ -1,0 +1,1 @@
+"""Dagster resources: thin wrappers that hand configuration to the pure core."""

@@ -1,0 +1,74 @@
+import dagster as dg
+import polars as pl
+import pytest
+
+from llmhni_pipeline.assets.raw_interactions import raw_interactions
+from llmhni_pipeline.definitions import build_resources
+from llmhni_pipeline.lake import table_path
+from llmhni_pipeline_tests.conftest import write_incoming
+
+
+def _materialize(lake, key, instance):
+    instance.add_dynamic_partitions("datasets", [key])
+    return dg.materialize(
+        [raw_interactions],
+        partition_key=key,
+        instance=instance,
+        resources=build_resources(str(lake)),
+        raise_on_error=False,
+    )
+
+
+def test_writes_hive_partition_with_metadata_and_passing_checks(lake):
+    instance = dg.DagsterInstance.ephemeral()
+    result = _materialize(lake, "ml-100k", instance)
+    assert result.success
+    path = table_path(lake, "raw_interactions", "ml-100k")
+    assert path.parent.name == "dataset=ml-100k"
+    table = pl.read_parquet(path)
+    assert table.schema["user_id"] == pl.Int32 and table.schema["is_injected"] == pl.Boolean
+    assert pl.read_parquet(table_path(lake, "id_mappings", "ml-100k"))[
+        "entity"
+    ].unique().sort().to_list() == ["item", "user"]
+    checks = result.get_asset_check_evaluations()
+    assert len(checks) == 4 and all(c.passed for c in checks)
+    meta = result.asset_materializations_for_node("raw_interactions")[0].metadata
+    assert (
+        meta["train_interactions"].value + meta["valid_interactions"].value + meta["test_interactions"].value
+        == table.height
+    )
+    assert meta["protocol"].value == "random"
+
+
+def test_failed_run_keeps_the_previous_materialization(lake):
+    instance = dg.DagsterInstance.ephemeral()
+    write_incoming(
+        lake, "shop", "user_id,item_id\n" + "".join(f"{u},{i}\n" for u in range(5) for i in range(6))
+    )
+    assert _materialize(lake, "shop", instance).success
+    path = table_path(lake, "raw_interactions", "shop")
+    before = path.read_bytes()
+    write_incoming(lake, "shop", "user_id,item_id\n1,2\n1,2\n")  # duplicate rows now
+    result = _materialize(lake, "shop", instance)
+    assert not result.success
+    failure = result.failure_data_for_node("raw_interactions")
+    assert "duplicate" in str(failure.error) and "interactions.csv" in str(failure.error)
+    assert path.read_bytes() == before
+    assert not list(path.parent.glob("*.tmp"))
+
+
+def test_unknown_partition_fails_with_the_known_list(lake):
+    result = _materialize(lake, "nope", dg.DagsterInstance.ephemeral())
+    assert not result.success
+    assert "unknown dataset 'nope'" in str(result.failure_data_for_node("raw_interactions").error)
+
+
+@pytest.mark.parametrize("key", ["amazon-book-llard-noise05"])
+def test_noise_partition_records_injected_count(lake, shared_data, key):
+    resources = build_resources(str(lake))
+    resources["lake"] = resources["lake"].model_copy(update={"shared_data_dir": str(shared_data)})
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("datasets", [key])
+    result = dg.materialize([raw_interactions], partition_key=key, instance=instance, resources=resources)
+    meta = result.asset_materializations_for_node("raw_interactions")[0].metadata
+    assert meta["injected_edges"].value == round(0.05 * 144_729)

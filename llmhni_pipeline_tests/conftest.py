@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+
+from llmhni_pipeline.datasets.movielens import fetch_movielens_100k  # noqa: E402
+from llmhni_pipeline.lake import default_lake_dir, default_shared_data_dir, raw_dir  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    path = default_shared_data_dir()
+    if not (path / "amazon" / "trn_mat.pkl").is_file():
+        pytest.fail(f"shared datasets not found at {path}; set LLMHNI_SHARED_DATA_DIR")
+    return path
+
+
+@pytest.fixture(scope="session")
+def ml100k_raw() -> Path:
+    """The project's fetched MovieLens files (the README set-up command fetches them; idempotent)."""
+    folder = raw_dir(default_lake_dir()) / "ml-100k"
+    fetch_movielens_100k(folder)
+    return folder
+
+
+@pytest.fixture
+def lake(tmp_path: Path, ml100k_raw: Path) -> Path:
+    """An empty lake whose raw area links the fetched MovieLens files."""
+    root = tmp_path / "data_lake"
+    (root / "raw").mkdir(parents=True)
+    (root / "raw" / "ml-100k").symlink_to(ml100k_raw, target_is_directory=True)
+    return root
+
+
+def write_incoming(lake: Path, name: str, text: str, filename: str = "interactions.csv") -> Path:
+    folder = lake / "incoming" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / filename).write_text(text)
+    return folder

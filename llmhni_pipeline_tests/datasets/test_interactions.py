@@ -1,0 +1,157 @@
+"""Real-data counts and every bad-input case of stage 0: each fails naming the file and the problem."""
+
+import pickle
+
+import numpy as np
+import polars as pl
+import pytest
+import scipy.sparse as sp
+
+from llmhni_pipeline.datasets.errors import DatasetError
+from llmhni_pipeline.datasets.interactions import build_raw_interactions, summarize
+from llmhni_pipeline.datasets.registry import parse_dataset_key
+from llmhni_pipeline.datasets.validation import raw_interactions_checks
+from llmhni_pipeline_tests.conftest import write_incoming
+
+
+def _build(key, lake, shared):
+    spec = parse_dataset_key(key, lake)
+    return build_raw_interactions(spec, lake, shared), spec
+
+
+def _counts(result):
+    return dict(result.interactions.group_by("split").len().iter_rows())
+
+
+def test_amazon_book_rlmrec_counts_match_the_data_readme(lake, shared_data):
+    result, spec = _build("amazon-book", lake, shared_data)
+    assert _counts(result) == {"train": 120_464, "valid": 40_290, "test": 40_106}
+    assert (result.n_users, result.n_items) == (11_000, 9_332)
+    assert all(c.passed for c in raw_interactions_checks(result.interactions, result.n_users, result.n_items))
+    assert result.interactions.schema["user_id"] == pl.Int32
+    assert summarize(result, spec)["protocol"] == "rlmrec"
+
+
+def test_amazon_book_llard_merges_train_and_valid(lake, shared_data):
+    result, _ = _build("amazon-book-llard", lake, shared_data)
+    counts = _counts(result)
+    assert counts["train"] + counts["valid"] == 160_754
+    assert counts["test"] == 40_106
+    assert 0.09 < counts["valid"] / 160_754 < 0.11
+    mapping = result.id_mappings.filter(pl.col("entity") == "item")
+    assert mapping.filter(pl.col("id") == 0)["raw_id"][0] == "0373730489"
+
+
+def test_noise_variant_flags_only_new_train_edges(lake, shared_data):
+    clean, _ = _build("amazon-book-llard", lake, shared_data)
+    noisy, _ = _build("amazon-book-llard-noise20", lake, shared_data)
+    injected = noisy.interactions.filter("is_injected")
+    assert injected.height == round(0.2 * _counts(clean)["train"])
+    assert set(injected["split"].unique()) == {"train"}
+    assert (
+        noisy.interactions.filter(~pl.col("is_injected"))
+        .drop("noise_ratio")
+        .sort(pl.all())
+        .equals(clean.interactions.drop("noise_ratio").sort(pl.all()))
+    )
+
+
+def test_steam_without_train_split_says_so(lake, shared_data):
+    with pytest.raises(DatasetError, match="train split is missing") as err:
+        _build("steam", lake, shared_data)
+    assert err.value.path.name == "trn_mat.pkl"
+
+
+def test_movielens_is_binarised_split_and_contiguous(lake, shared_data):
+    result, spec = _build("ml-100k", lake, shared_data)
+    assert result.interactions.height == 55_375  # ratings >= 4
+    summary = summarize(result, spec)
+    assert summary["users_without_train"] == 0
+    assert all(c.passed for c in raw_interactions_checks(result.interactions, result.n_users, result.n_items))
+    toy_story = result.id_mappings.filter((pl.col("entity") == "item") & (pl.col("raw_id") == "1"))
+    assert toy_story["id"][0] == 0  # numeric raw ids keep numeric order
+
+
+def _rlmrec_copy(tmp_path, shared_data, name="bad"):
+    folder = tmp_path / "shared" / name
+    folder.mkdir(parents=True)
+    for f in (shared_data / "amazon").iterdir():
+        if f.is_file():
+            (folder / f.name).symlink_to(f)
+    return folder
+
+
+@pytest.mark.parametrize(
+    "case, problem",
+    [
+        ("missing", "split file is missing"),
+        ("empty", "file is empty"),
+        ("not_sparse", "expected a scipy sparse matrix"),
+        ("garbage", "cannot be unpickled"),
+        ("overlap", "more than one split"),
+    ],
+)
+def test_bad_rlmrec_files(tmp_path, lake, shared_data, case, problem, monkeypatch):
+    folder = _rlmrec_copy(tmp_path, shared_data)
+    target = folder / "tst_mat.pkl"
+    target.unlink()
+    if case == "empty":
+        target.write_bytes(b"")
+    elif case == "not_sparse":
+        target.write_bytes(pickle.dumps(np.zeros((3, 3))))
+    elif case == "garbage":
+        target.write_bytes(b"not a pickle")
+    elif case == "overlap":
+        train = pickle.loads((shared_data / "amazon" / "trn_mat.pkl").read_bytes())
+        target.write_bytes(pickle.dumps(sp.coo_matrix(train)))
+    from llmhni_pipeline.datasets import registry
+
+    monkeypatch.setitem(
+        registry.BUILTIN_SOURCES,
+        "amazon-book",
+        registry.Source(
+            "amazon-book",
+            registry.SourceKind.RLMREC,
+            "bad",
+            registry.BUILTIN_SOURCES["amazon-book"].protocols,
+            "test copy",
+        ),
+    )
+    with pytest.raises(DatasetError, match=problem) as err:
+        _build("amazon-book", lake, tmp_path / "shared")
+    assert str(folder) in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "filename, text, problem",
+    [
+        ("interactions.csv", "", "file is empty"),
+        ("interactions.csv", "user_id,item_id\n", "no rows"),
+        ("interactions.csv", "user,item\n1,2\n", "missing column"),
+        ("interactions.csv", "user_id,item_id\n1.5,2\n2.5,3\n", "ids must be integers or strings"),
+        ("interactions.csv", "user_id,item_id\n1,2\n1,2\n3,4\n", "duplicate"),
+        ("interactions.csv", "user_id,item_id,split\n1,2,train\n1,2,test\n3,4,train\n", "train/test overlap"),
+        ("interactions.csv", "user_id,item_id,split\n1,2,train\n3,4,holdout\n", "allowed"),
+        ("notes.txt", "nothing", "no interactions.parquet or interactions.csv"),
+    ],
+)
+def test_bad_incoming_files(lake, shared_data, filename, text, problem):
+    folder = write_incoming(lake, "shop", text, filename)
+    with pytest.raises(DatasetError, match=problem) as err:
+        build_raw_interactions(parse_dataset_key("shop", lake), lake, shared_data)
+    assert str(folder) in str(err.value)
+
+
+def test_incoming_parquet_with_string_ids_and_given_split(lake, shared_data):
+    folder = lake / "incoming" / "shop"
+    folder.mkdir(parents=True)
+    pl.DataFrame(
+        {
+            "user_id": ["u1", "u1", "u2", "u2"],
+            "item_id": ["a", "b", "a", "c"],
+            "split": ["train", "test", "train", "valid"],
+        }
+    ).write_parquet(folder / "interactions.parquet")
+    result, _ = _build("shop", lake, shared_data)
+    assert _counts(result) == {"train": 2, "valid": 1, "test": 1}
+    assert (result.n_users, result.n_items) == (2, 3)
