@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import dagster as dg
 
+from llmhni_pipeline.assets.evaluation import evaluation
+from llmhni_pipeline.assets.pretrained_recommender import pretrained_recommender
 from llmhni_pipeline.assets.raw_interactions import raw_interactions
 from llmhni_pipeline.automation import MAIN_JOB, incoming_datasets_sensor, stale_datasets_schedule
 from llmhni_pipeline.lake import default_lake_dir
+from llmhni_pipeline.resources.device import DeviceResource
 from llmhni_pipeline.resources.io_managers import PolarsParquetIOManager
 from llmhni_pipeline.resources.lake import LakeResource
 
-ASSETS = [raw_interactions]
+ASSETS = [raw_interactions, pretrained_recommender, evaluation]
 
 llmhni_job = dg.define_asset_job(
     MAIN_JOB,
@@ -19,9 +22,13 @@ llmhni_job = dg.define_asset_job(
 )
 
 
-def build_resources(lake_dir: str | None = None) -> dict[str, object]:
+def build_resources(lake_dir: str | None = None, device: str | None = None) -> dict[str, object]:
     lake = str(lake_dir or default_lake_dir())
-    return {"io_manager": PolarsParquetIOManager(lake_dir=lake), "lake": LakeResource(lake_dir=lake)}
+    return {
+        "io_manager": PolarsParquetIOManager(lake_dir=lake),
+        "lake": LakeResource(lake_dir=lake),
+        "device": DeviceResource(device=device) if device else DeviceResource(),
+    }
 
 
 defs = dg.Definitions(

@@ -1,0 +1,62 @@
+"""Stage 4: ``pretrained_recommender`` — the backbone trained with plain BPR on the (possibly noisy) graph.
+
+The table is the training history (one row per epoch); the checkpoint ``model.pt`` sits beside it and
+feeds candidate selection and evaluation.
+"""
+
+import dagster as dg
+import polars as pl
+
+from llmhni_pipeline.assets.training import (
+    BackboneTrainingConfig,
+    epoch_logger,
+    training_metadata,
+    warn_cold_entities,
+)
+from llmhni_pipeline.partitions import dataset_partitions
+from llmhni_pipeline.recsys.checkpoint import save_checkpoint
+from llmhni_pipeline.recsys.data import SplitData
+from llmhni_pipeline.recsys.models import build_backbone
+from llmhni_pipeline.recsys.train import BPRObjective, fit
+from llmhni_pipeline.resources.device import DeviceResource
+from llmhni_pipeline.resources.lake import LakeResource
+
+CHECKPOINT = "model.pt"
+
+
+@dg.asset(
+    partitions_def=dataset_partitions,
+    group_name="train",
+    kinds={"pytorch", "parquet"},
+    code_version="1",
+    pool="gpu",
+)
+def pretrained_recommender(
+    context: dg.AssetExecutionContext,
+    config: BackboneTrainingConfig,
+    raw_interactions: pl.DataFrame,
+    lake: LakeResource,
+    device: DeviceResource,
+) -> dg.Output[pl.DataFrame]:
+    """Backbone + BPR with uniform negatives, early-stopped on validation Recall@20 (best epoch restored)."""
+    data = SplitData.from_frame(raw_interactions)
+    cold = warn_cold_entities(context, data)
+    torch_device = device.torch_device()
+    model = build_backbone(config.backbone, data.n_users, data.n_items, **config.hyper())
+    objective = BPRObjective(model, data.train, config.reg_weight, torch_device)
+    result = fit(
+        objective, data, config.settings(str(torch_device)), on_epoch=epoch_logger(context, config.epochs)
+    )
+    for warning in result.warnings:
+        context.log.warning(warning)
+    path = lake.artifacts("pretrained_recommender", context.partition_key) / CHECKPOINT
+    save_checkpoint(path, model, config.backbone, config.hyper(), {"best_epoch": result.best_epoch})
+    return dg.Output(
+        pl.DataFrame(result.history),
+        metadata={
+            "backbone": config.backbone,
+            **cold,
+            **training_metadata(result, f"{config.backbone} pretraining"),
+            "checkpoint": dg.MetadataValue.path(str(path)),
+        },
+    )

@@ -1,0 +1,47 @@
+"""Reference models without a training loop: MostPop and EASE (Steck, WWW 2019)."""
+
+from __future__ import annotations
+
+import torch
+
+from llmhni_pipeline.recsys.data import UserItemSets
+from llmhni_pipeline.recsys.evaluate import Scorer
+from llmhni_pipeline.recsys.graph import InteractionGraph
+
+
+def most_popular_scorer(train: InteractionGraph, device: torch.device | str = "cpu") -> Scorer:
+    """Every user gets the items ranked by training popularity."""
+    popularity = train.item_degree().float().to(device)
+    return lambda users: popularity.expand(len(users), -1).clone()
+
+
+def ease_weights(train: InteractionGraph, l2: float = 100.0) -> torch.Tensor:
+    """B = I − P·diag(1/diag(P)) with P = (XᵀX + λI)⁻¹, so diag(B) = 0 (closed form, float64 solve)."""
+    x = torch.sparse_coo_tensor(
+        torch.stack([train.users, train.items]),
+        torch.ones(train.n_edges, dtype=torch.float64),
+        (train.n_users, train.n_items),
+    ).coalesce()
+    gram = (x.T @ x).to_dense()
+    gram.diagonal().add_(l2)
+    p = torch.linalg.inv(gram)
+    b = -p / p.diagonal()
+    b.diagonal().zero_()
+    return b.float()
+
+
+def ease_scorer(train: InteractionGraph, l2: float = 100.0, device: torch.device | str = "cpu") -> Scorer:
+    """ŷ_u = x_u B for a batch of users (rows of X built densely per batch, never for all users)."""
+    b = ease_weights(train, l2).to(device)
+    sets = UserItemSets.from_pairs(train.users.numpy(), train.items.numpy(), train.n_users, train.n_items)
+
+    def score(users: torch.Tensor) -> torch.Tensor:
+        start, stop = int(users[0]), int(users[-1]) + 1
+        if stop - start != len(users):
+            raise ValueError("ease_scorer expects a contiguous range of user ids")
+        rows, cols = sets.block(start, stop)
+        x = torch.zeros(len(users), train.n_items, device=device)
+        x[rows.to(device), cols.to(device)] = 1.0
+        return x @ b
+
+    return score

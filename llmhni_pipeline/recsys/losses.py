@@ -1,0 +1,25 @@
+"""Losses, written as in the papers; every one reduces by the mean over the batch."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def bpr_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor) -> torch.Tensor:
+    """L_BPR = mean −log σ(ŷ_ui − ŷ_uj) (log-sigmoid form: no 1e-10 fudge needed)."""
+    return -F.logsigmoid(pos_scores - neg_scores).mean()
+
+
+def embedding_l2(*ego: torch.Tensor) -> torch.Tensor:
+    """½ Σ‖e⁽⁰⁾‖² / B over the batch's ego embeddings (users, positives, negatives)."""
+    batch = ego[0].shape[0]
+    return sum(e.pow(2).sum() for e in ego) / (2 * batch)
+
+
+def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
+    """mean_v −log( exp(cos(a_v, b_v)/τ) / Σ_w exp(cos(a_v, b_w)/τ) ), in-batch negatives."""
+    a = F.normalize(a, dim=1)
+    b = F.normalize(b, dim=1)
+    logits = a @ b.T / temperature
+    return F.cross_entropy(logits, torch.arange(a.shape[0], device=a.device))
