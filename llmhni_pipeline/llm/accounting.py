@@ -1,0 +1,76 @@
+"""Budgets, call statistics, prices and progress reporting for a run of LLM calls."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+# USD per 1M tokens (input, output). Local backends cost nothing; override per run through configuration.
+DEFAULT_PRICES: dict[str, tuple[float, float]] = {
+    "text-embedding-ada-002": (0.10, 0.0),
+    "text-embedding-3-small": (0.02, 0.0),
+    "text-embedding-3-large": (0.13, 0.0),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4o-mini": (0.15, 0.60),
+}
+
+
+def call_cost(model: str, tokens_in: int, tokens_out: int, prices: dict[str, tuple[float, float]]) -> float:
+    price_in, price_out = prices.get(model, (0.0, 0.0))
+    return (tokens_in * price_in + tokens_out * price_out) / 1e6
+
+
+@dataclass
+class Budget:
+    """A per-run cap on calls (inputs sent to the backend) and/or estimated cost; ``None`` = unlimited."""
+
+    max_calls: int | None = None
+    max_cost_usd: float | None = None
+
+    def allows(self, stats: CallStats, next_calls: int) -> bool:
+        if self.max_calls is not None and stats.calls + next_calls > self.max_calls:
+            return False
+        return not (self.max_cost_usd is not None and stats.cost_usd >= self.max_cost_usd)
+
+
+@dataclass
+class CallStats:
+    requested: int = 0
+    cache_hits: int = 0
+    calls: int = 0  # inputs actually sent (paid for)
+    failed: int = 0  # inputs whose batch failed after all retries (not cached; retried next run)
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    seconds: float = 0.0
+    stopped_by_budget: bool = False
+    skipped: int = 0  # inputs not attempted because the budget ran out
+
+    def as_metadata(self, prefix: str = "llm_") -> dict[str, float | int | bool]:
+        return {f"{prefix}{k}": (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+@dataclass
+class Progress:
+    """Reports done/total with rate and ETA at most every ``every_seconds`` (and at the end)."""
+
+    total: int
+    report: Callable[[str], None]
+    label: str = "calls"
+    every_seconds: float = 10.0
+    done: int = 0
+    _start: float = field(default_factory=time.perf_counter)
+    _last: float = 0.0
+
+    def advance(self, n: int, force: bool = False) -> None:
+        self.done += n
+        now = time.perf_counter()
+        if not force and now - self._last < self.every_seconds and self.done < self.total:
+            return
+        self._last = now
+        elapsed = now - self._start
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - self.done) / rate if rate > 0 else float("inf")
+        eta_text = f"{eta:.0f}s" if eta != float("inf") else "?"
+        self.report(f"{self.label}: {self.done}/{self.total} ({rate:.1f}/s, ETA {eta_text})")

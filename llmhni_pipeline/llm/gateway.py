@@ -1,0 +1,222 @@
+"""Cached, budgeted, concurrent execution of embedding and judge calls.
+
+Misses are split into batches and sent through a pool of at most ``max_in_flight`` workers; each finished
+batch is written to the cache before it counts as done, so killing the process loses at most the batches in
+flight. A batch that still fails after the backend's retries is reported and left uncached (the next run
+retries it); the budget stops new batches cleanly and everything finished stays cached.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import numpy as np
+import polars as pl
+
+from llmhni_pipeline.llm.accounting import DEFAULT_PRICES, Budget, CallStats, Progress, call_cost
+from llmhni_pipeline.llm.cache import CallCache, cache_key
+from llmhni_pipeline.llm.interfaces import CallStatus, Embedder, Judge, JudgePrompt, JudgeResult
+
+T = TypeVar("T")
+Reporter = Callable[[str], None]
+
+
+@dataclass
+class RunOptions:
+    batch_size: int = 64
+    max_in_flight: int = 1
+    budget: Budget = field(default_factory=Budget)
+    prices: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(DEFAULT_PRICES))
+    report: Reporter = print
+    progress_every_seconds: float = 10.0
+
+
+def _run_batches(
+    items: Sequence[T],
+    keys: list[str],
+    cache: CallCache,
+    call: Callable[[list[T]], tuple[pl.DataFrame, int, int]],
+    options: RunOptions,
+    model: str,
+    label: str,
+) -> tuple[pl.DataFrame, CallStats]:
+    """Shared engine: returns the cached rows for ``keys`` (hits and fresh results) and the statistics."""
+    stats = CallStats(requested=len(keys))
+    start = time.perf_counter()
+    cached = cache.load(keys)
+    have = set(cached["key"].to_list()) if cached.height else set()
+    stats.cache_hits = len(have)
+    seen: set[str] = set(have)
+    unique_todo = []  # first index of each uncached key: the same input twice in one run is paid once
+    for i, key in enumerate(keys):
+        if key not in seen:
+            seen.add(key)
+            unique_todo.append(i)
+    batches = [
+        unique_todo[lo : lo + options.batch_size] for lo in range(0, len(unique_todo), options.batch_size)
+    ]
+    progress = Progress(len(unique_todo), options.report, label, options.progress_every_seconds)
+    if batches:
+        options.report(
+            f"{label}: {stats.cache_hits} cached, {len(unique_todo)} to call in {len(batches)} "
+            f"batch(es), {options.max_in_flight} in flight"
+        )
+
+    with ThreadPoolExecutor(max_workers=max(1, options.max_in_flight)) as pool:
+        running: dict[Future, list[int]] = {}
+        queue = list(batches)
+        in_flight_calls = 0
+        while queue or running:
+            while queue and len(running) < options.max_in_flight:
+                batch = queue[0]
+                projected = CallStats(calls=stats.calls + in_flight_calls, cost_usd=stats.cost_usd)
+                if not options.budget.allows(projected, len(batch)):
+                    stats.stopped_by_budget = True
+                    stats.skipped = sum(len(b) for b in queue)
+                    queue.clear()
+                    break
+                queue.pop(0)
+                running[pool.submit(call, [items[i] for i in batch])] = batch
+                in_flight_calls += len(batch)
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                batch = running.pop(future)
+                in_flight_calls -= len(batch)
+                try:
+                    rows, tokens_in, tokens_out = future.result()
+                except Exception as exc:  # the backend already retried; report and leave uncached
+                    stats.failed += len(batch)
+                    options.report(
+                        f"{label}: a batch of {len(batch)} failed after retries: "
+                        f"{type(exc).__name__}: {str(exc)[:300]}"
+                    )
+                    continue
+                rows = rows.with_columns(key=pl.Series([keys[i] for i in batch]))
+                cache.put(rows)
+                stats.calls += len(batch)
+                stats.tokens_in += tokens_in
+                stats.tokens_out += tokens_out
+                stats.cost_usd += call_cost(model, tokens_in, tokens_out, options.prices)
+                progress.advance(len(batch))
+    if stats.stopped_by_budget:
+        options.report(
+            f"{label}: budget reached after {stats.calls} calls (${stats.cost_usd:.4f}); "
+            f"{stats.skipped} left for a later run"
+        )
+    stats.seconds = time.perf_counter() - start
+    return cache.load(keys), stats
+
+
+def embed_texts(
+    embedder: Embedder,
+    texts: Sequence[str],
+    cache: CallCache,
+    options: RunOptions,
+    prompt_version: str = "raw",
+) -> tuple[np.ndarray, np.ndarray, CallStats]:
+    """Embeddings of ``texts`` (row order kept) and a mask of rows that have one (budget or failures)."""
+    keys = [cache_key(embedder.backend, embedder.model, prompt_version, t) for t in texts]
+
+    def call(batch: list[str]) -> tuple[pl.DataFrame, int, int]:
+        out = embedder.embed(batch)
+        if out.vectors.shape[0] != len(batch):
+            raise ValueError(f"backend returned {out.vectors.shape[0]} embeddings for {len(batch)} texts")
+        rows = pl.DataFrame(
+            {
+                "backend": embedder.backend,
+                "model": embedder.model,
+                "prompt_version": prompt_version,
+                "vector": pl.Series(out.vectors.astype(np.float32).tolist(), dtype=pl.List(pl.Float32)),
+            }
+        )
+        return rows, out.tokens_in, 0
+
+    rows, stats = _run_batches(list(texts), keys, cache, call, options, embedder.model, "embeddings")
+    by_key = dict(zip(rows["key"].to_list(), rows["vector"].to_list(), strict=True)) if rows.height else {}
+    dim = len(next(iter(by_key.values()))) if by_key else 0
+    matrix = np.full((len(texts), dim), np.nan, dtype=np.float32)
+    found = np.zeros(len(texts), dtype=bool)
+    for r, key in enumerate(keys):
+        vec = by_key.get(key)
+        if vec is not None:
+            matrix[r] = vec
+            found[r] = True
+    return matrix, found, stats
+
+
+JUDGE_SCHEMA = {
+    "p_high": pl.Float64,
+    "p_mid": pl.Float64,
+    "p_low": pl.Float64,
+    "label_mass": pl.Float64,
+    "raw": pl.String,
+    "status": pl.String,
+    "tokens_in": pl.Int32,
+    "tokens_out": pl.Int32,
+}
+
+
+def judge_prompts(
+    judge: Judge, prompts: Sequence[JudgePrompt], cache: CallCache, options: RunOptions
+) -> tuple[list[JudgeResult | None], CallStats]:
+    """Judgments in prompt order; ``None`` where the budget stopped the run or a batch failed."""
+    keys = [cache_key(judge.backend, judge.model, p.prompt_version, p.fingerprint()) for p in prompts]
+
+    def call(batch: list[JudgePrompt]) -> tuple[pl.DataFrame, int, int]:
+        results = judge.score(batch)
+        if len(results) != len(batch):
+            raise ValueError(f"judge returned {len(results)} results for {len(batch)} prompts")
+        rows = pl.DataFrame(
+            [
+                {
+                    "p_high": r.p_high,
+                    "p_mid": r.p_mid,
+                    "p_low": r.p_low,
+                    "label_mass": r.label_mass,
+                    "raw": r.raw,
+                    "status": str(r.status),
+                    "tokens_in": r.tokens_in,
+                    "tokens_out": r.tokens_out,
+                }
+                for r in results
+            ],
+            schema=JUDGE_SCHEMA,
+        )
+        rows = rows.with_columns(
+            backend=pl.lit(judge.backend),
+            model=pl.lit(judge.model),
+            prompt_version=pl.Series([p.prompt_version for p in batch]),
+        )
+        return rows, sum(r.tokens_in for r in results), sum(r.tokens_out for r in results)
+
+    rows, stats = _run_batches(list(prompts), keys, cache, call, options, judge.model, "judgments")
+    by_key = {r["key"]: r for r in rows.iter_rows(named=True)} if rows.height else {}
+    out: list[JudgeResult | None] = []
+    for key in keys:
+        r = by_key.get(key)
+        out.append(
+            None
+            if r is None
+            else JudgeResult(
+                _nan(r["p_high"]),
+                _nan(r["p_mid"]),
+                _nan(r["p_low"]),
+                r["label_mass"],
+                r["raw"],
+                CallStatus(r["status"]),
+                r["tokens_in"],
+                r["tokens_out"],
+            )
+        )
+    return out, stats
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else value

@@ -1,0 +1,74 @@
+"""From next-token probabilities to High/Mid/Low.
+
+Labels are read from the probability the model puts on label tokens, never from free text, and mapped with
+thresholds on P(High) − P(Low) rather than the argmax: small judges put most mass on "High" for everything
+(llm_backends.md §2.3), so the argmax carries no signal while the probabilities still rank correctly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from llmhni_pipeline.llm.interfaces import CallStatus, JudgeResult, Label
+
+LABEL_VARIANTS = {"high": Label.HIGH, "mid": Label.MID, "medium": Label.MID, "low": Label.LOW}
+
+
+def label_of_token(token: str) -> Label | None:
+    return LABEL_VARIANTS.get(token.strip().strip('"').lower())
+
+
+def result_from_top_logprobs(
+    top: Iterable[tuple[str, float]], raw: str, tokens_in: int = 0, tokens_out: int = 0
+) -> JudgeResult:
+    """Sum the probability of every variant of each label (" High", "high", "HIGH", ...) and renormalise."""
+    mass = {Label.HIGH: 0.0, Label.MID: 0.0, Label.LOW: 0.0}
+    for token, logprob in top:
+        label = label_of_token(token)
+        if label is not None and logprob is not None and math.isfinite(logprob):
+            mass[label] += math.exp(logprob)
+    total = sum(mass.values())
+    if total <= 0:
+        status = CallStatus.EMPTY if not raw.strip() else CallStatus.MALFORMED
+        return JudgeResult(math.nan, math.nan, math.nan, 0.0, raw, status, tokens_in, tokens_out)
+    return JudgeResult(
+        mass[Label.HIGH] / total,
+        mass[Label.MID] / total,
+        mass[Label.LOW] / total,
+        min(total, 1.0),
+        raw,
+        CallStatus.OK,
+        tokens_in,
+        tokens_out,
+    )
+
+
+@dataclass(frozen=True)
+class LabelThresholds:
+    """``fixed``: High if score ≥ high, Low if score ≤ low, else Mid (score = P(High) − P(Low)).
+    ``quantile``: High for the top ``high`` share of scores in the batch, Low for the bottom ``low`` share."""
+
+    mode: str = "fixed"
+    high: float = 0.5
+    low: float = -0.5
+
+    def labels(self, scores: np.ndarray) -> list[Label | None]:
+        scores = np.asarray(scores, dtype=np.float64)
+        valid = np.isfinite(scores)
+        if self.mode == "quantile":
+            if not valid.any():
+                return [None] * len(scores)
+            hi = np.quantile(scores[valid], 1 - self.high)
+            lo = np.quantile(scores[valid], self.low)
+        elif self.mode == "fixed":
+            hi, lo = self.high, self.low
+        else:
+            raise ValueError(f"unknown threshold mode {self.mode!r} (fixed | quantile)")
+        out: list[Label | None] = []
+        for s, ok in zip(scores, valid, strict=True):
+            out.append(None if not ok else Label.HIGH if s >= hi else Label.LOW if s <= lo else Label.MID)
+        return out

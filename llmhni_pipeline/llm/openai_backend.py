@@ -1,0 +1,196 @@
+"""OpenAI-compatible backend (OpenAI, vLLM, Ollama, llama.cpp server, ...) through the ``openai`` SDK.
+
+The SDK's own retries are off (``max_retries=0``): tenacity retries 429, 5xx, timeouts, connection errors and
+malformed bodies, waiting what Retry-After says (capped) or an exponential backoff with jitter. The API key is
+held out of every repr and scrubbed from any error text this module produces.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import openai
+from tenacity import (
+    RetryCallState,
+    retry,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from llmhni_pipeline.llm.interfaces import CallStatus, EmbedBatch, JudgePrompt, JudgeResult
+from llmhni_pipeline.llm.labels import result_from_top_logprobs
+
+
+class LLMCallError(RuntimeError):
+    """A call failed after every retry; the message never contains the API key."""
+
+
+class MalformedResponse(ValueError):
+    """The server answered, but not with what the API promises (bad JSON, wrong number of rows)."""
+
+
+RETRYABLE = (
+    openai.RateLimitError,
+    openai.InternalServerError,
+    openai.APITimeoutError,
+    openai.APIConnectionError,
+    MalformedResponse,
+)
+
+
+@dataclass(frozen=True)
+class OpenAISettings:
+    base_url: str | None = None  # None: the SDK's default (api.openai.com) or $OPENAI_BASE_URL
+    api_key: str = field(default="", repr=False)
+    embed_model: str = "text-embedding-ada-002"
+    judge_model: str = "gpt-4o-mini"
+    timeout_s: float = 30.0
+    max_attempts: int = 6
+    max_wait_s: float = 60.0
+    max_in_flight: int = 8
+    top_logprobs: int = 10
+
+
+def redact(text: str, secret: str) -> str:
+    return text.replace(secret, "***") if secret else text
+
+
+def retry_after_seconds(exc: BaseException) -> float | None:
+    """Seconds the server asked us to wait (``retry-after-ms`` or ``retry-after``), if any."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    try:
+        if "retry-after-ms" in headers:
+            return float(headers["retry-after-ms"]) / 1000
+        if "retry-after" in headers:
+            return float(headers["retry-after"])
+    except (TypeError, ValueError):
+        return None
+    return None
+
+
+class WaitRetryAfter:
+    """Honour Retry-After (capped, plus a little jitter); otherwise exponential backoff with full jitter."""
+
+    def __init__(self, max_wait_s: float):
+        self.max_wait_s = max_wait_s
+        self.backoff = wait_random_exponential(multiplier=0.25, max=max_wait_s)
+
+    def __call__(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        asked = retry_after_seconds(exc) if exc else None
+        if asked is not None:
+            return min(asked, self.max_wait_s) * (1 + 0.1 * np.random.random())
+        return self.backoff(state)
+
+
+def _retrying(settings: OpenAISettings):
+    return retry(
+        retry=retry_if_exception_type(RETRYABLE),
+        stop=stop_after_attempt(settings.max_attempts),
+        wait=WaitRetryAfter(settings.max_wait_s),
+        reraise=True,
+    )
+
+
+def make_client(settings: OpenAISettings) -> openai.OpenAI:
+    return openai.OpenAI(
+        base_url=settings.base_url,
+        api_key=settings.api_key or "unused",
+        max_retries=0,
+        timeout=settings.timeout_s,
+    )
+
+
+class _OpenAIBase:
+    backend = "openai"
+
+    def __init__(self, settings: OpenAISettings, client: openai.OpenAI | None = None):
+        self.settings = settings
+        self.client = client or make_client(settings)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.settings.base_url!r}, model={self.model!r})"
+
+    def _call(self, fn, *args):
+        """Run ``fn`` with retries; errors leave here without the key in their text."""
+        try:
+            return _retrying(self.settings)(fn)(*args)
+        except openai.OpenAIError as exc:
+            raise LLMCallError(redact(f"{type(exc).__name__}: {exc}", self.settings.api_key)) from None
+
+
+class OpenAIEmbedder(_OpenAIBase):
+    def __init__(self, settings: OpenAISettings, client: openai.OpenAI | None = None):
+        super().__init__(settings, client)
+        self.model = settings.embed_model
+
+    def _request(self, texts: list[str]) -> EmbedBatch:
+        try:
+            response = self.client.embeddings.create(model=self.model, input=texts)
+        except (openai.APIResponseValidationError, json.JSONDecodeError) as exc:
+            raise MalformedResponse(f"unreadable embeddings response: {exc}") from exc
+        data = sorted(response.data or [], key=lambda d: d.index)
+        if len(data) != len(texts):
+            raise MalformedResponse(f"{len(data)} embeddings returned for {len(texts)} inputs")
+        vectors = np.asarray([d.embedding for d in data], dtype=np.float32)
+        usage = getattr(response, "usage", None)
+        return EmbedBatch(vectors, int(getattr(usage, "prompt_tokens", 0) or 0))
+
+    def embed(self, texts: list[str]) -> EmbedBatch:
+        return self._call(self._request, texts)
+
+
+class OpenAIJudge(_OpenAIBase):
+    """One chat completion per prompt (``max_tokens=1``, log-probabilities on), a batch run concurrently."""
+
+    def __init__(self, settings: OpenAISettings, client: openai.OpenAI | None = None):
+        super().__init__(settings, client)
+        self.model = settings.judge_model
+
+    def _request(self, prompt: JudgePrompt) -> JudgeResult:
+        try:
+            response = self.client.chat.completions.create(
+                model=self.model,
+                max_tokens=1,
+                temperature=0,
+                logprobs=True,
+                top_logprobs=self.settings.top_logprobs,
+                messages=[
+                    {"role": "system", "content": prompt.system},
+                    {"role": "user", "content": prompt.user},
+                ],
+            )
+        except (openai.APIResponseValidationError, json.JSONDecodeError) as exc:
+            raise MalformedResponse(f"unreadable chat response: {exc}") from exc
+        if not response.choices:
+            raise MalformedResponse("chat response without choices")
+        choice = response.choices[0]
+        content = (choice.message.content or "") if choice.message else ""
+        usage = getattr(response, "usage", None)
+        tokens = (
+            int(getattr(usage, "prompt_tokens", 0) or 0),
+            int(getattr(usage, "completion_tokens", 0) or 0),
+        )
+        logprobs = getattr(choice, "logprobs", None)
+        first = logprobs.content[0] if logprobs and logprobs.content else None
+        if first is not None:
+            top = [(t.token, t.logprob) for t in (first.top_logprobs or [])] or [(first.token, first.logprob)]
+            raw = json.dumps([[t, round(lp, 4)] for t, lp in top])
+        else:  # server without log-probabilities: the answer token itself, probability 1
+            top, raw = [(content, 0.0)], content
+        return result_from_top_logprobs(top, raw, *tokens)
+
+    def _one(self, prompt: JudgePrompt) -> JudgeResult:
+        try:
+            return self._call(self._request, prompt)
+        except MalformedResponse as exc:  # answered every time, never readably: record it, don't crash
+            return JudgeResult(np.nan, np.nan, np.nan, 0.0, str(exc)[:500], CallStatus.MALFORMED)
+
+    def score(self, prompts: list[JudgePrompt]) -> list[JudgeResult]:
+        with ThreadPoolExecutor(max_workers=max(1, self.settings.max_in_flight)) as pool:
+            return list(pool.map(self._one, prompts))

@@ -1,0 +1,192 @@
+"""A standard-library fake of the OpenAI API on 127.0.0.1, with injectable faults.
+
+Serves ``/v1/embeddings`` (deterministic hash-seeded unit vectors) and ``/v1/chat/completions`` (one token with
+top log-probabilities). The judgment is read from a hidden ``[gold:High|Mid|Low]`` marker in the user
+message, and the answer *text* is always "High" — like a small model that says High to everything — so only a
+parser that reads the probabilities gets the label right. Faults: ``429`` (with retry-after-ms), ``500``,
+``slow`` (sleeps past the client timeout), ``malformed`` (200 with broken JSON), ``short`` (one embedding
+fewer than asked). ``paid`` counts cleanly answered inputs, which a correct client pays for exactly once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import re
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+
+FAULTS = ("429", "500", "slow", "malformed", "short")
+GOLD = re.compile(r"\[gold:(High|Mid|Low)\]")
+# the argmax is "High" for every gold label; only P(High) − P(Low) (0.75, 0.42, 0.15) orders them
+GOLD_PROBS = {"High": (0.80, 0.15, 0.05), "Mid": (0.50, 0.42, 0.08), "Low": (0.55, 0.05, 0.40)}
+
+
+def fake_vector(text: str, dim: int) -> list[float]:
+    seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+    v = np.random.default_rng(seed).standard_normal(dim)
+    return (v / np.linalg.norm(v)).tolist()
+
+
+class FakeOpenAI:
+    def __init__(
+        self,
+        dim: int = 16,
+        latency_s: float = 0.0,
+        fault_rate: float = 0.0,
+        seed: int = 0,
+        slow_s: float = 1.5,
+        expected_key: str | None = None,
+    ):
+        self.dim, self.latency_s, self.fault_rate, self.slow_s = dim, latency_s, fault_rate, slow_s
+        self.expected_key = expected_key
+        self.script: list[str] = []  # faults to serve first, in order
+        self.rng = random.Random(seed)
+        self.lock = threading.Lock()
+        self.paid: Counter[str] = Counter()
+        self.requests = 0
+        self.auth_seen: set[str] = set()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def do_POST(self):
+                server._handle(self)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __enter__(self) -> FakeOpenAI:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def _next_fault(self) -> str | None:
+        with self.lock:
+            self.requests += 1
+            if self.script:
+                return self.script.pop(0)
+            if self.fault_rate and self.rng.random() < self.fault_rate:
+                return self.rng.choice(FAULTS)
+        return None
+
+    def _send(self, handler, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        for k, v in (headers or {}).items():
+            handler.send_header(k, v)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    def _handle(self, handler) -> None:
+        body = json.loads(handler.rfile.read(int(handler.headers.get("Content-Length", 0))) or b"{}")
+        self.auth_seen.add(handler.headers.get("Authorization", ""))
+        if self.expected_key and handler.headers.get("Authorization") != f"Bearer {self.expected_key}":
+            return self._send(handler, 401, b'{"error": {"message": "bad key"}}')
+        if self.latency_s:
+            time.sleep(self.latency_s)
+        fault = self._next_fault()
+        if fault == "429":
+            return self._send(
+                handler, 429, b'{"error": {"message": "rate limited"}}', {"retry-after-ms": "20"}
+            )
+        if fault == "500":
+            return self._send(handler, 500, b'{"error": {"message": "boom"}}')
+        if fault == "slow":
+            time.sleep(self.slow_s)
+        if fault == "malformed":
+            return self._send(handler, 200, b'{"object": "list", "data": [')
+        if handler.path.endswith("/embeddings"):
+            texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+            if fault == "short":
+                texts_out = texts[:-1]
+            else:
+                texts_out = texts
+            data = [
+                {"object": "embedding", "index": i, "embedding": fake_vector(t, self.dim)}
+                for i, t in enumerate(texts_out)
+            ]
+            if fault is None:
+                with self.lock:
+                    self.paid.update(texts)
+            tokens = sum(len(t.split()) for t in texts)
+            return self._send(
+                handler,
+                200,
+                json.dumps(
+                    {
+                        "object": "list",
+                        "data": data,
+                        "model": body["model"],
+                        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+                    }
+                ).encode(),
+            )
+        if handler.path.endswith("/chat/completions"):
+            user = body["messages"][-1]["content"]
+            match = GOLD.search(user)
+            p_high, p_mid, p_low = GOLD_PROBS[match.group(1) if match else "Mid"]
+            top = [
+                (" High", p_high * 0.7),
+                ("High", p_high * 0.3),
+                (" Mid", p_mid),
+                (" Low", p_low * 0.6),
+                ("low", p_low * 0.4),
+                (" The", 0.01),
+            ]
+            top_logprobs = [{"token": t, "logprob": math.log(p), "bytes": None} for t, p in top if p > 0]
+            if fault is None:
+                with self.lock:
+                    self.paid[user] += 1
+            return self._send(
+                handler,
+                200,
+                json.dumps(
+                    {
+                        "id": "x",
+                        "object": "chat.completion",
+                        "created": 0,
+                        "model": body["model"],
+                        "choices": [
+                            {
+                                "index": 0,
+                                "finish_reason": "length",
+                                "message": {"role": "assistant", "content": "High"},
+                                "logprobs": {
+                                    "content": [
+                                        {
+                                            "token": "High",
+                                            "logprob": math.log(p_high * 0.3),
+                                            "bytes": None,
+                                            "top_logprobs": top_logprobs,
+                                        }
+                                    ]
+                                },
+                            }
+                        ],
+                        "usage": {
+                            "prompt_tokens": len(user.split()),
+                            "completion_tokens": 1,
+                            "total_tokens": len(user.split()) + 1,
+                        },
+                    }
+                ).encode(),
+            )
+        return self._send(handler, 404, b'{"error": {"message": "not found"}}')
