@@ -115,10 +115,7 @@ class FakeOpenAI:
             return self._send(handler, 200, b'{"object": "list", "data": [')
         if handler.path.endswith("/embeddings"):
             texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
-            if fault == "short":
-                texts_out = texts[:-1]
-            else:
-                texts_out = texts
+            texts_out = texts[:-1] if fault == "short" else texts
             data = [
                 {"object": "embedding", "index": i, "embedding": fake_vector(t, self.dim)}
                 for i, t in enumerate(texts_out)
