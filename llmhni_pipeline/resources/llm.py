@@ -1,0 +1,93 @@
+"""The LLM gateway as a Dagster resource: which backends, models, limits and cache a run uses.
+
+Secrets come only from the environment (``OPENAI_API_KEY``); they are never a config field, so they never
+show in the launchpad, run config, logs or metadata.
+"""
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from llmhni_pipeline.lake import default_lake_dir, raw_dir
+from llmhni_pipeline.llm.accounting import DEFAULT_PRICES, Budget
+from llmhni_pipeline.llm.cache import CallCache
+from llmhni_pipeline.llm.gateway import RunOptions
+from llmhni_pipeline.llm.interfaces import Embedder, Judge
+from llmhni_pipeline.llm.model_store import JUDGE_MODELS, installed_gguf
+from llmhni_pipeline.llm.openai_backend import OpenAIEmbedder, OpenAIJudge, OpenAISettings
+
+
+class LLMResource(dg.ConfigurableResource):
+    """``local`` backends (MiniLM, llama.cpp judge) unless an OpenAI-compatible endpoint is configured.
+
+    Set ``LLMHNI_LLM_BASE_URL`` (e.g. http://127.0.0.1:8000/v1 for vLLM/Ollama/llama.cpp server) or
+    ``LLMHNI_EMBED_BACKEND=openai`` / ``LLMHNI_JUDGE_BACKEND=openai`` and export ``OPENAI_API_KEY``.
+    """
+
+    embed_backend: str = os.environ.get(
+        "LLMHNI_EMBED_BACKEND", "openai" if os.environ.get("LLMHNI_LLM_BASE_URL") else "local"
+    )
+    judge_backend: str = os.environ.get(
+        "LLMHNI_JUDGE_BACKEND", "openai" if os.environ.get("LLMHNI_LLM_BASE_URL") else "local"
+    )
+    base_url: str | None = os.environ.get("LLMHNI_LLM_BASE_URL")
+    embed_model: str = os.environ.get("LLMHNI_EMBED_MODEL", "text-embedding-ada-002")
+    judge_model: str = os.environ.get("LLMHNI_JUDGE_MODEL", "gpt-4o-mini")
+    local_judge_model: str = os.environ.get("LLMHNI_LOCAL_JUDGE", "qwen2.5-coder-1.5b")
+    max_in_flight: int = 8
+    timeout_s: float = 60.0
+    max_attempts: int = 6
+    embed_batch_size: int = 64
+    judge_batch_size: int = 32
+    max_calls: int | None = None  # per run; None = unlimited
+    max_cost_usd: float | None = None
+    lake_dir: str = str(default_lake_dir())
+
+    def _openai_settings(self) -> OpenAISettings:
+        return OpenAISettings(
+            base_url=self.base_url,
+            api_key=os.environ.get("OPENAI_API_KEY", ""),
+            embed_model=self.embed_model,
+            judge_model=self.judge_model,
+            timeout_s=self.timeout_s,
+            max_attempts=self.max_attempts,
+            max_in_flight=self.max_in_flight,
+        )
+
+    def embedder(self) -> Embedder:
+        if self.embed_backend == "openai":
+            return OpenAIEmbedder(self._openai_settings())
+        if self.embed_backend == "local":
+            from llmhni_pipeline.llm.local_backends import LocalMiniLMEmbedder
+
+            return LocalMiniLMEmbedder()
+        raise ValueError(f"embed_backend must be 'local' or 'openai', not {self.embed_backend!r}")
+
+    def judge(self) -> Judge:
+        if self.judge_backend == "openai":
+            return OpenAIJudge(self._openai_settings())
+        if self.judge_backend == "local":
+            from llmhni_pipeline.llm.local_backends import LlamaCppJudge
+
+            model = JUDGE_MODELS[self.local_judge_model]
+            return LlamaCppJudge(installed_gguf(model, self.models_dir), model.name)
+        raise ValueError(f"judge_backend must be 'local' or 'openai', not {self.judge_backend!r}")
+
+    @property
+    def models_dir(self) -> Path:
+        return raw_dir(Path(self.lake_dir)) / "models"
+
+    def cache(self, namespace: str) -> CallCache:
+        return CallCache(Path(self.lake_dir) / "_llm_cache", namespace)
+
+    def run_options(self, log, kind: str) -> RunOptions:
+        """Options for one stage; local backends run one batch at a time (the CPU is the limit)."""
+        backend = self.embed_backend if kind == "embed" else self.judge_backend
+        return RunOptions(
+            batch_size=self.embed_batch_size if kind == "embed" else self.judge_batch_size,
+            max_in_flight=self.max_in_flight if backend == "openai" and kind == "embed" else 1,
+            budget=Budget(self.max_calls, self.max_cost_usd),
+            prices=dict(DEFAULT_PRICES),
+            report=log.info,
+        )
