@@ -151,6 +151,7 @@ class OpenAIJudge(_OpenAIBase):
     def __init__(self, settings: OpenAISettings, client: openai.OpenAI | None = None):
         super().__init__(settings, client)
         self.model = settings.judge_model
+        self._pool = ThreadPoolExecutor(max_workers=max(1, settings.max_in_flight))
 
     def _request(self, prompt: JudgePrompt) -> JudgeResult:
         try:
@@ -192,5 +193,4 @@ class OpenAIJudge(_OpenAIBase):
             return JudgeResult(np.nan, np.nan, np.nan, 0.0, str(exc)[:500], CallStatus.MALFORMED)
 
     def score(self, prompts: list[JudgePrompt]) -> list[JudgeResult]:
-        with ThreadPoolExecutor(max_workers=max(1, self.settings.max_in_flight)) as pool:
-            return list(pool.map(self._one, prompts))
+        return list(self._pool.map(self._one, prompts))

@@ -55,6 +55,8 @@ class FakeOpenAI:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, like a real API server (every reply has a length)
+
             def log_message(self, *args):  # keep test output clean
                 pass
 
@@ -187,3 +189,16 @@ class FakeOpenAI:
                 ).encode(),
             )
         return self._send(handler, 404, b'{"error": {"message": "not found"}}')
+
+
+def serve_forever(latency_s: float) -> None:
+    """Run as a separate process (benchmarks): prints the base URL, then serves until killed."""
+    with FakeOpenAI(latency_s=latency_s) as server:
+        print(server.base_url, flush=True)
+        server.thread.join()
+
+
+if __name__ == "__main__":
+    import sys
+
+    serve_forever(float(sys.argv[1]) if len(sys.argv) > 1 else 0.0)
