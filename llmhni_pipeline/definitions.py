@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import dagster as dg
 
+from llmhni_pipeline.assets.aligned_projector import aligned_projector
 from llmhni_pipeline.assets.evaluation import evaluation
+from llmhni_pipeline.assets.llm_embeddings import llm_embeddings
 from llmhni_pipeline.assets.pretrained_recommender import pretrained_recommender
 from llmhni_pipeline.assets.raw_interactions import raw_interactions
+from llmhni_pipeline.assets.text_profiles import text_profiles
 from llmhni_pipeline.automation import MAIN_JOB, incoming_datasets_sensor, stale_datasets_schedule
 from llmhni_pipeline.lake import default_lake_dir
 from llmhni_pipeline.resources.device import DeviceResource
 from llmhni_pipeline.resources.io_managers import PolarsParquetIOManager
 from llmhni_pipeline.resources.lake import LakeResource
+from llmhni_pipeline.resources.llm import LLMResource
 
-ASSETS = [raw_interactions, pretrained_recommender, evaluation]
+ASSETS = [
+    raw_interactions,
+    text_profiles,
+    llm_embeddings,
+    aligned_projector,
+    pretrained_recommender,
+    evaluation,
+]
 
 llmhni_job = dg.define_asset_job(
     MAIN_JOB,
@@ -28,6 +39,7 @@ def build_resources(lake_dir: str | None = None, device: str | None = None) -> d
         "io_manager": PolarsParquetIOManager(lake_dir=lake),
         "lake": LakeResource(lake_dir=lake),
         "device": DeviceResource(device=device) if device else DeviceResource(),
+        "llm": LLMResource(lake_dir=lake),
     }
 
 

@@ -50,7 +50,7 @@ def _run_batches(
     start = time.perf_counter()
     cached = cache.load(keys)
     have = set(cached["key"].to_list()) if cached.height else set()
-    stats.cache_hits = len(have)
+    stats.cache_hits = sum(key in have for key in keys)  # inputs served from the cache
     seen: set[str] = set(have)
     unique_todo = []  # first index of each uncached key: the same input twice in one run is paid once
     for i, key in enumerate(keys):

@@ -143,12 +143,13 @@ def fit(
     epoch = 0
     for epoch in range(1, settings.epochs + 1):
         t0 = time.perf_counter()
-        model.train()
         objective.start_epoch(epoch, generator)
-        if sampler.name != "uniform":
+        if sampler.needs_scores:
+            model.eval()
             with torch.no_grad():
                 z_u, z_i = objective.embeddings()
             sampler.refresh(z_u, z_i, epoch)
+        model.train()
         order = torch.randperm(positives.n_edges, generator=generator)
         users, items = positives.users[order], positives.items[order]
         negatives = sampler.sample(users, generator)

@@ -1,0 +1,152 @@
+"""Stage 1: one text per user and per item.
+
+Provided profiles are used where a dataset ships them (RLMRec's LLM-written Amazon-Book profiles, Steam item
+profiles, an incoming folder's ``items``/``users`` tables). Otherwise texts are templated from metadata and,
+for users, from their **training** history only: valid and test items never enter a profile.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from llmhni_pipeline.datasets import incoming, movielens, rlmrec
+from llmhni_pipeline.datasets.errors import DatasetError
+from llmhni_pipeline.datasets.registry import DatasetSpec, SourceKind
+from llmhni_pipeline.lake import incoming_dir, raw_dir
+
+PROFILE_SCHEMA = {"entity": pl.String, "id": pl.Int32, "text": pl.String, "source": pl.String}
+HISTORY_ITEMS = 10  # items quoted in a templated user profile
+HISTORY_CHARS = 120  # characters kept of each quoted item text
+
+
+def _raw_to_id(id_mappings: pl.DataFrame, entity: str) -> pl.DataFrame:
+    return id_mappings.filter(pl.col("entity") == entity).select("id", "raw_id")
+
+
+def _provided_rlmrec(folder: Path, entity: str) -> pl.DataFrame | None:
+    path = folder / f"{folder.name}_{entity}_profiles.csv"
+    if not path.is_file():
+        return None
+    return rlmrec.read_profile_csv(path, entity).rename({"profile_text": "text"})
+
+
+def _provided_incoming(folder: Path, entity: str, id_mappings: pl.DataFrame) -> pl.DataFrame | None:
+    path = incoming.find_table(folder, f"{entity}s")
+    if path is None:
+        return None
+    table = incoming.read_table(path)
+    id_col = f"{entity}_id"
+    missing = {id_col, "text"} - set(table.columns)
+    if missing:
+        raise DatasetError(
+            path, f"missing column(s) {sorted(missing)}; a text table needs {id_col!r} and 'text'"
+        )
+    table = table.select(pl.col(id_col).cast(pl.String).alias("raw_id"), pl.col("text").cast(pl.String))
+    return table.join(_raw_to_id(id_mappings, entity), on="raw_id").select("id", "text")
+
+
+def _movielens_items(folder: Path, id_mappings: pl.DataFrame) -> pl.DataFrame:
+    items = movielens.load_movielens_items(folder)
+    text = pl.format(
+        "{} ({}). Genres: {}.",
+        pl.col("title"),
+        pl.col("year"),
+        pl.col("genres").str.split(" ").list.join(", "),
+    )
+    return (
+        items.select(pl.col("raw_item").alias("raw_id"), text.alias("text"), "genres")
+        .join(_raw_to_id(id_mappings, "item"), on="raw_id")
+        .select("id", "text", "genres")
+    )
+
+
+def _movielens_user_intro(folder: Path, id_mappings: pl.DataFrame) -> pl.DataFrame:
+    users = movielens.load_movielens_users(folder)
+    gender = pl.when(pl.col("gender") == "F").then(pl.lit("female")).otherwise(pl.lit("male"))
+    intro = pl.format("A {}-year-old {} {}.", pl.col("age"), gender, pl.col("occupation"))
+    return (
+        users.select(pl.col("raw_user").alias("raw_id"), intro.alias("intro"))
+        .join(_raw_to_id(id_mappings, "user"), on="raw_id")
+        .select("id", "intro")
+    )
+
+
+def history_profiles(
+    train: pl.DataFrame, item_text: pl.DataFrame, intro: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """Templated user texts: an optional intro, then up to ``HISTORY_ITEMS`` training items' texts.
+
+    ``train`` must hold training edges only; the caller filters, this function never sees valid/test.
+    """
+    liked = (
+        train.select(pl.col("user_id").alias("id"), pl.col("item_id"))
+        .join(
+            item_text.select(pl.col("id").alias("item_id"), pl.col("text").str.slice(0, HISTORY_CHARS)),
+            on="item_id",
+        )
+        .sort("id", "item_id")
+        .group_by("id", maintain_order=True)
+        .agg(pl.col("text").head(HISTORY_ITEMS).str.join("; ").alias("liked"), pl.len().alias("n"))
+    )
+    text = pl.format("Liked {} items in training, including: {}.", pl.col("n"), pl.col("liked"))
+    if intro is not None:
+        liked = liked.join(intro, on="id", how="full", coalesce=True)
+        text = pl.concat_str([pl.col("intro"), pl.lit(" "), text], ignore_nulls=True)
+    return liked.select("id", text.alias("text"))
+
+
+def build_text_profiles(
+    spec: DatasetSpec,
+    raw_interactions: pl.DataFrame,
+    id_mappings: pl.DataFrame,
+    lake_dir: Path,
+    shared_dir: Path,
+) -> pl.DataFrame:
+    """``entity, id, text, source`` for every user and item that has a text; raises if none has any."""
+    train = raw_interactions.filter(pl.col("split") == "train")
+    kind = spec.source.kind
+    items = users = None
+    item_source = user_source = "provided"
+    intro = None
+    if kind is SourceKind.RLMREC:
+        folder = shared_dir / spec.source.folder
+        items, users = _provided_rlmrec(folder, "item"), _provided_rlmrec(folder, "user")
+    elif kind is SourceKind.MOVIELENS:
+        folder = raw_dir(lake_dir) / spec.source.folder
+        items = _movielens_items(folder, id_mappings).drop("genres")
+        intro = _movielens_user_intro(folder, id_mappings)
+        item_source = "template"
+    else:
+        folder = incoming_dir(lake_dir) / spec.source.name
+        items = _provided_incoming(folder, "item", id_mappings)
+        users = _provided_incoming(folder, "user", id_mappings)
+    if items is None and users is None:
+        raise DatasetError(
+            folder,
+            f"dataset {spec.source.name!r} has no text for users or items: the text "
+            "stages (profiles, embeddings, projector, LLM judging) cannot run for it",
+        )
+    if users is None and items is not None:
+        users, user_source = history_profiles(train, items, intro), "template"
+    parts = [users.select(pl.lit("user").alias("entity"), "id", "text", pl.lit(user_source).alias("source"))]
+    if items is not None:
+        parts.append(
+            items.select(pl.lit("item").alias("entity"), "id", "text", pl.lit(item_source).alias("source"))
+        )
+    table = pl.concat([p.select([pl.col(c).cast(t) for c, t in PROFILE_SCHEMA.items()]) for p in parts])
+    return (
+        table.with_columns(pl.col("text").str.strip_chars())
+        .filter(pl.col("text").str.len_chars() > 0)
+        .sort("entity", "id")
+    )
+
+
+def coverage(profiles: pl.DataFrame, n_users: int, n_items: int) -> dict[str, int]:
+    """How many users/items have no text (reported in metadata and checked)."""
+    have = dict(profiles.group_by("entity").len().iter_rows())
+    return {
+        "users_without_text": n_users - have.get("user", 0),
+        "items_without_text": n_items - have.get("item", 0),
+    }

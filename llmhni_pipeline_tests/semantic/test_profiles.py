@@ -1,0 +1,69 @@
+import polars as pl
+import pytest
+
+from llmhni_pipeline.datasets.errors import DatasetError
+from llmhni_pipeline.datasets.interactions import build_raw_interactions
+from llmhni_pipeline.datasets.registry import parse_dataset_key
+from llmhni_pipeline.semantic.profiles import build_text_profiles, coverage, history_profiles
+
+
+def test_templated_user_profiles_quote_only_training_items():
+    items = pl.DataFrame({"id": [0, 1, 2, 3], "text": ["TRAIN-A", "TRAIN-B", "VALID-C", "TEST-D"]})
+    table = pl.DataFrame(
+        {"user_id": [0, 0, 0, 0], "item_id": [0, 1, 2, 3], "split": ["train", "train", "valid", "test"]}
+    )
+    profiles = history_profiles(table.filter(pl.col("split") == "train"), items)
+    text = profiles["text"][0]
+    assert "TRAIN-A" in text and "TRAIN-B" in text
+    assert "VALID-C" not in text and "TEST-D" not in text
+
+
+def test_movielens_profiles_never_leak_valid_or_test_titles(lake, shared_data):
+    spec = parse_dataset_key("ml-100k", lake)
+    stage0 = build_raw_interactions(spec, lake, shared_data)
+    profiles = build_text_profiles(spec, stage0.interactions, stage0.id_mappings, lake, shared_data)
+    assert coverage(profiles, stage0.n_users, stage0.n_items) == {
+        "users_without_text": 0,
+        "items_without_text": 0,
+    }
+    items = profiles.filter(pl.col("entity") == "item").select(pl.col("id").alias("item_id"), "text")
+    users = profiles.filter(pl.col("entity") == "user")
+    # a user's held-out items that appear in no training history of theirs must not be quoted
+    held_out = (
+        stage0.interactions.filter(pl.col("split") != "train")
+        .join(items, on="item_id")
+        .join(users.select(pl.col("id").alias("user_id"), pl.col("text").alias("profile")), on="user_id")
+    )
+    train_texts = (
+        stage0.interactions.filter(pl.col("split") == "train")
+        .join(items, on="item_id")
+        .group_by("user_id")
+        .agg(pl.col("text"))
+    )
+    held_out = held_out.join(train_texts.rename({"text": "train_texts"}), on="user_id")
+    leaks = [
+        r
+        for r in held_out.iter_rows(named=True)
+        if r["text"] in r["profile"] and not any(r["text"] in t for t in r["train_texts"])
+    ]
+    assert leaks == []
+    assert users["text"][0].startswith("A 24-year-old male technician.")
+
+
+def test_amazon_uses_the_provided_profiles(lake, shared_data):
+    spec = parse_dataset_key("amazon-book", lake)
+    stage0 = build_raw_interactions(spec, lake, shared_data)
+    profiles = build_text_profiles(spec, stage0.interactions, stage0.id_mappings, lake, shared_data)
+    assert profiles.group_by("entity", "source").len().sort("entity").rows() == [
+        ("item", "provided", 9332),
+        ("user", "provided", 11000),
+    ]
+    item0 = profiles.filter((pl.col("entity") == "item") & (pl.col("id") == 0))["text"][0]
+    assert item0.startswith("Romance novel enthusiasts")
+
+
+def test_a_dataset_without_text_fails_clearly(lake, shared_data):
+    spec = parse_dataset_key("yelp", lake)
+    stage0 = build_raw_interactions(spec, lake, shared_data)
+    with pytest.raises(DatasetError, match="no text for users or items"):
+        build_text_profiles(spec, stage0.interactions, stage0.id_mappings, lake, shared_data)

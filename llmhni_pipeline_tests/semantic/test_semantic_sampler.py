@@ -1,0 +1,46 @@
+import pytest
+import torch
+
+from llmhni_pipeline.recsys.graph import InteractionGraph
+from llmhni_pipeline.recsys.sampling import SemanticHardNegativeSampler
+
+
+def _setup():
+    # 2 users, 10 items; user 0 interacted with items 0-2, user 1 with items 5-6
+    graph = InteractionGraph(torch.tensor([0, 0, 0, 1, 1]), torch.tensor([0, 1, 2, 5, 6]), 2, 10)
+    user_emb = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    item_emb = torch.stack([torch.tensor([10.0 - i, float(i)]) for i in range(10)])  # user 0 likes low ids
+    # semantic vectors: items 3 and 4 are semantically close to user 0 (probable false negatives)
+    user_sem = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    item_sem = torch.tensor([[0.0, 1.0]] * 10)
+    item_sem[3] = item_sem[4] = torch.tensor([1.0, 0.0])
+    return graph, user_emb, item_emb, user_sem, item_sem
+
+
+def test_pool_excludes_positives_and_semantic_mode_skips_probable_false_negatives():
+    graph, user_emb, item_emb, user_sem, item_sem = _setup()
+    s = SemanticHardNegativeSampler(graph, user_sem, item_sem, pool_size=4, k_low=2, warmup_epochs=0)
+    s.refresh(user_emb, item_emb, epoch=1)
+    # user 0's pool = top-4 non-positives by score = items 3, 4, 5, 6; the 2 least similar are 5 and 6
+    assert sorted(s.candidates[0].tolist()) == [5, 6]
+    assert not set(s.candidates[1].tolist()) & {5, 6}
+    negatives = s.sample(torch.zeros(200, dtype=torch.long), torch.Generator().manual_seed(0))
+    assert set(negatives.tolist()) == {5, 6}
+
+
+def test_dns_ablation_takes_the_top_scored_and_warmup_is_uniform():
+    graph, user_emb, item_emb, user_sem, item_sem = _setup()
+    dns = SemanticHardNegativeSampler(graph, None, None, pool_size=4, k_low=2, warmup_epochs=0, mode="dns")
+    dns.refresh(user_emb, item_emb, epoch=1)
+    assert sorted(dns.candidates[0].tolist()) == [3, 4]  # highest-scored non-positives, semantics ignored
+    warm = SemanticHardNegativeSampler(graph, user_sem, item_sem, pool_size=4, k_low=2, warmup_epochs=3)
+    warm.refresh(user_emb, item_emb, epoch=2)
+    assert warm.candidates is None
+    negatives = warm.sample(torch.zeros(500, dtype=torch.long), torch.Generator().manual_seed(0))
+    assert set(negatives.tolist()) == set(range(3, 10))  # uniform over user 0's non-positives
+
+
+def test_semantic_mode_needs_vectors():
+    graph, *_ = _setup()
+    with pytest.raises(ValueError, match="needs user and item semantic vectors"):
+        SemanticHardNegativeSampler(graph, None, None)
