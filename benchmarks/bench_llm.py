@@ -101,7 +101,7 @@ def bench_local_judge(name: str, pairs: int) -> None:
     ]
     for reuse in (False, True):
         judge.reuse_prefix = reuse
-        judge._previous = []
+        judge.forget_prefix()
         t = time.perf_counter()
         results = judge.score(prompts)
         dt = time.perf_counter() - t

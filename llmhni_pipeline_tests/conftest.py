@@ -41,3 +41,18 @@ def write_incoming(lake: Path, name: str, text: str, filename: str = "interactio
     folder.mkdir(parents=True, exist_ok=True)
     (folder / filename).write_text(text)
     return folder
+
+
+@pytest.fixture(scope="session")
+def judge_model_path():
+    """A fetched judge GGUF (the README set-up fetches them with `llmhni fetch embedded`)."""
+
+    def get(name: str) -> Path:
+        from llmhni_pipeline.llm.model_store import JUDGE_MODELS, installed_gguf
+
+        try:
+            return installed_gguf(JUDGE_MODELS[name], raw_dir(default_lake_dir()) / "models")
+        except FileNotFoundError as exc:
+            pytest.fail(str(exc))
+
+    return get

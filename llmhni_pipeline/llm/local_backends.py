@@ -97,6 +97,10 @@ class LlamaCppJudge:
             raise ValueError(f"{self.model}: High/Mid/Low are not single tokens in this vocabulary")
         return ids
 
+    def forget_prefix(self) -> None:
+        """Evaluate the next prompt from scratch (benchmarks compare with and without reuse)."""
+        self._previous = []
+
     def _next_token_logits(self, tokens: list[int]) -> tuple[np.ndarray, int]:
         common = 0
         if self.reuse_prefix:
