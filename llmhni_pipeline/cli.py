@@ -19,7 +19,6 @@ def _dagster_environment() -> None:
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     from llmhni_pipeline.datasets.movielens import fetch_movielens_100k
-
     from llmhni_pipeline.llm.model_store import JUDGE_MODELS, fetch_gguf
 
     wanted = ["ml-100k", *(f"judge-{m}" for m in JUDGE_MODELS)] if args.what == "embedded" else [args.what]
