@@ -16,7 +16,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -28,9 +27,8 @@ from llmhni_pipeline.datasets.registry import parse_dataset_key
 from llmhni_pipeline.lake import default_lake_dir, default_shared_data_dir
 from llmhni_pipeline.recsys.data import SplitData
 from llmhni_pipeline.recsys.device import resolve_device
-from llmhni_pipeline.recsys.evaluate import embedding_scorer, evaluate_ranking
-from llmhni_pipeline.recsys.models import build_backbone
-from llmhni_pipeline.recsys.train import BPRObjective, TrainSettings, fit
+from llmhni_pipeline.recsys.experiment import mean_std, train_and_test
+from llmhni_pipeline.recsys.train import TrainSettings
 
 HERE = Path(__file__).resolve().parent
 RECBOLE_VENV = HERE / ".venv-recbole"
@@ -58,28 +56,8 @@ def export_atomic(table: pl.DataFrame, folder: Path, name: str) -> None:
 
 
 def run_ours(data: SplitData, epochs: int, seed: int, lr: float, device: str) -> dict[str, float]:
-    torch.manual_seed(seed)
-    model = build_backbone("lightgcn", data.n_users, data.n_items, dim=64, n_layers=3)
     settings = TrainSettings(epochs=epochs, lr=lr, seed=seed, device=device)
-    result = fit(BPRObjective(model, data.train, settings.reg_weight, resolve_device(device)), data, settings)
-    dev = resolve_device(device)
-    with torch.no_grad():
-        z_u, z_i = BPRObjective(model, data.train, 0.0, dev).embeddings()
-    t = time.perf_counter()
-    test = evaluate_ranking(embedding_scorer(z_u, z_i), data.test, data.train_valid_sets, device=dev)
-    full_eval = time.perf_counter() - t
-    return {
-        "engine": "llmhni",
-        "seed": seed,
-        "seconds_per_epoch": statistics.mean(r["train_seconds"] for r in result.history),
-        "eval_seconds": statistics.mean(r.get("eval_seconds", 0.0) for r in result.history),
-        "full_test_eval_seconds": full_eval,
-        "epochs_run": result.epochs_run,
-        "best_epoch": result.best_epoch,
-        "valid_recall@20": result.best_valid.get("recall@20", float("nan")),
-        "test_recall@20": test["recall@20"],
-        "test_ndcg@10": test["ndcg@10"],
-    }
+    return {"engine": "llmhni", **train_and_test(data, settings)}
 
 
 def run_recbole(folder: Path, name: str, epochs: int, seed: int, lr: float) -> dict[str, float]:
@@ -102,12 +80,6 @@ def run_recbole(folder: Path, name: str, epochs: int, seed: int, lr: float) -> d
     if done.returncode != 0:
         raise RuntimeError(f"RecBole failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def mean_std(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.4f}"
-    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
 
 
 def main() -> None:

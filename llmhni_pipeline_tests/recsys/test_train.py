@@ -66,3 +66,18 @@ def test_empty_validation_warns_and_keeps_the_last_epoch():
         BPRObjective(model, data.train, 0.0, torch.device("cpu")), data, TrainSettings(epochs=2, device="cpu")
     )
     assert result.best_epoch == 2 and "validation split is empty" in result.warnings[0]
+
+
+def test_train_and_test_reports_test_metrics_of_the_best_epoch():
+    from llmhni_pipeline.recsys.experiment import train_and_test
+    from llmhni_pipeline.recsys.sampling import SemanticHardNegativeSampler
+
+    data = SplitData.from_frame(_clustered_table())
+    settings = TrainSettings(epochs=15, batch_size=128, lr=0.01, patience=5, device="cpu")
+    uniform = train_and_test(data, settings, dim=16, n_layers=2)
+    sem = torch.randn(data.n_users, 4), torch.randn(data.n_items, 4)
+    sampler = SemanticHardNegativeSampler(data.train, *sem, pool_size=10, k_low=3, warmup_epochs=2)
+    semantic = train_and_test(data, settings, dim=16, n_layers=2, sampler=sampler)
+    assert uniform["sampler"] == "uniform" and semantic["sampler"] == "semantic"
+    for row in (uniform, semantic):
+        assert 0.5 < row["test_recall@20"] <= 1 and 1 <= row["best_epoch"] <= row["epochs_run"]
