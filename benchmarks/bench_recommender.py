@@ -55,12 +55,12 @@ def export_atomic(table: pl.DataFrame, folder: Path, name: str) -> None:
         part.write_csv(folder / f"{name}.{split}.inter", separator="\t")
 
 
-def run_ours(data: SplitData, epochs: int, seed: int, lr: float, device: str) -> dict[str, float]:
-    settings = TrainSettings(epochs=epochs, lr=lr, seed=seed, device=device)
+def run_ours(data: SplitData, epochs: int, seed: int, lr: float, device: str, reg: float) -> dict[str, float]:
+    settings = TrainSettings(epochs=epochs, lr=lr, seed=seed, device=device, reg_weight=reg)
     return {"engine": "llmhni", **train_and_test(data, settings)}
 
 
-def run_recbole(folder: Path, name: str, epochs: int, seed: int, lr: float) -> dict[str, float]:
+def run_recbole(folder: Path, name: str, epochs: int, seed: int, lr: float, reg: float) -> dict[str, float]:
     python = ensure_recbole_venv()
     cmd = [
         str(python),
@@ -90,6 +90,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--seeds", type=int, nargs="+", default=[2026])
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--reg", type=float, default=1e-5, help="L2 weight on the batch's ego embeddings")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--skip-recbole", action="store_true")
     parser.add_argument("--recbole-seeds", type=int, default=1, help="how many of --seeds RecBole also runs")
@@ -106,14 +107,14 @@ def main() -> None:
     )
     rows = []
     for seed in args.seeds:
-        rows.append(run_ours(data, args.epochs, seed, args.lr, args.device))
+        rows.append(run_ours(data, args.epochs, seed, args.lr, args.device, args.reg))
         print(json.dumps(rows[-1]), flush=True)
     if not args.skip_recbole:
         name = args.dataset.replace("-", "_")
         folder = HERE / "out" / "recbole" / name
         export_atomic(stage0.interactions, folder, name)
         for seed in args.seeds[: args.recbole_seeds]:
-            rows.append({**run_recbole(folder, name, args.epochs, seed, args.lr), "seed": seed})
+            rows.append({**run_recbole(folder, name, args.epochs, seed, args.lr, args.reg), "seed": seed})
             print(json.dumps(rows[-1]), flush=True)
 
     ours = [r for r in rows if r["engine"] == "llmhni"]

@@ -24,6 +24,7 @@ parser.add_argument("--epochs", type=int, default=300)
 parser.add_argument("--seed", type=int, default=2026)
 parser.add_argument("--lr", type=float, default=1e-3)
 parser.add_argument("--patience", type=int, default=20)
+parser.add_argument("--reg", type=float, default=1e-5)
 args = parser.parse_args()
 
 config = Config(
@@ -37,7 +38,7 @@ config = Config(
         "benchmark_filename": ["train", "valid", "test"],
         "embedding_size": 64,
         "n_layers": 3,
-        "reg_weight": 1e-5,
+        "reg_weight": args.reg,
         "learning_rate": args.lr,
         "train_batch_size": 2048,
         "epochs": args.epochs,
