@@ -1,0 +1,87 @@
+"""Stage 5: suspicious pairs picked by the pretrained recommender (method_spec §7).
+
+C⁺ (``pos_low``): per user with at least ``min_degree`` training items, the ``k_pos`` lowest-scored training
+positives — candidate noise. C⁻ (``neg_high``): per user, the ``k_neg`` highest-scored items outside the
+user's training set — candidate hard samples. Evidence for the item-centric judgment: the user's ``m``
+highest-scored training positives, the candidate itself excluded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import torch
+
+from llmhni_pipeline.recsys.data import UserItemSets
+
+CANDIDATE_SCHEMA = {
+    "user_id": pl.Int32,
+    "item_id": pl.Int32,
+    "kind": pl.String,
+    "model_score": pl.Float32,
+    "rank_within_user": pl.Int16,
+    "evidence_items": pl.List(pl.Int32),
+}
+
+
+@torch.no_grad()
+def select_candidates(
+    user_emb: torch.Tensor,
+    item_emb: torch.Tensor,
+    train: UserItemSets,
+    k_pos: int = 2,
+    k_neg: int = 2,
+    m_evidence: int = 5,
+    min_degree: int = 3,
+    chunk_users: int = 2048,
+) -> pl.DataFrame:
+    degree = train.counts()
+    frames = []
+    for start in range(0, train.n_users, chunk_users):
+        stop = min(start + chunk_users, train.n_users)
+        scores = user_emb[start:stop] @ item_emb.T
+        is_pos = torch.zeros_like(scores, dtype=torch.bool)
+        rows, cols = train.block(start, stop)
+        is_pos[rows, cols] = True
+        users = torch.arange(start, stop)
+        n_pos = degree[start:stop]
+
+        # evidence: best m+1 positives (one spare so the candidate itself can be left out)
+        m_take = min(m_evidence + 1, scores.shape[1])
+        best_pos = torch.topk(scores.masked_fill(~is_pos, -torch.inf), m_take, dim=1)
+        best_idx = best_pos.indices.masked_fill(~torch.isfinite(best_pos.values), -1)
+
+        neg = torch.topk(scores.masked_fill(is_pos, -torch.inf), k_neg, dim=1)
+        low = torch.topk(scores.masked_fill(~is_pos, torch.inf), k_pos, dim=1, largest=False)
+        low_ok = (n_pos >= min_degree)[:, None] & torch.isfinite(low.values)
+
+        for kind, picked, ok in (("neg_high", neg, torch.isfinite(neg.values)), ("pos_low", low, low_ok)):
+            r, c = torch.nonzero(ok, as_tuple=True)
+            items = picked.indices[r, c]
+            evidence = best_idx[r]  # [n, m+1]
+            keep = (evidence != items[:, None]) & (evidence >= 0)
+            # first m kept evidence items per row, vectorised: rank kept entries and cut at m
+            rank = torch.cumsum(keep.int(), dim=1)
+            keep &= rank <= m_evidence
+            er, ec = torch.nonzero(keep, as_tuple=True)
+            evidence_lists = (
+                pl.DataFrame({"row": er.numpy(), "item": evidence[er, ec].numpy().astype(np.int32)})
+                .group_by("row", maintain_order=True)
+                .agg(pl.col("item").alias("evidence_items"))
+            )
+            candidates = pl.DataFrame(
+                {
+                    "row": np.arange(len(items)),
+                    "user_id": users[r].numpy().astype(np.int32),
+                    "item_id": items.numpy().astype(np.int32),
+                    "kind": kind,
+                    "model_score": picked.values[r, c].numpy().astype(np.float32),
+                    "rank_within_user": (c + 1).numpy().astype(np.int16),
+                }
+            )
+            frames.append(
+                candidates.join(evidence_lists, on="row", how="left")
+                .with_columns(pl.col("evidence_items").fill_null([]))
+                .select([pl.col(k).cast(v) for k, v in CANDIDATE_SCHEMA.items()])
+            )
+    return pl.concat(frames).sort("user_id", "kind", "rank_within_user")

@@ -1,0 +1,65 @@
+import numpy as np
+import polars as pl
+import torch
+
+from llmhni_pipeline.denoise.augment import augmented_edges, denoising_report, hard_or_noisy
+from llmhni_pipeline.denoise.candidates import select_candidates
+from llmhni_pipeline.recsys.data import UserItemSets
+
+
+def test_candidates_are_lowest_positives_and_highest_negatives_with_evidence():
+    # user 0: positives 0,1,2,3 (degree 4); user 1: positive 4 only (below min_degree for pos_low)
+    train = UserItemSets.from_pairs(np.array([0, 0, 0, 0, 1]), np.array([0, 1, 2, 3, 4]), 2, 8)
+    user_emb = torch.ones(2, 1)
+    item_emb = torch.tensor([[8.0], [7.0], [1.0], [2.0], [5.0], [6.0], [0.5], [3.0]])
+    c = select_candidates(user_emb, item_emb, train, k_pos=2, k_neg=2, m_evidence=2)
+    rows = {
+        (r["user_id"], r["kind"], r["rank_within_user"]): (r["item_id"], r["evidence_items"])
+        for r in c.iter_rows(named=True)
+    }
+    assert rows[(0, "pos_low", 1)] == (2, [0, 1]) and rows[(0, "pos_low", 2)] == (3, [0, 1])
+    assert rows[(0, "neg_high", 1)] == (5, [0, 1]) and rows[(0, "neg_high", 2)] == (4, [0, 1])
+    assert rows[(1, "neg_high", 1)] == (0, [4])
+    assert not c.filter((pl.col("user_id") == 1) & (pl.col("kind") == "pos_low")).height
+    # evidence never contains the candidate: with m = 3, user 0's low positive 2 gets 0, 1, 3
+    c3 = select_candidates(user_emb, item_emb, train, k_pos=1, k_neg=1, m_evidence=3)
+    assert c3.filter(pl.col("kind") == "pos_low")["evidence_items"][0].to_list() == [0, 1, 3]
+
+
+def test_hard_only_when_both_perspectives_say_high():
+    frame = pl.DataFrame({"u": ["High", "High", "Mid", None], "i": ["High", "Low", "High", "High"]})
+    labels = frame.select(hard_or_noisy(pl.col("u"), pl.col("i")).alias("label"))["label"].to_list()
+    assert labels == ["hard", "noisy", "noisy", "noisy"]
+
+
+def test_augmented_graph_removes_noisy_positives_and_adds_hard_negatives():
+    train = pl.DataFrame({"user_id": [0, 0, 0, 1, 1], "item_id": [0, 1, 2, 0, 3]})
+    judged = pl.DataFrame(
+        {
+            "user_id": [0, 0, 0, 1, 1],
+            "item_id": [1, 2, 5, 6, 3],
+            "kind": ["pos_low", "pos_low", "neg_high", "neg_high", "pos_low"],
+            "label": ["noisy", "hard", "hard", "noisy", "noisy"],
+        }
+    )
+    edges, removed = augmented_edges(train, judged)
+    assert set(map(tuple, edges.select("user_id", "item_id").rows())) == {(0, 0), (0, 2), (0, 5), (1, 0)}
+    assert edges.filter(pl.col("origin") == "added_hard").rows() == [(0, 5, "added_hard")]
+    assert removed.select("user_id", "item_id", "reason").rows() == [(0, 1, "noisy_pos"), (1, 3, "noisy_pos")]
+
+
+def test_denoising_report_against_injected_noise_and_held_out_hits():
+    raw = pl.DataFrame(
+        {
+            "user_id": [0, 0, 0, 1, 1],
+            "item_id": [0, 1, 9, 3, 7],
+            "split": ["train", "train", "test", "train", "train"],
+            "is_injected": [False, True, False, True, True],
+        }
+    )
+    removed = pl.DataFrame({"user_id": [0, 0], "item_id": [0, 1]})
+    added = pl.DataFrame({"user_id": [0], "item_id": [9]})
+    report = denoising_report(removed, added, raw)
+    assert report["removal_precision_vs_injected"] == 0.5
+    assert report["removal_recall_vs_injected"] == 1 / 3
+    assert report["added_that_are_valid_or_test_positives"] == 1
