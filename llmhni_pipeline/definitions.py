@@ -5,8 +5,12 @@ from __future__ import annotations
 import dagster as dg
 
 from llmhni_pipeline.assets.aligned_projector import aligned_projector
+from llmhni_pipeline.assets.augmented_graph import augmented_graph
+from llmhni_pipeline.assets.candidate_pairs import candidate_pairs
 from llmhni_pipeline.assets.evaluation import evaluation
+from llmhni_pipeline.assets.joint_model import joint_model
 from llmhni_pipeline.assets.llm_embeddings import llm_embeddings
+from llmhni_pipeline.assets.llm_logical_scores import llm_logical_scores
 from llmhni_pipeline.assets.pretrained_recommender import pretrained_recommender
 from llmhni_pipeline.assets.raw_interactions import raw_interactions
 from llmhni_pipeline.assets.text_profiles import text_profiles
@@ -23,6 +27,10 @@ ASSETS = [
     llm_embeddings,
     aligned_projector,
     pretrained_recommender,
+    candidate_pairs,
+    llm_logical_scores,
+    augmented_graph,
+    joint_model,
     evaluation,
 ]
 

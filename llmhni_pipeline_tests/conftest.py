@@ -56,3 +56,14 @@ def judge_model_path():
             pytest.fail(str(exc))
 
     return get
+
+
+@pytest.fixture(autouse=True)
+def _forget_closed_dagster_instances():
+    """Every DagsterInstance points a module-level ContextVar at its state storage and resets it on close;
+    instances closed out of stack order across tests leave it on a dead weakref ("Attempted to resolve undefined
+    DagsterInstance weakref"). Clearing it after each test keeps tests independent of their order."""
+    yield
+    from dagster._core.storage.defs_state.base import _current_storage
+
+    _current_storage.set(None)

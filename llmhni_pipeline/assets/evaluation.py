@@ -4,14 +4,15 @@ import dagster as dg
 import polars as pl
 import torch
 
-from llmhni_pipeline.assets.pretrained_recommender import CHECKPOINT
+from llmhni_pipeline.assets.pretrained_recommender import pretrained_embeddings
 from llmhni_pipeline.partitions import dataset_partitions
 from llmhni_pipeline.recsys.baselines import ease_scorer, most_popular_scorer
-from llmhni_pipeline.recsys.checkpoint import load_checkpoint
 from llmhni_pipeline.recsys.data import SplitData
 from llmhni_pipeline.recsys.evaluate import KS, METRICS, Scorer, embedding_scorer, evaluate_ranking
 from llmhni_pipeline.resources.device import DeviceResource
 from llmhni_pipeline.resources.lake import LakeResource
+
+JOINT_CHECKPOINT = "joint.pt"
 
 
 class EvaluationConfig(dg.Config):
@@ -52,8 +53,8 @@ def metrics_markdown(table: pl.DataFrame) -> str:
     partitions_def=dataset_partitions,
     group_name="eval",
     kinds={"pytorch", "parquet"},
-    code_version="1",
-    deps=["pretrained_recommender"],
+    code_version="2",
+    deps=["pretrained_recommender", "joint_model"],
 )
 def evaluation(
     context: dg.AssetExecutionContext,
@@ -62,18 +63,23 @@ def evaluation(
     lake: LakeResource,
     device: DeviceResource,
 ) -> dg.Output[pl.DataFrame]:
-    """Recall/NDCG/Precision/HitRate@{5,10,20,50} on test (train ∪ valid masked), one row per metric."""
+    """Recall/NDCG/Precision/HitRate@{5,10,20,50} on test (train ∪ valid masked), one row per metric.
+
+    Models: the LLMHNI joint model (when materialized for this dataset), the pretrained backbone, MostPop,
+    EASE — all on the same split and masks.
+    """
     data = SplitData.from_frame(raw_interactions)
     dev = device.torch_device()
-    model, payload = load_checkpoint(
-        lake.artifacts("pretrained_recommender", context.partition_key) / CHECKPOINT, dev
-    )
-    with torch.no_grad():
-        z_u, z_i = model.embed(data.train.norm_adj(dev))
-    scorers: dict[str, Scorer] = {
-        f"{payload['backbone']} (pretrained)": embedding_scorer(z_u, z_i),
-        "MostPop": most_popular_scorer(data.train, dev),
-    }
+    scorers: dict[str, Scorer] = {}
+    joint = lake.artifacts("joint_model", context.partition_key) / JOINT_CHECKPOINT
+    if joint.is_file():
+        payload = torch.load(joint, map_location=dev, weights_only=True)
+        scorers[f"LLMHNI ({payload['backbone']})"] = embedding_scorer(payload["z_user"], payload["z_item"])
+    else:
+        context.log.warning(f"no joint model for {context.partition_key}: evaluating the baselines only")
+    z_u, z_i, payload = pretrained_embeddings(lake, context.partition_key, data.train, dev)
+    scorers[f"{payload['backbone']} (pretrained)"] = embedding_scorer(z_u, z_i)
+    scorers["MostPop"] = most_popular_scorer(data.train, dev)
     if config.include_ease:
         scorers[f"EASE (λ={config.ease_l2:g})"] = ease_scorer(data.train, config.ease_l2, dev)
     rows = []
@@ -99,5 +105,6 @@ def evaluation(
         metadata={
             "test_metrics": dg.MetadataValue.md(metrics_markdown(table)),
             "test_users": int(rows[0]["users"]),
+            "models": len(scorers),
         },
     )

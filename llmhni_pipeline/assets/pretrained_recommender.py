@@ -16,6 +16,7 @@ from llmhni_pipeline.assets.training import (
 from llmhni_pipeline.partitions import dataset_partitions
 from llmhni_pipeline.recsys.checkpoint import save_checkpoint
 from llmhni_pipeline.recsys.data import SplitData
+from llmhni_pipeline.recsys.device import seed_everything
 from llmhni_pipeline.recsys.models import build_backbone
 from llmhni_pipeline.recsys.train import BPRObjective, fit
 from llmhni_pipeline.resources.device import DeviceResource
@@ -42,6 +43,7 @@ def pretrained_recommender(
     data = SplitData.from_frame(raw_interactions)
     cold = warn_cold_entities(context, data)
     torch_device = device.torch_device()
+    seed_everything(config.seed)  # initial embeddings too: same config, same model, same candidates
     model = build_backbone(config.backbone, data.n_users, data.n_items, **config.hyper())
     objective = BPRObjective(model, data.train, config.reg_weight, torch_device)
     result = fit(
@@ -60,3 +62,15 @@ def pretrained_recommender(
             "checkpoint": dg.MetadataValue.path(str(path)),
         },
     )
+
+
+def pretrained_embeddings(lake: LakeResource, dataset: str, graph, device) -> tuple[object, object, dict]:
+    """(z_U, z_I, checkpoint payload) of the pretrained backbone on its training graph."""
+    import torch
+
+    from llmhni_pipeline.recsys.checkpoint import load_checkpoint
+
+    model, payload = load_checkpoint(lake.artifacts("pretrained_recommender", dataset) / CHECKPOINT, device)
+    with torch.no_grad():
+        z_u, z_i = model.embed(graph.norm_adj(device))
+    return z_u, z_i, payload

@@ -1,0 +1,48 @@
+"""Stage 7: ``augmented_graph`` G′ = G − noisy low-scored positives + hard high-scored negatives,
+and ``removed_edges`` with their reason."""
+
+import dagster as dg
+import polars as pl
+
+from llmhni_pipeline.denoise.augment import augmented_edges, denoising_report
+from llmhni_pipeline.partitions import dataset_partitions
+
+
+@dg.multi_asset(
+    outs={
+        "augmented_graph": dg.AssetOut(
+            group_name="denoise",
+            kinds={"polars", "parquet"},
+            code_version="1",
+            description="training edges of G′ with origin ∈ {orig, added_hard}",
+        ),
+        "removed_edges": dg.AssetOut(
+            group_name="denoise",
+            kinds={"polars", "parquet"},
+            code_version="1",
+            description="edges of G removed from G′, with reason",
+        ),
+    },
+    partitions_def=dataset_partitions,
+)
+def augmented_graph(
+    context: dg.AssetExecutionContext, raw_interactions: pl.DataFrame, llm_logical_scores: pl.DataFrame
+):
+    train = raw_interactions.filter(pl.col("split") == "train").select("user_id", "item_id", "is_injected")
+    judged = llm_logical_scores.filter(pl.col("label") != "unjudged")
+    edges, removed = augmented_edges(train, judged.select("user_id", "item_id", "kind", "label"))
+    added = edges.filter(pl.col("origin") == "added_hard")
+    report = denoising_report(removed, added, raw_interactions)
+    context.log.info(f"G′: {report['removed_edges']} edges removed, {report['added_edges']} added")
+    yield dg.Output(
+        edges.select("user_id", "item_id", "origin"),
+        output_name="augmented_graph",
+        metadata={
+            **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in report.items()},
+            "edges": edges.height,
+            "original_edges": train.height,
+        },
+    )
+    yield dg.Output(
+        removed.select("user_id", "item_id", "reason", "is_injected"), output_name="removed_edges"
+    )

@@ -1,0 +1,54 @@
+"""Stage 5: ``candidate_pairs`` — low-scored training positives and high-scored non-interacted items."""
+
+import dagster as dg
+import polars as pl
+
+from llmhni_pipeline.assets.pretrained_recommender import pretrained_embeddings
+from llmhni_pipeline.denoise.candidates import select_candidates
+from llmhni_pipeline.partitions import dataset_partitions
+from llmhni_pipeline.recsys.data import SplitData
+from llmhni_pipeline.resources.device import DeviceResource
+from llmhni_pipeline.resources.lake import LakeResource
+
+
+class CandidateConfig(dg.Config):
+    k_pos: int = 2  # lowest-scored training positives per user (suspect noise)
+    k_neg: int = 2  # highest-scored non-interacted items per user (suspect hard samples)
+    m_evidence: int = 5  # the user's best-scored positives shown to the item-centric judge
+    min_degree: int = 3  # users with fewer training items keep all of them
+
+
+@dg.asset(
+    partitions_def=dataset_partitions,
+    group_name="denoise",
+    kinds={"pytorch", "parquet"},
+    code_version="1",
+    deps=["pretrained_recommender"],
+)
+def candidate_pairs(
+    context: dg.AssetExecutionContext,
+    config: CandidateConfig,
+    raw_interactions: pl.DataFrame,
+    lake: LakeResource,
+    device: DeviceResource,
+) -> dg.Output[pl.DataFrame]:
+    data = SplitData.from_frame(raw_interactions)
+    z_u, z_i, _ = pretrained_embeddings(lake, context.partition_key, data.train, device.torch_device())
+    table = select_candidates(
+        z_u.cpu(),
+        z_i.cpu(),
+        data.train_sets,
+        config.k_pos,
+        config.k_neg,
+        config.m_evidence,
+        config.min_degree,
+    )
+    counts = dict(table.group_by("kind").len().iter_rows())
+    meta: dict[str, object] = {f"{kind}_pairs": int(n) for kind, n in counts.items()}
+    injected = raw_interactions.filter(pl.col("is_injected"))
+    if injected.height:
+        low = table.filter(pl.col("kind") == "pos_low")
+        hits = low.join(injected.select("user_id", "item_id"), on=["user_id", "item_id"]).height
+        meta["injected_share_among_low_scored_positives"] = round(hits / max(low.height, 1), 4)
+        meta["injected_share_among_train_edges"] = round(injected.height / data.train.n_edges, 4)
+    return dg.Output(table, metadata=meta)

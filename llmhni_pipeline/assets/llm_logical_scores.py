@@ -1,0 +1,84 @@
+"""Stage 6: ``llm_logical_scores`` — user- and item-centric High/Mid/Low judgments of every candidate pair.
+
+Paid once through the gateway's cache, within its budget caps: pairs the budget did not reach are labelled
+``unjudged`` (neither removed nor added) and the next materialization continues where this one stopped.
+"""
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from llmhni_pipeline.denoise.augment import hard_or_noisy
+from llmhni_pipeline.denoise.prompts import PROMPT_VERSIONS, build_prompts, prompt_templates_markdown
+from llmhni_pipeline.llm.gateway import judge_prompts
+from llmhni_pipeline.llm.labels import LabelThresholds
+from llmhni_pipeline.partitions import dataset_partitions
+from llmhni_pipeline.resources.llm import LLMResource
+
+
+class JudgeConfig(dg.Config):
+    threshold_mode: str = "fixed"  # fixed: on P(High) − P(Low); quantile: shares of the judged pairs
+    high: float = 0.5
+    low: float = -0.5
+
+
+@dg.asset(
+    partitions_def=dataset_partitions, group_name="denoise", kinds={"parquet"}, code_version="1", pool="llm"
+)
+def llm_logical_scores(
+    context: dg.AssetExecutionContext,
+    config: JudgeConfig,
+    candidate_pairs: pl.DataFrame,
+    text_profiles: pl.DataFrame,
+    llm: LLMResource,
+) -> dg.Output[pl.DataFrame]:
+    pairs = candidate_pairs.sort("user_id", "kind", "rank_within_user")  # one user's prompts in a row
+    user_prompts, item_prompts = build_prompts(pairs, text_profiles)
+    judge = llm.judge()
+    cache = llm.cache("judgments")
+    options = llm.run_options(context.log, "judge")
+    # all user-centric prompts (sorted by user), then all item-centric ones: consecutive prompts share the
+    # system text and the user's context, which the local judge evaluates once
+    results, stats = judge_prompts(judge, user_prompts + item_prompts, cache, options)
+    thresholds = LabelThresholds(config.threshold_mode, config.high, config.low)
+    columns = {}
+    n = len(user_prompts)
+    for view, view_results in (("user", results[:n]), ("item", results[n:])):
+        p = {
+            k: np.array([getattr(r, k) if r else np.nan for r in view_results])
+            for k in ("p_high", "p_mid", "p_low")
+        }
+        labels = thresholds.labels(p["p_high"] - p["p_low"])
+        columns |= {
+            f"{view}_view": [str(label) if label else None for label in labels],
+            f"{view}_p_high": p["p_high"],
+            f"{view}_p_mid": p["p_mid"],
+            f"{view}_p_low": p["p_low"],
+            f"{view}_status": [str(r.status) if r else "unjudged" for r in view_results],
+        }
+    table = pairs.select("user_id", "item_id", "kind", "model_score").with_columns(
+        **{k: pl.Series(v) for k, v in columns.items()}
+    )
+    judged = pl.col("user_view").is_not_null() & pl.col("item_view").is_not_null()
+    table = table.with_columns(
+        label=pl.when(judged)
+        .then(hard_or_noisy(pl.col("user_view"), pl.col("item_view")))
+        .otherwise(pl.lit("unjudged")),
+        model=pl.lit(judge.model),
+        prompt_version=pl.lit(f"{PROMPT_VERSIONS['user']}+{PROMPT_VERSIONS['item']}"),
+    )
+    labels = dict(
+        table.group_by("kind", "label")
+        .len()
+        .select(pl.concat_str("kind", "label", separator="_"), "len")
+        .iter_rows()
+    )
+    return dg.Output(
+        table,
+        metadata={
+            **{k: int(v) for k, v in labels.items()},
+            **stats.as_metadata(),
+            "judge": f"{judge.backend}:{judge.model}",
+            "prompts": dg.MetadataValue.md(prompt_templates_markdown()),
+        },
+    )

@@ -1,0 +1,71 @@
+"""Stage 6 prompts: one user-centric and one item-centric judgment per candidate pair (method_spec §8).
+
+Constrained scoring reads the next-token probabilities of High/Mid/Low, so each prompt ends where that one
+word is due. The system text and the user's own context come first: consecutive prompts of one user share a
+prefix that the local judge evaluates once. Bump a version when its wording changes; only that perspective's
+cached answers are invalidated.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from llmhni_pipeline.llm.interfaces import JudgePrompt
+
+PROMPT_VERSIONS = {"user": "user-centric-v1", "item": "item-centric-v1"}
+MAX_CHARS = 400  # per profile text in a prompt: keeps prompts short enough for 2-core CPU judging
+
+USER_SYSTEM = (
+    "You judge whether a user would genuinely be interested in a target item, given a summary of the "
+    "user's preferences and a description of the item. Rate the logical relevance as High, Mid or "
+    "Low. Answer with exactly one word: High, Mid or Low."
+)
+ITEM_SYSTEM = (
+    "You judge whether a target item is logically related to the items a user clearly likes. Rate "
+    "the relevance as High, Mid or Low. Answer with exactly one word: High, Mid or Low."
+)
+
+
+def _clip(text: str | None) -> str:
+    text = (text or "").strip()
+    return text if len(text) <= MAX_CHARS else text[: MAX_CHARS - 1].rstrip() + "…"
+
+
+def user_centric(profile: str | None, item: str | None) -> JudgePrompt:
+    return JudgePrompt(
+        USER_SYSTEM,
+        f"User preferences: {_clip(profile)}\nTarget item: {_clip(item)}\nRelevance:",
+        PROMPT_VERSIONS["user"],
+    )
+
+
+def item_centric(liked: list[str], item: str | None) -> JudgePrompt:
+    listing = "\n".join(f"- {_clip(t)}" for t in liked) or "- (none)"
+    return JudgePrompt(
+        ITEM_SYSTEM,
+        f"Items the user likes:\n{listing}\nTarget item: {_clip(item)}\nRelevance:",
+        PROMPT_VERSIONS["item"],
+    )
+
+
+def build_prompts(
+    candidates: pl.DataFrame, profiles: pl.DataFrame
+) -> tuple[list[JudgePrompt], list[JudgePrompt]]:
+    """Prompts in candidate order (sort candidates by user first for prefix reuse)."""
+    users = dict(profiles.filter(pl.col("entity") == "user").select("id", "text").iter_rows())
+    items = dict(profiles.filter(pl.col("entity") == "item").select("id", "text").iter_rows())
+    user_prompts, item_prompts = [], []
+    for user_id, item_id, evidence in candidates.select("user_id", "item_id", "evidence_items").iter_rows():
+        user_prompts.append(user_centric(users.get(user_id), items.get(item_id)))
+        item_prompts.append(item_centric([items.get(e, "") for e in evidence], items.get(item_id)))
+    return user_prompts, item_prompts
+
+
+def prompt_templates_markdown() -> str:
+    """The two templates as shown in the stage's metadata."""
+    return (
+        f"**user-centric** (`{PROMPT_VERSIONS['user']}`)\n\n> {USER_SYSTEM}\n\n"
+        "`User preferences: <user profile>` / `Target item: <item profile>` / `Relevance:`\n\n"
+        f"**item-centric** (`{PROMPT_VERSIONS['item']}`)\n\n> {ITEM_SYSTEM}\n\n"
+        "`Items the user likes: - <evidence item profiles>` / `Target item: <item profile>` / `Relevance:`"
+    )

@@ -1,0 +1,89 @@
+"""All ten stages on a small incoming dataset, embeddings and judgments served by the fake OpenAI server."""
+
+import dagster as dg
+import polars as pl
+
+from llmhni_pipeline.automation import MAIN_JOB
+from llmhni_pipeline.definitions import ASSETS, build_resources
+from llmhni_pipeline.lake import table_path
+from llmhni_pipeline.resources.llm import LLMResource
+from llmhni_pipeline_tests.conftest import write_incoming
+from llmhni_pipeline_tests.llm.fake_openai import FakeOpenAI
+
+GENRES = ["horror", "romance", "space", "cooking"]
+
+
+def _config(lambda_de):
+    small = {"epochs": 3, "lr": 0.01, "batch_size": 128, "dim": 16, "n_layers": 2}
+    return {
+        "ops": {
+            "pretrained_recommender": {"config": small},
+            "aligned_projector": {"config": {"epochs": 2, "batch_size": 64, "d": 8}},
+            "candidate_pairs": {"config": {"k_pos": 1, "k_neg": 1, "m_evidence": 2}},
+            "llm_logical_scores": {"config": {"high": 0.5, "low": 0.2}},
+            "joint_model": {
+                "config": {**small, "lambda_de": lambda_de, "warmup_epochs": 1, "pool_size": 5, "k_low": 2}
+            },
+        }
+    }
+
+
+def _job(lake, server):
+    """The main job with the fake server as LLM endpoint; loaded once, as `llmhni` and `dagster dev` do."""
+    resources = build_resources(str(lake), device="cpu")
+    resources["llm"] = LLMResource(
+        embed_backend="openai",
+        judge_backend="openai",
+        base_url=server.base_url,
+        lake_dir=str(lake),
+        max_in_flight=4,
+    )
+    defs = dg.Definitions(
+        assets=ASSETS,
+        jobs=[dg.define_asset_job(MAIN_JOB, selection=dg.AssetSelection.all())],
+        resources=resources,
+        executor=dg.in_process_executor,
+    )
+    return defs.resolve_job_def(MAIN_JOB)
+
+
+def _run(job, instance, lambda_de):
+    return job.execute_in_process(partition_key="shop", instance=instance, run_config=_config(lambda_de))
+
+
+def _meta(result, asset):
+    return result.asset_materializations_for_node(asset)[0].metadata
+
+
+def test_the_whole_graph_runs_and_a_lambda_change_reuses_every_llm_answer(lake, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-e2e")
+    rows = [f"{u},{i}" for u in range(40) for i in range(32) if i % 4 == u % 4 and (u * 7 + i) % 3]
+    folder = write_incoming(lake, "shop", "user_id,item_id\n" + "\n".join(rows) + "\n")
+    (folder / "items.csv").write_text(
+        "item_id,text\n"
+        + "".join(f"{i},A {GENRES[i % 4]} book [gold:{'High' if i % 2 else 'Low'}]\n" for i in range(32))
+    )
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("datasets", ["shop"])
+    with FakeOpenAI(dim=12) as server:
+        job = _job(lake, server)
+        first = _run(job, instance, lambda_de=0.1)
+        assert first.success
+        scores = pl.read_parquet(table_path(lake, "llm_logical_scores", "shop"))
+        assert set(scores["label"]) <= {"hard", "noisy"} and scores.height > 0
+        assert set(scores["label"]) == {"hard", "noisy"}  # the gold markers give both outcomes
+        graph = pl.read_parquet(table_path(lake, "augmented_graph", "shop"))
+        removed = pl.read_parquet(table_path(lake, "removed_edges", "shop"))
+        noisy_pos = scores.filter((pl.col("kind") == "pos_low") & (pl.col("label") == "noisy"))
+        assert removed.height == noisy_pos.height and set(graph["origin"]) <= {"orig", "added_hard"}
+        evaluation = pl.read_parquet(table_path(lake, "evaluation", "shop"))
+        assert "LLMHNI (lightgcn)" in set(evaluation["model"])
+        paid = sum(server.paid.values())
+
+        second = _run(job, instance, lambda_de=0.5)
+        assert second.success
+        assert _meta(second, "llm_embeddings")["llm_calls"].value == 0
+        assert _meta(second, "llm_logical_scores")["llm_calls"].value == 0
+        assert _meta(second, "llm_logical_scores")["llm_cache_hits"].value == 2 * scores.height
+        assert _meta(second, "joint_model")["lambda_de"].value == 0.5
+        assert sum(server.paid.values()) == paid  # not one more paid call
