@@ -87,3 +87,27 @@ def test_the_whole_graph_runs_and_a_lambda_change_reuses_every_llm_answer(lake, 
         assert _meta(second, "llm_logical_scores")["llm_cache_hits"].value == 2 * scores.height
         assert _meta(second, "joint_model")["lambda_de"].value == 0.5
         assert sum(server.paid.values()) == paid  # not one more paid call
+
+
+def test_a_capped_judge_run_leaves_pairs_unjudged_and_the_next_run_continues(lake, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-e2e")
+    rows = [f"{u},{i}" for u in range(20) for i in range(16) if i % 4 == u % 4]
+    folder = write_incoming(lake, "shop", "user_id,item_id\n" + "\n".join(rows) + "\n")
+    (folder / "items.csv").write_text(
+        "item_id,text\n" + "".join(f"{i},book {i} [gold:High]\n" for i in range(16))
+    )
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("datasets", ["shop"])
+    config = _config(0.1)
+    config["ops"]["llm_logical_scores"]["config"]["max_calls_per_run"] = 30
+    with FakeOpenAI(dim=12) as server:
+        job = _job(lake, server)
+        first = job.execute_in_process(partition_key="shop", instance=instance, run_config=config)
+        meta = _meta(first, "llm_logical_scores")
+        assert meta["llm_calls"].value == 30 and meta["unjudged_pairs"].value > 0
+        second = job.execute_in_process(partition_key="shop", instance=instance, run_config=config)
+        meta2 = _meta(second, "llm_logical_scores")
+        # 30 fresh calls again; at least the first run's 30 answers come from the cache (identical prompts share one)
+        assert meta2["llm_calls"].value == 30 and meta2["llm_cache_hits"].value >= 30
+        assert meta2["unjudged_pairs"].value < meta["unjudged_pairs"].value
+    assert set(server.paid.values()) == {1}

@@ -20,6 +20,9 @@ class JudgeConfig(dg.Config):
     threshold_mode: str = "fixed"  # fixed: on P(High) − P(Low); quantile: shares of the judged pairs
     high: float = 0.5
     low: float = -0.5
+    # prompts newly sent per materialization (0 = no cap): keeps one run of the main job to minutes on a CPU;
+    # each further run continues where the last stopped, everything judged so far stays cached
+    max_calls_per_run: int = 1000
 
 
 @dg.asset(
@@ -37,6 +40,9 @@ def llm_logical_scores(
     judge = llm.judge()
     cache = llm.cache("judgments")
     options = llm.run_options(context.log, "judge")
+    if config.max_calls_per_run:
+        cap = options.budget.max_calls
+        options.budget.max_calls = min(cap, config.max_calls_per_run) if cap else config.max_calls_per_run
     # all user-centric prompts (sorted by user), then all item-centric ones: consecutive prompts share the
     # system text and the user's context, which the local judge evaluates once
     results, stats = judge_prompts(judge, user_prompts + item_prompts, cache, options)
@@ -73,11 +79,19 @@ def llm_logical_scores(
         .select(pl.concat_str("kind", "label", separator="_"), "len")
         .iter_rows()
     )
+    unjudged = table.filter(pl.col("label") == "unjudged").height
+    if unjudged:
+        context.log.warning(
+            f"{unjudged} of {table.height} pairs are not judged yet (per-run cap "
+            f"{options.budget.max_calls} calls); they stay unchanged in G′: materialize again "
+            "to continue, every answer so far is cached"
+        )
     return dg.Output(
         table,
         metadata={
             **{k: int(v) for k, v in labels.items()},
             **stats.as_metadata(),
+            "unjudged_pairs": unjudged,
             "judge": f"{judge.backend}:{judge.model}",
             "prompts": dg.MetadataValue.md(prompt_templates_markdown()),
         },

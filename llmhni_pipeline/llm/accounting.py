@@ -28,10 +28,13 @@ class Budget:
     max_calls: int | None = None
     max_cost_usd: float | None = None
 
-    def allows(self, stats: CallStats, next_calls: int) -> bool:
-        if self.max_calls is not None and stats.calls + next_calls > self.max_calls:
-            return False
-        return not (self.max_cost_usd is not None and stats.cost_usd >= self.max_cost_usd)
+    def room(self, stats: CallStats) -> int:
+        """How many more calls may be sent (a large number when unlimited, 0 once the cost cap is reached)."""
+        if self.max_cost_usd is not None and stats.cost_usd >= self.max_cost_usd:
+            return 0
+        if self.max_calls is None:
+            return 1 << 62
+        return max(0, self.max_calls - stats.calls)
 
 
 @dataclass

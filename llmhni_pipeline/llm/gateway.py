@@ -73,14 +73,16 @@ def _run_batches(
         in_flight_calls = 0
         while queue or running:
             while queue and len(running) < options.max_in_flight:
-                batch = queue[0]
                 projected = CallStats(calls=stats.calls + in_flight_calls, cost_usd=stats.cost_usd)
-                if not options.budget.allows(projected, len(batch)):
+                room = options.budget.room(projected)
+                if room < len(queue[0]) and room > 0:  # a cap of N calls makes exactly N: trim the last batch
+                    queue[0:1] = [queue[0][:room], queue[0][room:]]
+                if room <= 0:
                     stats.stopped_by_budget = True
                     stats.skipped = sum(len(b) for b in queue)
                     queue.clear()
                     break
-                queue.pop(0)
+                batch = queue.pop(0)
                 running[pool.submit(call, [items[i] for i in batch])] = batch
                 in_flight_calls += len(batch)
             if not running:
