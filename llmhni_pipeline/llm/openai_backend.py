@@ -112,6 +112,7 @@ class _OpenAIBase:
     def __init__(self, settings: OpenAISettings, client: openai.OpenAI | None = None):
         self.settings = settings
         self.client = client or make_client(settings)
+        self._retry = _retrying(settings)  # one retry policy per backend, not one per request
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.settings.base_url!r}, model={self.model!r})"
@@ -119,7 +120,7 @@ class _OpenAIBase:
     def _call(self, fn, *args):
         """Run ``fn`` with retries; errors leave here without the key in their text."""
         try:
-            return _retrying(self.settings)(fn)(*args)
+            return self._retry(fn)(*args)
         except openai.OpenAIError as exc:
             raise LLMCallError(redact(f"{type(exc).__name__}: {exc}", self.settings.api_key)) from None
 
