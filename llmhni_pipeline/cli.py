@@ -102,14 +102,14 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_ui(args: argparse.Namespace) -> int:
+def cmd_ui(dagster_args: list[str]) -> int:
     _dagster_environment()
     import dagster as dg
 
     from llmhni_pipeline.partitions import register_builtin_datasets
 
     register_builtin_datasets(dg.DagsterInstance.get())
-    argv = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", *args.dagster_args]
+    argv = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", *dagster_args]
     os.execv(sys.executable, argv)
     return 0  # not reached
 
@@ -147,10 +147,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.set_defaults(func=cmd_sql)
 
-    p = sub.add_parser("ui", help="start `dagster dev` with this project's instance and workspace")
-    p.add_argument("dagster_args", nargs=argparse.REMAINDER, help="passed to dagster dev, e.g. -p 3000")
-    p.set_defaults(func=cmd_ui)
+    # listed for --help only: main() hands every argument after `ui` to dagster dev (-h/--host included)
+    sub.add_parser(
+        "ui",
+        help="start `dagster dev` with this project's instance and workspace "
+        "(arguments go to dagster dev, e.g. -h 127.0.0.1 -p 3000)",
+    )
 
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["ui"]:
+        return cmd_ui(argv[1:])
     args = parser.parse_args(argv)
     try:
         return args.func(args)
