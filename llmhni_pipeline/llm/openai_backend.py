@@ -138,7 +138,16 @@ class OpenAIEmbedder(_OpenAIBase):
         data = sorted(response.data or [], key=lambda d: d.index)
         if len(data) != len(texts):
             raise MalformedResponse(f"{len(data)} embeddings returned for {len(texts)} inputs")
-        vectors = np.asarray([d.embedding for d in data], dtype=np.float32)
+        per_token = (
+            "expected one vector per input, but the server returned per-token vectors (llama_cpp.server "
+            "does for chat models): point the embedder at a pooling embedding model"
+        )
+        try:
+            vectors = np.asarray([d.embedding for d in data], dtype=np.float32)
+        except ValueError as exc:  # ragged: token vectors of texts of different lengths
+            raise MalformedResponse(per_token) from exc
+        if vectors.ndim != 2:
+            raise MalformedResponse(f"embeddings have shape {vectors.shape}; {per_token}")
         usage = getattr(response, "usage", None)
         return EmbedBatch(vectors, int(getattr(usage, "prompt_tokens", 0) or 0))
 

@@ -5,7 +5,8 @@ top log-probabilities). The judgment is read from a hidden ``[gold:High|Mid|Low]
 message, and the answer *text* is always "High" — like a small model that says High to everything — so only a
 parser that reads the probabilities gets the label right. Faults: ``429`` (with retry-after-ms), ``500``,
 ``slow`` (sleeps past the client timeout), ``malformed`` (200 with broken JSON), ``short`` (one embedding
-fewer than asked). ``paid`` counts cleanly answered inputs, which a correct client pays for exactly once.
+fewer than asked); scripted only: ``per_token`` (a list of token vectors per input, as llama_cpp.server
+returns for chat models). ``paid`` counts cleanly answered inputs, which a correct client pays for exactly once.
 """
 
 from __future__ import annotations
@@ -118,6 +119,27 @@ class FakeOpenAI:
         if handler.path.endswith("/embeddings"):
             texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
             texts_out = texts[:-1] if fault == "short" else texts
+            if fault == "per_token":
+                data = [
+                    {
+                        "object": "embedding",
+                        "index": i,
+                        "embedding": [fake_vector(w, self.dim) for w in t.split()],
+                    }
+                    for i, t in enumerate(texts)
+                ]
+                return self._send(
+                    handler,
+                    200,
+                    json.dumps(
+                        {
+                            "object": "list",
+                            "data": data,
+                            "model": body["model"],
+                            "usage": {"prompt_tokens": 1, "total_tokens": 1},
+                        }
+                    ).encode(),
+                )
             data = [
                 {"object": "embedding", "index": i, "embedding": fake_vector(t, self.dim)}
                 for i, t in enumerate(texts_out)

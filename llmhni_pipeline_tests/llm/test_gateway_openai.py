@@ -181,3 +181,17 @@ def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(tmp_path):
             RunOptions(batch_size=10, report=lambda m: None),
         )
         assert np.array_equal(resumed, fresh)
+
+
+def test_per_token_embeddings_are_rejected_with_a_clear_reason(tmp_path):
+    with FakeOpenAI() as server:
+        server.script = ["per_token"] * 4
+        logs, options = _messages()
+        _, found, stats = embed_texts(
+            OpenAIEmbedder(_settings(server, max_attempts=2)),
+            ["two words", "three more words"],
+            CallCache(tmp_path, "e"),
+            options,
+        )
+    assert not found.any() and stats.failed == 2
+    assert any("per-token vectors" in m for m in logs)
