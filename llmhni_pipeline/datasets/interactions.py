@@ -13,6 +13,7 @@ from llmhni_pipeline.datasets.errors import DatasetError
 from llmhni_pipeline.datasets.noise import inject_noise
 from llmhni_pipeline.datasets.registry import DatasetSpec, Protocol, SourceKind
 from llmhni_pipeline.datasets.splits import carve_per_user
+from llmhni_pipeline.fetching import sha256_of
 from llmhni_pipeline.lake import incoming_dir, raw_dir
 
 SPLIT_ORDER = ("train", "valid", "test")
@@ -51,7 +52,7 @@ def source_fingerprint(files: list[Path]) -> str:
     digest = hashlib.sha256()
     for path in sorted(files):
         digest.update(path.name.encode())
-        digest.update(movielens.sha256_of(path).encode())
+        digest.update(sha256_of(path).encode())
     return digest.hexdigest()[:16]
 
 

@@ -7,9 +7,6 @@ area. Everything else reads those files offline.
 
 from __future__ import annotations
 
-import hashlib
-import subprocess
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -17,20 +14,13 @@ from pathlib import Path
 import polars as pl
 
 from llmhni_pipeline.datasets.errors import DatasetError
+from llmhni_pipeline.fetching import pip_download, sha256_of
 
 RECBOLE_WHEEL = "recbole-1.2.1-py3-none-any.whl"
 RECBOLE_WHEEL_SHA256 = "9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407"
 _MEMBER_DIR = "recbole/dataset_example/ml-100k/"
 ATOMIC_FILES = ("ml-100k.inter", "ml-100k.item", "ml-100k.user")
 POSITIVE_RATING = 4.0  # ratings >= 4 are positives (55,375 of 100,000)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def fetch_movielens_100k(target_dir: Path, wheel: Path | None = None) -> list[Path]:
@@ -43,20 +33,10 @@ def fetch_movielens_100k(target_dir: Path, wheel: Path | None = None) -> list[Pa
         return wanted
     with tempfile.TemporaryDirectory() as tmp:
         if wheel is None:
-            cmd = [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--only-binary=:all:",
-                "recbole==1.2.1",
-                "-d",
-                tmp,
-            ]
-            done = subprocess.run(cmd, capture_output=True, text=True)
-            if done.returncode != 0:
-                raise DatasetError(tmp, f"`{' '.join(cmd[2:])}` failed:\n{done.stderr.strip()[-2000:]}")
+            try:
+                pip_download("recbole==1.2.1", Path(tmp))
+            except RuntimeError as exc:
+                raise DatasetError(tmp, str(exc)) from exc
             wheel = Path(tmp) / RECBOLE_WHEEL
         if not wheel.is_file():
             raise DatasetError(wheel, "recbole wheel not found")

