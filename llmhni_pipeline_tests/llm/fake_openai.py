@@ -57,7 +57,9 @@ class FakeOpenAI:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, like a real API server (every reply has a length)
-            disable_nagle_algorithm = True  # TCP_NODELAY as real servers do: headers and body are separate writes
+            disable_nagle_algorithm = (
+                True  # TCP_NODELAY as real servers do: headers and body are separate writes
+            )
 
             def log_message(self, *args):  # keep test output clean
                 pass
