@@ -6,6 +6,7 @@ feeds candidate selection and evaluation.
 
 import dagster as dg
 import polars as pl
+import torch
 
 from llmhni_pipeline.assets.training import (
     BackboneTrainingConfig,
@@ -14,9 +15,10 @@ from llmhni_pipeline.assets.training import (
     warn_cold_entities,
 )
 from llmhni_pipeline.partitions import dataset_partitions
-from llmhni_pipeline.recsys.checkpoint import save_checkpoint
+from llmhni_pipeline.recsys.checkpoint import load_checkpoint, save_checkpoint
 from llmhni_pipeline.recsys.data import SplitData
 from llmhni_pipeline.recsys.device import seed_everything
+from llmhni_pipeline.recsys.graph import InteractionGraph
 from llmhni_pipeline.recsys.models import build_backbone
 from llmhni_pipeline.recsys.train import BPRObjective, fit
 from llmhni_pipeline.resources.device import DeviceResource
@@ -64,12 +66,10 @@ def pretrained_recommender(
     )
 
 
-def pretrained_embeddings(lake: LakeResource, dataset: str, graph, device) -> tuple[object, object, dict]:
+def pretrained_embeddings(
+    lake: LakeResource, dataset: str, graph: InteractionGraph, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """(z_U, z_I, checkpoint payload) of the pretrained backbone on its training graph."""
-    import torch
-
-    from llmhni_pipeline.recsys.checkpoint import load_checkpoint
-
     model, payload = load_checkpoint(lake.artifacts("pretrained_recommender", dataset) / CHECKPOINT, device)
     with torch.no_grad():
         z_u, z_i = model.embed(graph.norm_adj(device))
