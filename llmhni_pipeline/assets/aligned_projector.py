@@ -10,7 +10,7 @@ import torch
 from llmhni_pipeline.lake import atomic_write
 from llmhni_pipeline.partitions import dataset_partitions
 from llmhni_pipeline.plots import line_chart_svg, svg_markdown
-from llmhni_pipeline.recsys.graph import InteractionGraph
+from llmhni_pipeline.recsys.data import SplitData
 from llmhni_pipeline.resources.lake import LakeResource
 from llmhni_pipeline.semantic.projector import (
     ProjectorSettings,
@@ -42,11 +42,10 @@ def aligned_projector(
     llm_embeddings: pl.DataFrame,
     lake: LakeResource,
 ) -> dg.Output[pl.DataFrame]:
-    n_users = int(raw_interactions["user_id"].max()) + 1
-    n_items = int(raw_interactions["item_id"].max()) + 1
+    data = SplitData.from_frame(raw_interactions)
+    n_users, n_items, train = data.n_users, data.n_items, data.train
     t_user, has_user = entity_matrix(llm_embeddings, "user", n_users)
     t_item, has_item = entity_matrix(llm_embeddings, "item", n_items)
-    train = InteractionGraph.from_frame(raw_interactions.filter(pl.col("split") == "train"), n_users, n_items)
     usable = has_user[train.users] & has_item[train.items]
     users, items = train.users[usable], train.items[usable]
     chosen, threshold = pseudo_labels(t_user, t_item, users, items, config.pseudo_quantile)

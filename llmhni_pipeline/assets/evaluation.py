@@ -4,6 +4,7 @@ import dagster as dg
 import polars as pl
 import torch
 
+from llmhni_pipeline.assets.joint_model import JOINT_CHECKPOINT
 from llmhni_pipeline.assets.pretrained_recommender import pretrained_embeddings
 from llmhni_pipeline.partitions import dataset_partitions
 from llmhni_pipeline.recsys.baselines import ease_scorer, most_popular_scorer
@@ -11,8 +12,6 @@ from llmhni_pipeline.recsys.data import SplitData
 from llmhni_pipeline.recsys.evaluate import KS, METRICS, Scorer, embedding_scorer, evaluate_ranking
 from llmhni_pipeline.resources.device import DeviceResource
 from llmhni_pipeline.resources.lake import LakeResource
-
-JOINT_CHECKPOINT = "joint.pt"
 
 
 class EvaluationConfig(dg.Config):

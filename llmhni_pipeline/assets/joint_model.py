@@ -11,10 +11,9 @@ import dagster as dg
 import polars as pl
 import torch
 
-from llmhni_pipeline.assets.evaluation import JOINT_CHECKPOINT
 from llmhni_pipeline.assets.training import BackboneTrainingConfig, epoch_logger, training_metadata
-from llmhni_pipeline.lake import atomic_write
 from llmhni_pipeline.partitions import dataset_partitions
+from llmhni_pipeline.recsys.checkpoint import save_checkpoint
 from llmhni_pipeline.recsys.data import SplitData
 from llmhni_pipeline.recsys.device import seed_everything
 from llmhni_pipeline.recsys.graph import InteractionGraph
@@ -25,6 +24,8 @@ from llmhni_pipeline.recsys.train import fit
 from llmhni_pipeline.resources.device import DeviceResource
 from llmhni_pipeline.resources.lake import LakeResource
 from llmhni_pipeline.semantic.vectors import entity_matrix
+
+JOINT_CHECKPOINT = "joint.pt"
 
 
 class JointConfig(BackboneTrainingConfig):
@@ -101,14 +102,10 @@ def joint_model(
     with torch.no_grad():
         z_user, z_item = objective.embeddings()
     path = lake.artifacts("joint_model", context.partition_key) / JOINT_CHECKPOINT
-    payload = {
-        "backbone": config.backbone,
-        "hyper": config.hyper(),
-        "z_user": z_user.cpu(),
-        "z_item": z_item.cpu(),
-        "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-    }
-    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    # the final Z′ travels with the weights: evaluation scores with it without rebuilding G′
+    save_checkpoint(
+        path, model, config.backbone, config.hyper(), {"z_user": z_user.cpu(), "z_item": z_item.cpu()}
+    )
     return dg.Output(
         pl.DataFrame(result.history),
         metadata={

@@ -122,29 +122,14 @@ class FakeOpenAI:
         if handler.path.endswith("/embeddings"):
             texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
             texts_out = texts[:-1] if fault == "short" else texts
-            if fault == "per_token":
-                data = [
-                    {
-                        "object": "embedding",
-                        "index": i,
-                        "embedding": [fake_vector(w, self.dim) for w in t.split()],
-                    }
-                    for i, t in enumerate(texts)
-                ]
-                return self._send(
-                    handler,
-                    200,
-                    json.dumps(
-                        {
-                            "object": "list",
-                            "data": data,
-                            "model": body["model"],
-                            "usage": {"prompt_tokens": 1, "total_tokens": 1},
-                        }
-                    ).encode(),
-                )
+
+            def embedding(text: str):
+                if fault == "per_token":  # one vector per word, as llama_cpp.server returns for chat models
+                    return [fake_vector(w, self.dim) for w in text.split()]
+                return fake_vector(text, self.dim)
+
             data = [
-                {"object": "embedding", "index": i, "embedding": fake_vector(t, self.dim)}
+                {"object": "embedding", "index": i, "embedding": embedding(t)}
                 for i, t in enumerate(texts_out)
             ]
             if fault is None:
