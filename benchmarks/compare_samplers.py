@@ -26,24 +26,17 @@ from llmhni_pipeline.lake import default_lake_dir, default_shared_data_dir, tabl
 from llmhni_pipeline.recsys.data import SplitData
 from llmhni_pipeline.recsys.experiment import mean_std, train_and_test
 from llmhni_pipeline.recsys.models import build_backbone
-from llmhni_pipeline.recsys.sampling import SemanticHardNegativeSampler, UniformNegativeSampler
+from llmhni_pipeline.recsys.sampling import build_negative_sampler
 from llmhni_pipeline.recsys.train import BPRObjective, TrainSettings, fit
-from llmhni_pipeline.semantic.vectors import entity_matrix
+from llmhni_pipeline.semantic.vectors import user_item_matrices
 
 warnings.filterwarnings("ignore")
 
 
 def make_sampler(name: str, data: SplitData, vectors: dict[str, tuple[torch.Tensor, torch.Tensor]], args):
-    if name == "uniform":
-        return UniformNegativeSampler(data.train)
-    if name == "dns":
-        return SemanticHardNegativeSampler(
-            data.train, None, None, args.pool, args.k_low, args.warmup, mode="dns"
-        )
-    user_sem, item_sem = vectors["raw" if name == "raw" else "projected"]
-    sampler = SemanticHardNegativeSampler(data.train, user_sem, item_sem, args.pool, args.k_low, args.warmup)
-    sampler.name = name
-    return sampler
+    return build_negative_sampler(
+        name, data.train, vectors.get("projected"), vectors.get("raw"), args.pool, args.k_low, args.warmup
+    )
 
 
 def main() -> None:
@@ -73,11 +66,7 @@ def main() -> None:
     for kind, table in (("projected", "aligned_projector"), ("raw", "llm_embeddings")):
         path = table_path(lake, table, args.dataset)
         if path.is_file():
-            frame = pl.read_parquet(path)
-            vectors[kind] = (
-                entity_matrix(frame, "user", data.n_users)[0],
-                entity_matrix(frame, "item", data.n_items)[0],
-            )
+            vectors[kind] = user_item_matrices(pl.read_parquet(path), data.n_users, data.n_items)
     missing = {"semantic": "projected", "raw": "raw"}
     for name in args.samplers:
         if name in missing and missing[name] not in vectors:

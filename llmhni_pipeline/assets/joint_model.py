@@ -11,6 +11,7 @@ import dagster as dg
 import polars as pl
 import torch
 
+from llmhni_pipeline.assets.pretrained_recommender import pretrained_state
 from llmhni_pipeline.assets.training import BackboneTrainingConfig, epoch_logger, training_metadata
 from llmhni_pipeline.partitions import dataset_partitions
 from llmhni_pipeline.recsys.checkpoint import save_checkpoint
@@ -19,11 +20,11 @@ from llmhni_pipeline.recsys.device import seed_everything
 from llmhni_pipeline.recsys.graph import InteractionGraph
 from llmhni_pipeline.recsys.joint import JointObjective, JointWeights
 from llmhni_pipeline.recsys.models import build_backbone
-from llmhni_pipeline.recsys.sampling import SemanticHardNegativeSampler, UniformNegativeSampler
+from llmhni_pipeline.recsys.sampling import build_negative_sampler
 from llmhni_pipeline.recsys.train import fit
 from llmhni_pipeline.resources.device import DeviceResource
 from llmhni_pipeline.resources.lake import LakeResource
-from llmhni_pipeline.semantic.vectors import entity_matrix
+from llmhni_pipeline.semantic.vectors import user_item_matrices
 
 JOINT_CHECKPOINT = "joint.pt"
 
@@ -37,7 +38,10 @@ class JointConfig(BackboneTrainingConfig):
     sampler: str = "semantic"  # semantic | dns | raw | uniform
     pool_size: int = 50
     k_low: int = 5
-    warmup_epochs: int = 5
+    warmup_epochs: int = 5  # uniform negatives first, while scores mean nothing (0 when warm-started)
+    # start from the pretrained recommender's weights (method_spec §10 allows it): meaningful scores for the
+    # hard-negative pool from epoch 1, and the contrastive terms act on trained rather than random embeddings
+    init_from_pretrained: bool = True
 
 
 @dg.asset(
@@ -46,6 +50,7 @@ class JointConfig(BackboneTrainingConfig):
     kinds={"pytorch", "parquet"},
     code_version="1",
     pool="gpu",
+    deps=["pretrained_recommender"],
 )
 def joint_model(
     context: dg.AssetExecutionContext,
@@ -64,32 +69,27 @@ def joint_model(
         if config.use_augmented_graph
         else data.train
     )
-    if config.sampler == "uniform":
-        sampler = UniformNegativeSampler(g_aug)
-    else:
-        source = llm_embeddings if config.sampler == "raw" else aligned_projector
-        user_sem, item_sem = (
-            (None, None)
-            if config.sampler == "dns"
-            else (
-                entity_matrix(source, "user", data.n_users)[0],
-                entity_matrix(source, "item", data.n_items)[0],
-            )
-        )
-        sampler = SemanticHardNegativeSampler(
-            g_aug,
-            user_sem,
-            item_sem,
-            config.pool_size,
-            config.k_low,
-            config.warmup_epochs,
-            mode="dns" if config.sampler == "dns" else "semantic",
-        )
+    n_users, n_items = data.n_users, data.n_items
+    projected = (
+        user_item_matrices(aligned_projector, n_users, n_items) if config.sampler == "semantic" else None
+    )
+    raw = user_item_matrices(llm_embeddings, n_users, n_items) if config.sampler == "raw" else None
+    sampler = build_negative_sampler(
+        config.sampler,
+        g_aug,
+        projected,
+        raw,
+        config.pool_size,
+        config.k_low,
+        0 if config.init_from_pretrained else config.warmup_epochs,
+    )
     weights = JointWeights(
         config.lambda_de, config.lambda_hal, config.temperature, config.edge_dropout, config.reg_weight
     )
     seed_everything(config.seed)  # initial embeddings too: same config, same model, same candidates
     model = build_backbone(config.backbone, data.n_users, data.n_items, **config.hyper())
+    if config.init_from_pretrained:
+        model.load_state_dict(pretrained_state(lake, context.partition_key, config.backbone, config.hyper()))
     objective = JointObjective(model, data.train, g_aug, weights, dev)
     result = fit(
         objective,
@@ -111,6 +111,7 @@ def joint_model(
         metadata={
             "backbone": config.backbone,
             "sampler": config.sampler,
+            "init": "pretrained_recommender" if config.init_from_pretrained else "random",
             "lambda_de": config.lambda_de,
             "lambda_hal": config.lambda_hal,
             "augmented_graph_edges": g_aug.n_edges,

@@ -74,3 +74,18 @@ def pretrained_embeddings(
     with torch.no_grad():
         z_u, z_i = model.embed(graph.norm_adj(device))
     return z_u, z_i, payload
+
+
+def pretrained_state(
+    lake: LakeResource, dataset: str, backbone: str, hyper: dict[str, int]
+) -> dict[str, torch.Tensor]:
+    """Weights of the pretrained backbone, to warm-start a model of the same backbone and sizes."""
+    path = lake.artifacts("pretrained_recommender", dataset) / CHECKPOINT
+    model, payload = load_checkpoint(path)
+    if payload["backbone"] != backbone or dict(payload["hyper"]) != hyper:
+        raise ValueError(
+            f"{path}: pretrained {payload['backbone']} {dict(payload['hyper'])} cannot initialise "
+            f"{backbone} {hyper}; re-materialize pretrained_recommender with the same backbone, or set "
+            "init_from_pretrained: false"
+        )
+    return model.state_dict()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import polars as pl
 import torch
 
 from llmhni_pipeline.recsys.graph import InteractionGraph
+
+if TYPE_CHECKING:  # frames are only read, never built: the engine imports where only torch is installed
+    import polars as pl
 
 
 @dataclass(frozen=True)
@@ -28,15 +31,6 @@ class UserItemSets:
         return cls(
             torch.from_numpy(indptr.astype(np.int64)),
             torch.from_numpy(items[order].astype(np.int64)),
-            n_users,
-            n_items,
-        )
-
-    @classmethod
-    def from_frame(cls, frame: pl.DataFrame, n_users: int, n_items: int) -> UserItemSets:
-        return cls.from_pairs(
-            frame["user_id"].to_numpy().astype(np.int64),
-            frame["item_id"].to_numpy().astype(np.int64),
             n_users,
             n_items,
         )
@@ -81,15 +75,28 @@ class SplitData:
     ) -> SplitData:
         n_users = n_users or int(table["user_id"].max()) + 1
         n_items = n_items or int(table["item_id"].max()) + 1
-        parts = {s: table.filter(pl.col("split") == s) for s in ("train", "valid", "test")}
-        train_sets = UserItemSets.from_frame(parts["train"], n_users, n_items)
-        valid = UserItemSets.from_frame(parts["valid"], n_users, n_items)
+        splits = {}
+        for name in ("train", "valid", "test"):
+            part = table.filter(table["split"] == name)
+            splits[name] = (part["user_id"].to_numpy(), part["item_id"].to_numpy())
+        return cls.from_splits(splits, n_users, n_items)
+
+    @classmethod
+    def from_splits(
+        cls, splits: dict[str, tuple[np.ndarray, np.ndarray]], n_users: int, n_items: int
+    ) -> SplitData:
+        """From (user ids, item ids) arrays per split name ``train``/``valid``/``test``."""
+        users, items = ({k: np.asarray(v[j], dtype=np.int64) for k, v in splits.items()} for j in (0, 1))
+        train_sets = UserItemSets.from_pairs(users["train"], items["train"], n_users, n_items)
+        valid = UserItemSets.from_pairs(users["valid"], items["valid"], n_users, n_items)
         return cls(
             n_users,
             n_items,
-            InteractionGraph.from_frame(parts["train"], n_users, n_items),
+            InteractionGraph(
+                torch.from_numpy(users["train"]), torch.from_numpy(items["train"]), n_users, n_items
+            ),
             valid,
-            UserItemSets.from_frame(parts["test"], n_users, n_items),
+            UserItemSets.from_pairs(users["test"], items["test"], n_users, n_items),
             train_sets,
             train_sets.union(valid),
         )

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import polars as pl
 import torch
+
+if TYPE_CHECKING:  # frames are only read: the engine imports where only torch is installed (GPU machine)
+    import polars as pl
 
 
 @dataclass(frozen=True)

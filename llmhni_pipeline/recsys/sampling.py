@@ -101,21 +101,27 @@ class SemanticHardNegativeSampler(NegativeSampler):
         if epoch <= self.warmup_epochs:
             self.candidates = None
             return
-        user_emb, item_emb = user_emb.float().cpu(), item_emb.float().cpu()
+        # scored where the embeddings live (the GPU when training there); the kept ids come back to the CPU,
+        # where negatives are drawn with the loop's generator
+        device = user_emb.device
+        user_emb, item_emb = user_emb.float(), item_emb.float()
+        if self.user_sem is not None and self.user_sem.device != device:
+            self.user_sem, self.item_sem = self.user_sem.to(device), self.item_sem.to(device)
         n_users = user_emb.shape[0]
         out = torch.empty(n_users, self.k_low, dtype=torch.long)
         for start in range(0, n_users, self.chunk_users):
             stop = min(start + self.chunk_users, n_users)
             scores = user_emb[start:stop] @ item_emb.T
             rows, cols = self.positives.block(start, stop)
-            scores[rows, cols] = -torch.inf  # the pool never holds a training positive
+            scores[rows.to(device), cols.to(device)] = -torch.inf  # the pool never holds a training positive
             pool = torch.topk(scores, self.pool_size, dim=1).indices  # sorted by score, best first
             if self.mode == "dns":
-                out[start:stop] = pool[:, : self.k_low]
+                kept = pool[:, : self.k_low]
             else:
                 rel_sem = (self.user_sem[start:stop, None, :] * self.item_sem[pool]).sum(-1)
                 lowest = torch.topk(rel_sem, self.k_low, dim=1, largest=False).indices
-                out[start:stop] = pool.gather(1, lowest)
+                kept = pool.gather(1, lowest)
+            out[start:stop] = kept.cpu()
         self.candidates = out
 
     def sample(self, users: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -123,3 +129,35 @@ class SemanticHardNegativeSampler(NegativeSampler):
             return self.uniform.sample(users, generator)
         pick = torch.randint(0, self.k_low, users.shape, generator=generator)
         return self.candidates[users, pick]
+
+
+SAMPLER_KINDS = ("uniform", "dns", "semantic", "raw")
+
+SemanticVectors = tuple[torch.Tensor, torch.Tensor]  # (user vectors [n_users, d], item vectors [n_items, d])
+
+
+def build_negative_sampler(
+    kind: str,
+    graph: InteractionGraph,
+    projected: SemanticVectors | None = None,
+    raw: SemanticVectors | None = None,
+    pool_size: int = 50,
+    k_low: int = 5,
+    warmup_epochs: int = 5,
+) -> NegativeSampler:
+    """The sampler of one LLMHNI arm: ``semantic`` (projected LLM vectors, the method), ``raw`` (the same rule
+    on raw LLM vectors: "w/o goal alignment"), ``dns`` (score-only pool: "w/o semantic sampling") or
+    ``uniform``."""
+    if kind == "uniform":
+        return UniformNegativeSampler(graph)
+    if kind == "dns":
+        return SemanticHardNegativeSampler(graph, None, None, pool_size, k_low, warmup_epochs, mode="dns")
+    if kind not in SAMPLER_KINDS:
+        raise ValueError(f"negative sampler must be one of {', '.join(SAMPLER_KINDS)}, not {kind!r}")
+    vectors = projected if kind == "semantic" else raw
+    if vectors is None:
+        what = "projected (aligned_projector)" if kind == "semantic" else "raw (llm_embeddings)"
+        raise ValueError(f"the {kind!r} sampler needs {what} user and item vectors")
+    sampler = SemanticHardNegativeSampler(graph, *vectors, pool_size, k_low, warmup_epochs)
+    sampler.name = kind
+    return sampler

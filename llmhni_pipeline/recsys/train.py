@@ -39,6 +39,9 @@ class TrainSettings:
     seed: int = 2026
     device: str = "auto"
     eval_batch_users: int = 4096
+    time_budget_s: float | None = (
+        None  # stop after the epoch that passes it; the best epoch is still restored
+    )
 
 
 @dataclass
@@ -209,6 +212,9 @@ def fit(
             on_epoch(record)
         if stale >= settings.patience:
             stopped_early = True
+            break
+        if settings.time_budget_s is not None and time.perf_counter() - start > settings.time_budget_s:
+            warnings.append(f"time budget of {settings.time_budget_s:.0f}s reached after epoch {epoch}")
             break
     if has_valid:
         model.load_state_dict(best_state)

@@ -19,6 +19,11 @@ def entity_matrix(table: pl.DataFrame, entity: str, n: int) -> tuple[torch.Tenso
     return torch.from_numpy(matrix), torch.from_numpy(present)
 
 
+def user_item_matrices(table: pl.DataFrame, n_users: int, n_items: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """User and item vector matrices of one long table (ids without a vector get zeros)."""
+    return entity_matrix(table, "user", n_users)[0], entity_matrix(table, "item", n_items)[0]
+
+
 def vectors_table(users: torch.Tensor, items: torch.Tensor) -> pl.DataFrame:
     parts = []
     for entity, matrix in (("user", users), ("item", items)):

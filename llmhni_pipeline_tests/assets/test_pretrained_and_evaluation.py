@@ -59,3 +59,16 @@ def test_evaluation_table_compares_models_on_test(trained_lake):
         "| EASE (λ=100) |"
         in result.asset_materializations_for_node("evaluation")[0].metadata["test_metrics"].value
     )
+
+
+def test_pretrained_state_warm_starts_the_same_backbone_and_refuses_another(trained_lake):
+    from llmhni_pipeline.assets.pretrained_recommender import pretrained_state
+    from llmhni_pipeline.resources.lake import LakeResource
+
+    lake, _ = trained_lake
+    resource = LakeResource(lake_dir=str(lake))
+    state = pretrained_state(resource, "ml-100k", "lightgcn", {"dim": 64, "n_layers": 3})
+    saved = load_checkpoint(artifact_dir(lake, "pretrained_recommender", "ml-100k") / CHECKPOINT)[0]
+    assert all((state[k] == v).all() for k, v in saved.state_dict().items())
+    with pytest.raises(ValueError, match="cannot initialise ngcf.*init_from_pretrained: false"):
+        pretrained_state(resource, "ml-100k", "ngcf", {"dim": 64, "n_layers": 3})

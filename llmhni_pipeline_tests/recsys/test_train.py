@@ -81,3 +81,38 @@ def test_train_and_test_reports_test_metrics_of_the_best_epoch():
     assert uniform["sampler"] == "uniform" and semantic["sampler"] == "semantic"
     for row in (uniform, semantic):
         assert 0.5 < row["test_recall@20"] <= 1 and 1 <= row["best_epoch"] <= row["epochs_run"]
+
+
+def test_time_budget_stops_after_the_epoch_that_passes_it_and_keeps_the_best():
+    data = SplitData.from_frame(_clustered_table())
+    model = build_backbone("mf", data.n_users, data.n_items, dim=8)
+    settings = TrainSettings(epochs=50, batch_size=64, lr=0.01, patience=100, device="cpu", time_budget_s=0.0)
+    result = fit(BPRObjective(model, data.train, 0.0, torch.device("cpu")), data, settings)
+    assert result.epochs_run == 1 and result.best_epoch == 1
+    assert "time budget" in result.warnings[0]
+
+
+def test_split_data_from_arrays_equals_from_frame():
+    table = _clustered_table()
+    splits = {
+        s: (part["user_id"].to_numpy(), part["item_id"].to_numpy())
+        for s in ("train", "valid", "test")
+        for part in [table.filter(pl.col("split") == s)]
+    }
+    a, b = SplitData.from_frame(table), SplitData.from_splits(splits, 60, 40)
+    assert torch.equal(a.train.users, b.train.users) and torch.equal(a.train.items, b.train.items)
+    for name in ("valid", "test", "train_sets", "train_valid_sets"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert torch.equal(x.indptr, y.indptr) and torch.equal(x.indices, y.indices)
+
+
+def test_engine_imports_where_only_torch_and_numpy_are_installed():
+    """The GPU machine has torch but neither polars nor Dagster: the training core must import there."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['polars'] = None; sys.modules['dagster'] = None\n"
+        "import llmhni_pipeline.recsys.joint, llmhni_pipeline.recsys.experiment, llmhni_pipeline.recsys.checkpoint"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -44,3 +44,23 @@ def test_semantic_mode_needs_vectors():
     graph, *_ = _setup()
     with pytest.raises(ValueError, match="needs user and item semantic vectors"):
         SemanticHardNegativeSampler(graph, None, None)
+
+
+def test_sampler_factory_gives_each_ablation_arm_and_names_missing_vectors():
+    import pytest
+    import torch
+
+    from llmhni_pipeline.recsys.graph import InteractionGraph
+    from llmhni_pipeline.recsys.sampling import build_negative_sampler
+
+    graph = InteractionGraph(torch.tensor([0, 1]), torch.tensor([0, 1]), 2, 4)
+    vectors = (torch.randn(2, 3), torch.randn(4, 3))
+    names = {
+        k: build_negative_sampler(k, graph, vectors, vectors).name
+        for k in ("uniform", "dns", "semantic", "raw")
+    }
+    assert names == {"uniform": "uniform", "dns": "dns", "semantic": "semantic", "raw": "raw"}
+    with pytest.raises(ValueError, match="needs raw \\(llm_embeddings\\)"):
+        build_negative_sampler("raw", graph, vectors, None)
+    with pytest.raises(ValueError, match="one of uniform, dns, semantic, raw"):
+        build_negative_sampler("hardest", graph)
