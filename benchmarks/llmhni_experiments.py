@@ -63,7 +63,8 @@ ARMS: dict[str, tuple[bool, str, bool, float, float]] = {
 def pack(dataset: str, out_dir: Path) -> Path:
     import polars as pl
 
-    from llmhni_pipeline.lake import default_lake_dir, table_path
+    from llmhni_pipeline.assets.pretrained_recommender import CHECKPOINT
+    from llmhni_pipeline.lake import artifact_dir, default_lake_dir, table_path
     from llmhni_pipeline.semantic.vectors import user_item_matrices
 
     lake = default_lake_dir()
@@ -100,7 +101,7 @@ def pack(dataset: str, out_dir: Path) -> Path:
                 "added_edges": edges.filter(pl.col("origin") == "added_hard").height,
             }
         )
-    checkpoint = lake / "pretrained_recommender" / f"dataset={dataset}" / "model.pt"
+    checkpoint = artifact_dir(lake, "pretrained_recommender", dataset) / CHECKPOINT
     if checkpoint.is_file():  # the pretrained recommender's weights, for warm-started arms
         payload = torch.load(checkpoint, weights_only=True)
         bundle["pretrained"] = payload["state_dict"]
@@ -224,8 +225,8 @@ def summary(rows: list[dict[str, object]], header: str) -> str:
     lines = [
         header,
         "",
-        "| dataset | arm | seeds | best epochs | R@20 | N@10 | R@10 | N@20 | s/epoch |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| dataset | arm | init | lr | λ1, λ2 | seeds | best epochs | valid R@20 | R@20 | N@10 | R@10 | N@20 | s/epoch |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     keys = sorted(
         {(r["dataset"], r["arm"]) for r in rows},
@@ -391,7 +392,7 @@ def main() -> None:
     r = sub.add_parser("run", help="train and test arms × seeds from bundles")
     r.add_argument("bundles", nargs="+")
     r.add_argument("--arms", nargs="+", default=["lightgcn", "llmhni"], choices=list(ARMS))
-    r.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    r.add_argument("--seeds", type=int, nargs="*", default=[1, 2, 3], help="none: only --smoke/--speed")
     r.add_argument("--epochs", type=int, default=300)
     r.add_argument("--lr", type=float, default=1e-3)
     r.add_argument("--reg", type=float, default=1e-5)
