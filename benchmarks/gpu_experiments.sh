@@ -7,7 +7,7 @@ set -uo pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=. OMP_NUM_THREADS=1
 B=${BUNDLES:-benchmarks/out/bundle}
 RUN="${PYTHON:-python3} benchmarks/llmhni_experiments.py run"
-BUDGET=${BUDGET:-200} WORKERS=${WORKERS:-14} SPEED_EPOCHS=${SPEED_EPOCHS:-5}
+BUDGET=${BUDGET:-170} WORKERS=${WORKERS:-14} SPEED_EPOCHS=${SPEED_EPOCHS:-5}
 ARMS="llmhni wo_semantic wo_alignment wo_denoising wo_hallucination"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || echo "no GPU"
 # 1. speed, one run at a time: LightGCN (rlmrec split, issue 3) and every LLMHNI arm (llard split)

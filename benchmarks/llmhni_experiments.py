@@ -145,13 +145,13 @@ def run_arm(bundle_path: str, arm: str, seed: int, opts: dict[str, object]) -> d
     if opts.get("lam") is not None:
         lambda_de, lambda_hal = (float(opts["lam"]) if x else 0.0 for x in (lambda_de, lambda_hal))
     if use_aug and "g_aug" not in b:
-        raise SystemExit(
+        raise ValueError(
             f"{bundle_path}: no augmented graph G′ in the bundle; materialize augmented_graph first"
         )
     graph = b["g_aug"] if use_aug else data.train
     warm = opts.get("init") == "pretrained" if joint else arm == "lightgcn_continued"
     if warm and "pretrained" not in b:
-        raise SystemExit(f"{bundle_path}: no pretrained recommender in the bundle; materialize it first")
+        raise ValueError(f"{bundle_path}: no pretrained recommender in the bundle; materialize it first")
     sampler = build_negative_sampler(
         sampler_kind,
         graph,
@@ -356,6 +356,8 @@ def run(args: argparse.Namespace) -> None:
         ]
         rows += run_jobs(phase_one, args.workers, log)
         swept = [r for r in rows if r["arm"] == sweep_arm]
+        if not swept:
+            raise SystemExit(f"every sweep run of {sweep_arm} failed (see above); nothing to choose from")
         best = max(swept, key=lambda r: r["valid_recall@20"])
         key = lambda r: (r["lr"], r["lambda_de"] or r["lambda_hal"], r["init"])  # noqa: E731
         chosen = {"lr": best["lr"], "lam": best["lambda_de"] or best["lambda_hal"], "init": best["init"]}
