@@ -75,6 +75,8 @@ def run_recbole(folder: Path, name: str, epochs: int, seed: int, lr: float, reg:
         str(seed),
         "--lr",
         str(lr),
+        "--reg",
+        str(reg),
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=folder.parent)
     if done.returncode != 0:
