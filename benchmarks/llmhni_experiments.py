@@ -11,7 +11,8 @@ Two steps, so that the training step needs nothing but torch (the GPU machine ha
 Arms (method_spec §11, ablations §13): ``lightgcn`` BPR on G with uniform negatives (the pretrained backbone);
 ``llmhni`` L_rec on G′ with the semantic sampler + λ1·L_de + λ2·L_hal; ``wo_semantic`` score-only hard
 negatives (``dns``); ``wo_alignment`` the semantic rule on raw LLM vectors; ``wo_denoising`` G′ = G and λ1 = 0;
-``wo_hallucination`` λ2 = 0. Runs go to worker processes (one run each, ``--threads`` torch threads per
+``wo_hallucination`` λ2 = 0. Controls: ``lightgcn_continued`` (more BPR from the pretrained weights),
+``lightgcn_semantic`` (module 1 alone), ``llmhni_uniform`` (the joint loss with uniform negatives). Runs go to worker processes (one run each, ``--threads`` torch threads per
 worker); every finished run is appended to ``<out>/runs.jsonl`` and a mean ± std table to ``<out>/summary.md``.
 ``--speed`` first times training epochs and full-ranking evaluation of each arm alone.
 """
@@ -57,6 +58,7 @@ ARMS: dict[str, tuple[bool, str, bool, float, float]] = {
     "wo_hallucination": (True, "semantic", True, 0.1, 0.0),
     "lightgcn_semantic": (False, "semantic", False, 0.0, 0.0),
     "lightgcn_continued": (False, "uniform", False, 0.0, 0.0),  # more BPR from the pretrained weights
+    "llmhni_uniform": (True, "uniform", True, 0.1, 0.1),  # joint loss without hard negatives (isolates them)
 }
 
 
