@@ -3,12 +3,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 from llmhni_pipeline.datasets.movielens import fetch_movielens_100k  # noqa: E402
 from llmhni_pipeline.lake import default_lake_dir, default_shared_data_dir, raw_dir  # noqa: E402
+from llmhni_pipeline.partitions import register_datasets  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +36,13 @@ def lake(tmp_path: Path, ml100k_raw: Path) -> Path:
     (root / "raw").mkdir(parents=True)
     (root / "raw" / "ml-100k").symlink_to(ml100k_raw, target_is_directory=True)
     return root
+
+
+def instance_with_datasets(*keys: str) -> dg.DagsterInstance:
+    """An ephemeral Dagster instance that knows these dataset partitions."""
+    instance = dg.DagsterInstance.ephemeral()
+    register_datasets(instance, list(keys))
+    return instance
 
 
 def write_incoming(lake: Path, name: str, text: str, filename: str = "interactions.csv") -> Path:

@@ -3,6 +3,7 @@ import dagster as dg
 from llmhni_pipeline.automation import MAIN_JOB, incoming_datasets_sensor, stale_datasets_schedule
 from llmhni_pipeline.definitions import ASSETS, build_resources
 from llmhni_pipeline.lake import table_path
+from llmhni_pipeline.partitions import register_datasets
 from llmhni_pipeline_tests.conftest import write_incoming
 
 CSV = "user_id,item_id\n" + "".join(f"{u},{i}\n" for u in range(6) for i in range(u, u + 8))
@@ -42,7 +43,7 @@ def test_sensor_registers_a_dropped_folder_and_its_run_materializes_it(lake):
         added = result.dynamic_partitions_requests[0].partition_keys
         assert "shop" in added and "ml-100k" in added
         assert [r.partition_key for r in result.run_requests] == ["shop"]
-        instance.add_dynamic_partitions("datasets", list(added))
+        register_datasets(instance, list(added))
         # the requested run, as the daemon would launch it
         run = defs.resolve_job_def(MAIN_JOB).execute_in_process(partition_key="shop", instance=instance)
         assert run.success
@@ -60,7 +61,7 @@ def test_schedule_requests_only_datasets_whose_source_changed(lake):
     defs = _defs(lake)
     resources = {"lake": build_resources(str(lake))["lake"]}
     with _instance(lake) as instance:
-        instance.add_dynamic_partitions("datasets", ["shop", "mall"])
+        register_datasets(instance, ["shop", "mall"])
         for key in ("shop", "mall"):
             assert (
                 defs.resolve_job_def(MAIN_JOB)

@@ -7,7 +7,7 @@ from llmhni_pipeline.automation import MAIN_JOB
 from llmhni_pipeline.definitions import ASSETS, build_resources
 from llmhni_pipeline.lake import table_path
 from llmhni_pipeline.resources.llm import LLMResource
-from llmhni_pipeline_tests.conftest import write_incoming
+from llmhni_pipeline_tests.conftest import instance_with_datasets, write_incoming
 from llmhni_pipeline_tests.llm.fake_openai import FakeOpenAI
 
 GENRES = ["horror", "romance", "space", "cooking"]
@@ -63,8 +63,7 @@ def test_the_whole_graph_runs_and_a_lambda_change_reuses_every_llm_answer(lake, 
         "item_id,text\n"
         + "".join(f"{i},A {GENRES[i % 4]} book [gold:{'High' if i % 2 else 'Low'}]\n" for i in range(32))
     )
-    instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("datasets", ["shop"])
+    instance = instance_with_datasets("shop")
     with FakeOpenAI(dim=12) as server:
         job = _job(lake, server)
         first = _run(job, instance, lambda_de=0.1)
@@ -96,8 +95,7 @@ def test_a_capped_judge_run_leaves_pairs_unjudged_and_the_next_run_continues(lak
     (folder / "items.csv").write_text(
         "item_id,text\n" + "".join(f"{i},book {i} [gold:High]\n" for i in range(16))
     )
-    instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("datasets", ["shop"])
+    instance = instance_with_datasets("shop")
     config = _config(0.1)
     config["ops"]["llm_logical_scores"]["config"]["max_calls_per_run"] = 30
     with FakeOpenAI(dim=12) as server:

@@ -10,7 +10,7 @@ from llmhni_pipeline.assets.text_profiles import text_profiles
 from llmhni_pipeline.definitions import build_resources
 from llmhni_pipeline.lake import table_path
 from llmhni_pipeline.resources.llm import LLMResource
-from llmhni_pipeline_tests.conftest import write_incoming
+from llmhni_pipeline_tests.conftest import instance_with_datasets, write_incoming
 from llmhni_pipeline_tests.llm.fake_openai import FakeOpenAI
 
 GENRES = ["horror", "romance", "space", "cooking"]
@@ -37,8 +37,7 @@ def _resources(lake, server):
 def test_text_stages_materialize_and_rerun_makes_zero_calls(lake, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     _shop(lake)
-    instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("datasets", ["shop"])
+    instance = instance_with_datasets("shop")
     with FakeOpenAI(dim=12) as server:
         result = dg.materialize(
             ASSETS,
@@ -74,8 +73,7 @@ def test_text_stages_materialize_and_rerun_makes_zero_calls(lake, monkeypatch):
 
 def test_a_dataset_without_text_fails_text_profiles_and_skips_what_needs_text(lake):
     _shop(lake, with_text=False)
-    instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("datasets", ["shop"])
+    instance = instance_with_datasets("shop")
     with FakeOpenAI() as server:
         result = dg.materialize(
             ASSETS,

@@ -8,6 +8,7 @@ from llmhni_pipeline.assets.raw_interactions import raw_interactions
 from llmhni_pipeline.definitions import build_resources
 from llmhni_pipeline.lake import artifact_dir, table_path
 from llmhni_pipeline.recsys.checkpoint import load_checkpoint
+from llmhni_pipeline_tests.conftest import instance_with_datasets
 
 RUN_CONFIG = {"ops": {"pretrained_recommender": {"config": {"epochs": 3, "lr": 0.005}}}}
 
@@ -17,8 +18,7 @@ def trained_lake(tmp_path_factory, ml100k_raw):
     lake = tmp_path_factory.mktemp("lake") / "data_lake"
     (lake / "raw").mkdir(parents=True)
     (lake / "raw" / "ml-100k").symlink_to(ml100k_raw, target_is_directory=True)
-    instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("datasets", ["ml-100k"])
+    instance = instance_with_datasets("ml-100k")
     result = dg.materialize(
         [raw_interactions, pretrained_recommender, evaluation],
         partition_key="ml-100k",
