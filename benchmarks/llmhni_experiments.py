@@ -226,12 +226,13 @@ def speed(bundle_path: str, arms: list[str], opts: dict[str, object]) -> list[di
 
 
 def ease(bundle_path: str, device: str, l2: float) -> dict[str, object]:
-    data: SplitData = load_bundle(bundle_path)["data"]
+    bundle = load_bundle(bundle_path)
+    data: SplitData = bundle["data"]
     dev = resolve_device(device)
     t = time.perf_counter()
     metrics = evaluate_ranking(ease_scorer(data.train, l2, dev), data.test, data.train_valid_sets, device=dev)
     return {
-        "dataset": load_bundle(bundle_path)["dataset"],
+        "dataset": bundle["dataset"],
         "arm": f"ease_l2_{l2:g}",
         "seed": 0,
         "seconds": time.perf_counter() - t,
@@ -306,6 +307,11 @@ def run_jobs(jobs: list[tuple[str, str, int, dict[str, object]]], workers: int, 
     return rows
 
 
+def swept_setting(row: dict[str, object]) -> dict[str, object]:
+    """The (lr, λ, start) a joint-arm run used, in the form ``run_arm`` takes it."""
+    return {"lr": row["lr"], "lam": row["lambda_de"] or row["lambda_hal"], "init": row["init"]}
+
+
 def run(args: argparse.Namespace) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -378,12 +384,11 @@ def run(args: argparse.Namespace) -> None:
         if not swept:
             raise SystemExit(f"every sweep run of {sweep_arm} failed (see above); nothing to choose from")
         best = max(swept, key=lambda r: r["valid_recall@20"])
-        key = lambda r: (r["lr"], r["lambda_de"] or r["lambda_hal"], r["init"])  # noqa: E731
-        chosen = {"lr": best["lr"], "lam": best["lambda_de"] or best["lambda_hal"], "init": best["init"]}
+        chosen = swept_setting(best)
         print(f"# chosen on validation ({sweep_arm}, seed {first_seed}): {chosen}", flush=True)
         for r in swept:  # the chosen setting's run is that seed's result; the others stay as the sweep
-            if key(r) != key(best):
-                r["arm"] = f"{sweep_arm} (sweep: lr {r['lr']}, λ {key(r)[1]}, {r['init']})"
+            if swept_setting(r) != chosen:
+                r["arm"] = f"{sweep_arm} (sweep: lr {r['lr']}, λ {swept_setting(r)['lam']}, {r['init']})"
         phase_two = [
             (b, a, s, {**opts, **chosen}) for b in args.bundles for a in joint_arms for s in args.seeds
         ]
