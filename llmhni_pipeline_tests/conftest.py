@@ -45,6 +45,21 @@ def instance_with_datasets(*keys: str) -> dg.DagsterInstance:
     return instance
 
 
+@pytest.fixture
+def datasets_instance():
+    """``datasets_instance(*keys)``: ephemeral instances that know these dataset partitions, disposed in reverse
+    order when the test ends, so none is left for the garbage collector to close during a later test."""
+    made: list[dg.DagsterInstance] = []
+
+    def make(*keys: str) -> dg.DagsterInstance:
+        made.append(instance_with_datasets(*keys))
+        return made[-1]
+
+    yield make
+    for instance in reversed(made):
+        instance.dispose()
+
+
 def write_incoming(lake: Path, name: str, text: str, filename: str = "interactions.csv") -> Path:
     folder = lake / "incoming" / name
     folder.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ from llmhni_pipeline.automation import MAIN_JOB
 from llmhni_pipeline.definitions import ASSETS, build_resources
 from llmhni_pipeline.lake import table_path
 from llmhni_pipeline.resources.llm import LLMResource
-from llmhni_pipeline_tests.conftest import instance_with_datasets, write_incoming
+from llmhni_pipeline_tests.conftest import write_incoming
 from llmhni_pipeline_tests.llm.fake_openai import FakeOpenAI
 
 GENRES = ["horror", "romance", "space", "cooking"]
@@ -55,7 +55,9 @@ def _meta(result, asset):
     return result.asset_materializations_for_node(asset)[0].metadata
 
 
-def test_the_whole_graph_runs_and_a_lambda_change_reuses_every_llm_answer(lake, monkeypatch):
+def test_the_whole_graph_runs_and_a_lambda_change_reuses_every_llm_answer(
+    lake, monkeypatch, datasets_instance
+):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-e2e")
     rows = [f"{u},{i}" for u in range(40) for i in range(32) if i % 4 == u % 4 and (u * 7 + i) % 3]
     folder = write_incoming(lake, "shop", "user_id,item_id\n" + "\n".join(rows) + "\n")
@@ -63,7 +65,7 @@ def test_the_whole_graph_runs_and_a_lambda_change_reuses_every_llm_answer(lake, 
         "item_id,text\n"
         + "".join(f"{i},A {GENRES[i % 4]} book [gold:{'High' if i % 2 else 'Low'}]\n" for i in range(32))
     )
-    instance = instance_with_datasets("shop")
+    instance = datasets_instance("shop")
     with FakeOpenAI(dim=12) as server:
         job = _job(lake, server)
         first = _run(job, instance, lambda_de=0.1)
@@ -88,14 +90,16 @@ def test_the_whole_graph_runs_and_a_lambda_change_reuses_every_llm_answer(lake, 
         assert sum(server.paid.values()) == paid  # not one more paid call
 
 
-def test_a_capped_judge_run_leaves_pairs_unjudged_and_the_next_run_continues(lake, monkeypatch):
+def test_a_capped_judge_run_leaves_pairs_unjudged_and_the_next_run_continues(
+    lake, monkeypatch, datasets_instance
+):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-e2e")
     rows = [f"{u},{i}" for u in range(20) for i in range(16) if i % 4 == u % 4]
     folder = write_incoming(lake, "shop", "user_id,item_id\n" + "\n".join(rows) + "\n")
     (folder / "items.csv").write_text(
         "item_id,text\n" + "".join(f"{i},book {i} [gold:High]\n" for i in range(16))
     )
-    instance = instance_with_datasets("shop")
+    instance = datasets_instance("shop")
     config = _config(0.1)
     config["ops"]["llm_logical_scores"]["config"]["max_calls_per_run"] = 30
     with FakeOpenAI(dim=12) as server:

@@ -4,14 +4,14 @@ from llmhni_pipeline.assets.raw_interactions import raw_interactions
 from llmhni_pipeline.cli import main
 from llmhni_pipeline.definitions import build_resources
 from llmhni_pipeline.lake_catalog import connect
-from llmhni_pipeline_tests.conftest import instance_with_datasets, write_incoming
+from llmhni_pipeline_tests.conftest import write_incoming
 
 
-def test_views_span_every_partition_and_the_cli_prints_counts(lake, capsys):
+def test_views_span_every_partition_and_the_cli_prints_counts(lake, capsys, datasets_instance):
     write_incoming(
         lake, "shop", "user_id,item_id\n" + "".join(f"{u},{i}\n" for u in range(4) for i in range(10))
     )
-    instance = instance_with_datasets("ml-100k", "shop")
+    instance = datasets_instance("ml-100k", "shop")
     for key in ("ml-100k", "shop"):
         dg.materialize(
             [raw_interactions], partition_key=key, instance=instance, resources=build_resources(str(lake))

@@ -10,7 +10,7 @@ from llmhni_pipeline.assets.text_profiles import text_profiles
 from llmhni_pipeline.definitions import build_resources
 from llmhni_pipeline.lake import table_path
 from llmhni_pipeline.resources.llm import LLMResource
-from llmhni_pipeline_tests.conftest import instance_with_datasets, write_incoming
+from llmhni_pipeline_tests.conftest import write_incoming
 from llmhni_pipeline_tests.llm.fake_openai import FakeOpenAI
 
 GENRES = ["horror", "romance", "space", "cooking"]
@@ -34,10 +34,10 @@ def _resources(lake, server):
     return resources
 
 
-def test_text_stages_materialize_and_rerun_makes_zero_calls(lake, monkeypatch):
+def test_text_stages_materialize_and_rerun_makes_zero_calls(lake, monkeypatch, datasets_instance):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     _shop(lake)
-    instance = instance_with_datasets("shop")
+    instance = datasets_instance("shop")
     with FakeOpenAI(dim=12) as server:
         result = dg.materialize(
             ASSETS,
@@ -71,9 +71,9 @@ def test_text_stages_materialize_and_rerun_makes_zero_calls(lake, monkeypatch):
         assert sum(server.paid.values()) == paid
 
 
-def test_a_dataset_without_text_fails_text_profiles_and_skips_what_needs_text(lake):
+def test_a_dataset_without_text_fails_text_profiles_and_skips_what_needs_text(lake, datasets_instance):
     _shop(lake, with_text=False)
-    instance = instance_with_datasets("shop")
+    instance = datasets_instance("shop")
     with FakeOpenAI() as server:
         result = dg.materialize(
             ASSETS,

@@ -6,7 +6,7 @@ from llmhni_pipeline.assets.raw_interactions import raw_interactions
 from llmhni_pipeline.definitions import build_resources
 from llmhni_pipeline.lake import table_path
 from llmhni_pipeline.partitions import register_datasets
-from llmhni_pipeline_tests.conftest import instance_with_datasets, write_incoming
+from llmhni_pipeline_tests.conftest import write_incoming
 
 
 def _materialize(lake, key, instance):
@@ -65,10 +65,10 @@ def test_unknown_partition_fails_with_the_known_list(lake):
 
 
 @pytest.mark.parametrize("key", ["amazon-book-llard-noise05"])
-def test_noise_partition_records_injected_count(lake, shared_data, key):
+def test_noise_partition_records_injected_count(lake, shared_data, key, datasets_instance):
     resources = build_resources(str(lake))
     resources["lake"] = resources["lake"].model_copy(update={"shared_data_dir": str(shared_data)})
-    instance = instance_with_datasets(key)
+    instance = datasets_instance(key)
     result = dg.materialize([raw_interactions], partition_key=key, instance=instance, resources=resources)
     meta = result.asset_materializations_for_node("raw_interactions")[0].metadata
     assert meta["injected_edges"].value == round(0.05 * 144_729)
