@@ -25,10 +25,10 @@ import torch
 from llmhni_pipeline.datasets.interactions import build_raw_interactions
 from llmhni_pipeline.datasets.registry import parse_dataset_key
 from llmhni_pipeline.lake import default_lake_dir, default_shared_data_dir
+from llmhni_pipeline.methods import MethodInputs
+from llmhni_pipeline.recipe import RunSpec, mean_std, train_and_test
 from llmhni_pipeline.recsys.data import SplitData
 from llmhni_pipeline.recsys.device import resolve_device
-from llmhni_pipeline.recsys.experiment import mean_std, train_and_test
-from llmhni_pipeline.recsys.train import TrainSettings
 
 HERE = Path(__file__).resolve().parent
 RECBOLE_VENV = HERE / ".venv-recbole"
@@ -56,8 +56,8 @@ def export_atomic(table: pl.DataFrame, folder: Path, name: str) -> None:
 
 
 def run_ours(data: SplitData, epochs: int, seed: int, lr: float, device: str, reg: float) -> dict[str, float]:
-    settings = TrainSettings(epochs=epochs, lr=lr, seed=seed, device=device, reg_weight=reg)
-    return {"engine": "llmhni", **train_and_test(data, settings)}
+    spec = RunSpec(epochs=epochs, lr=lr, seed=seed, reg_weight=reg)
+    return {"engine": "llmhni", **train_and_test(spec, MethodInputs(data), device)}
 
 
 def run_recbole(folder: Path, name: str, epochs: int, seed: int, lr: float, reg: float) -> dict[str, float]:

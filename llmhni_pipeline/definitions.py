@@ -6,6 +6,7 @@ import dagster as dg
 
 from llmhni_pipeline.assets.aligned_projector import aligned_projector
 from llmhni_pipeline.assets.augmented_graph import augmented_graph
+from llmhni_pipeline.assets.baselines import baselines
 from llmhni_pipeline.assets.candidate_pairs import candidate_pairs
 from llmhni_pipeline.assets.evaluation import evaluation
 from llmhni_pipeline.assets.joint_model import joint_model
@@ -31,6 +32,7 @@ ASSETS = [
     llm_logical_scores,
     augmented_graph,
     joint_model,
+    baselines,
     evaluation,
 ]
 

@@ -24,6 +24,7 @@ def _config(lambda_de):
             "joint_model": {
                 "config": {**small, "lambda_de": lambda_de, "warmup_epochs": 1, "pool_size": 5, "k_low": 2}
             },
+            "baselines": {"config": {**small, "methods": ["sgl", "rlmrec_con", "llard_graph"], "seeds": [1]}},
         }
     }
 
@@ -78,7 +79,11 @@ def test_the_whole_graph_runs_and_a_lambda_change_reuses_every_llm_answer(
         noisy_pos = scores.filter((pl.col("kind") == "pos_low") & (pl.col("label") == "noisy"))
         assert removed.height == noisy_pos.height and set(graph["origin"]) <= {"orig", "added_hard"}
         evaluation = pl.read_parquet(table_path(lake, "evaluation", "shop"))
-        assert "LLMHNI (lightgcn)" in set(evaluation["model"])
+        models = set(evaluation["model"])
+        assert {"LLMHNI (lightgcn)", "sgl (lightgcn, seed 1)", "rlmrec_con (lightgcn, seed 1)"} <= models
+        assert {"method", "backbone", "seed", "protocol"} <= set(evaluation.columns)
+        status = dict(pl.read_parquet(table_path(lake, "baselines", "shop")).select("method", "status").iter_rows())
+        assert status["sgl"] == "ok" and status["llard_graph"].startswith("skipped: llard_graph needs llard_train")
         paid = sum(server.paid.values())
 
         second = _run(job, instance, lambda_de=0.5)

@@ -3,12 +3,13 @@
 import dagster as dg
 import polars as pl
 
-from llmhni_pipeline.assets.pretrained_recommender import pretrained_embeddings
 from llmhni_pipeline.denoise.candidates import select_candidates
 from llmhni_pipeline.partitions import dataset_partitions
 from llmhni_pipeline.recsys.data import SplitData
 from llmhni_pipeline.resources.device import DeviceResource
 from llmhni_pipeline.resources.lake import LakeResource
+
+PRETRAINED = "pretrained_recommender"  # the upstream asset whose model scores the candidates
 
 
 class CandidateConfig(dg.Config):
@@ -23,7 +24,7 @@ class CandidateConfig(dg.Config):
     group_name="denoise",
     kinds={"pytorch", "parquet"},
     code_version="1",
-    deps=["pretrained_recommender"],
+    deps=[PRETRAINED],
 )
 def candidate_pairs(
     context: dg.AssetExecutionContext,
@@ -33,7 +34,9 @@ def candidate_pairs(
     device: DeviceResource,
 ) -> dg.Output[pl.DataFrame]:
     data = SplitData.from_frame(raw_interactions)
-    z_u, z_i, _ = pretrained_embeddings(lake, context.partition_key, data.train, device.torch_device())
+    z_u, z_i, _ = lake.models().embeddings(
+        PRETRAINED, context.partition_key, data.train, device.torch_device()
+    )
     table = select_candidates(
         z_u.cpu(),
         z_i.cpu(),

@@ -2,16 +2,17 @@
 
 import dagster as dg
 import polars as pl
-import torch
 
-from llmhni_pipeline.assets.joint_model import JOINT_CHECKPOINT
-from llmhni_pipeline.assets.pretrained_recommender import pretrained_embeddings
+from llmhni_pipeline.lake import table_path
 from llmhni_pipeline.partitions import dataset_partitions
 from llmhni_pipeline.recsys.baselines import ease_scorer, most_popular_scorer
 from llmhni_pipeline.recsys.data import SplitData
 from llmhni_pipeline.recsys.evaluate import KS, METRICS, Scorer, embedding_scorer, evaluate_ranking
 from llmhni_pipeline.resources.device import DeviceResource
 from llmhni_pipeline.resources.lake import LakeResource
+
+PRETRAINED, JOINT, BASELINES = "pretrained_recommender", "joint_model", "baselines"  # upstream assets read
+PROTOCOL = "held-out validation"
 
 
 class EvaluationConfig(dg.Config):
@@ -20,10 +21,16 @@ class EvaluationConfig(dg.Config):
     batch_users: int = 4096
 
 
-def metrics_rows(model: str, metrics: dict[str, float]) -> list[dict[str, object]]:
+def metrics_rows(
+    model: str, metrics: dict[str, float], method: str, backbone: str | None = None, seed: int | None = None
+) -> list[dict[str, object]]:
     return [
         {
             "model": model,
+            "method": method,
+            "backbone": backbone,
+            "seed": seed,
+            "protocol": PROTOCOL if backbone else "closed form",
             "split": "test",
             "metric": m,
             "k": k,
@@ -52,8 +59,8 @@ def metrics_markdown(table: pl.DataFrame) -> str:
     partitions_def=dataset_partitions,
     group_name="eval",
     kinds={"pytorch", "parquet"},
-    code_version="2",
-    deps=["pretrained_recommender", "joint_model"],
+    code_version="3",
+    deps=[PRETRAINED, JOINT, BASELINES],
 )
 def evaluation(
     context: dg.AssetExecutionContext,
@@ -64,34 +71,75 @@ def evaluation(
 ) -> dg.Output[pl.DataFrame]:
     """Recall/NDCG/Precision/HitRate@{5,10,20,50} on test (train ∪ valid masked), one row per metric.
 
-    Models: the LLMHNI joint model (when materialized for this dataset), the pretrained backbone, MostPop,
-    EASE — all on the same split and masks.
+    Every model of the partition in one table: the LLMHNI joint model and the pretrained backbone (from the model
+    store), each trained method of ``baselines`` (its rows as that asset measured them), MostPop and EASE — all on
+    the same split and masks, with method, backbone, seed and selection protocol as columns.
     """
     data = SplitData.from_frame(raw_interactions)
     dev = device.torch_device()
-    scorers: dict[str, Scorer] = {}
-    joint = lake.artifacts("joint_model", context.partition_key) / JOINT_CHECKPOINT
-    if joint.is_file():
-        payload = torch.load(joint, map_location=dev, weights_only=True)
-        scorers[f"LLMHNI ({payload['backbone']})"] = embedding_scorer(payload["z_user"], payload["z_item"])
+    key, store = context.partition_key, lake.models()
+    scorers: dict[str, tuple[Scorer, str, str | None, int | None]] = {}
+    if store.exists(JOINT, key):
+        payload = store.payload(JOINT, key)
+        scorers[f"LLMHNI ({payload['backbone']})"] = (
+            embedding_scorer(payload["z_user"].to(dev), payload["z_item"].to(dev)),
+            "llmhni",
+            payload["backbone"],
+            None,
+        )
     else:
-        context.log.warning(f"no joint model for {context.partition_key}: evaluating the baselines only")
-    z_u, z_i, payload = pretrained_embeddings(lake, context.partition_key, data.train, dev)
-    scorers[f"{payload['backbone']} (pretrained)"] = embedding_scorer(z_u, z_i)
-    scorers["MostPop"] = most_popular_scorer(data.train, dev)
+        context.log.warning(f"no joint model for {key}: LLMHNI is not in this table")
+    z_u, z_i, payload = store.embeddings(PRETRAINED, key, data.train, dev)
+    scorers[f"{payload['backbone']} (pretrained)"] = (
+        embedding_scorer(z_u, z_i),
+        "lightgcn",
+        payload["backbone"],
+        None,
+    )
+    scorers["MostPop"] = (most_popular_scorer(data.train, dev), "mostpop", None, None)
     if config.include_ease:
-        scorers[f"EASE (λ={config.ease_l2:g})"] = ease_scorer(data.train, config.ease_l2, dev)
+        scorers[f"EASE (λ={config.ease_l2:g})"] = (
+            ease_scorer(data.train, config.ease_l2, dev),
+            "ease",
+            None,
+            None,
+        )
     rows = []
-    for name, scorer in scorers.items():
+    for name, (scorer, method, backbone, seed) in scorers.items():
         metrics = evaluate_ranking(
             scorer, data.test, data.train_valid_sets, batch_users=config.batch_users, device=dev
         )
         context.log.info(f"{name}: recall@20 {metrics['recall@20']:.4f}, ndcg@10 {metrics['ndcg@10']:.4f}")
-        rows.extend(metrics_rows(name, metrics))
+        rows.extend(metrics_rows(name, metrics, method, backbone, seed))
+    users = int(rows[0]["users"])
+    baseline_path = table_path(lake.lake_path, BASELINES, key)
+    if baseline_path.is_file():
+        trained = pl.read_parquet(baseline_path).filter(pl.col("status") == "ok")
+        for r in trained.iter_rows(named=True):
+            rows.append(
+                {
+                    "model": f"{r['method']} ({r['backbone']}, seed {r['seed']})",
+                    "method": r["method"],
+                    "backbone": r["backbone"],
+                    "seed": r["seed"],
+                    "protocol": r["protocol"],
+                    "split": "test",
+                    "metric": r["metric"],
+                    "k": r["k"],
+                    "value": r["value"],
+                    "users": users,
+                }
+            )
+    else:
+        context.log.warning(f"no baselines table for {key}: only the models above are in this table")
     table = pl.DataFrame(
         rows,
         schema={
             "model": pl.String,
+            "method": pl.String,
+            "backbone": pl.String,
+            "seed": pl.Int64,
+            "protocol": pl.String,
             "split": pl.String,
             "metric": pl.String,
             "k": pl.Int16,
@@ -103,7 +151,7 @@ def evaluation(
         table,
         metadata={
             "test_metrics": dg.MetadataValue.md(metrics_markdown(table)),
-            "test_users": int(rows[0]["users"]),
-            "models": len(scorers),
+            "test_users": users,
+            "models": table["model"].n_unique(),
         },
     )

@@ -1,5 +1,6 @@
-"""Stage 9: ``joint_model`` — LLMHNI: one backbone trained on G and G′ with L_rec + λ1·L_de + λ2·L_hal and the
-semantic hard-negative sampler. Every term is switchable, which gives the paper's ablations:
+"""Stage 9: ``joint_model`` — LLMHNI (``methods/llmhni.py``) trained through the one recipe: L_rec on G′ with the
+semantic hard-negative sampler + λ1·L_de + λ2·L_hal. Every term is switchable, which gives the paper's ablations
+(``methods.llmhni.ABLATIONS``):
 
 - w/o semantic negative sampling: ``sampler: dns`` (or ``uniform``)
 - w/o goal alignment: ``sampler: raw`` (semantic rule on raw LLM embeddings)
@@ -7,50 +8,53 @@ semantic hard-negative sampler. Every term is switchable, which gives the paper'
 - w/o hallucination robustness: ``lambda_hal: 0``
 """
 
+import dataclasses
+
 import dagster as dg
 import polars as pl
-import torch
 
-from llmhni_pipeline.assets.pretrained_recommender import pretrained_state
 from llmhni_pipeline.assets.training import BackboneTrainingConfig, epoch_logger, training_metadata
+from llmhni_pipeline.methods import MethodInputs
+from llmhni_pipeline.methods.llmhni import LLMHNIParams
 from llmhni_pipeline.partitions import dataset_partitions
-from llmhni_pipeline.recsys.checkpoint import save_checkpoint
+from llmhni_pipeline.recipe import train
 from llmhni_pipeline.recsys.data import SplitData
-from llmhni_pipeline.recsys.device import seed_everything
 from llmhni_pipeline.recsys.graph import InteractionGraph
-from llmhni_pipeline.recsys.joint import JointObjective, JointWeights
-from llmhni_pipeline.recsys.models import build_backbone
-from llmhni_pipeline.recsys.sampling import build_negative_sampler
-from llmhni_pipeline.recsys.train import fit
 from llmhni_pipeline.resources.device import DeviceResource
 from llmhni_pipeline.resources.lake import LakeResource
 from llmhni_pipeline.semantic.vectors import user_item_matrices
 
-JOINT_CHECKPOINT = "joint.pt"
+PRETRAINED = "pretrained_recommender"  # the upstream asset whose model warm-starts this one
+_P = LLMHNIParams()
 
 
 class JointConfig(BackboneTrainingConfig):
-    lambda_de: float = 0.1
-    lambda_hal: float = 0.1
-    temperature: float = 0.2
-    edge_dropout: float = 0.1
-    use_augmented_graph: bool = True
-    sampler: str = "semantic"  # semantic | dns | raw | uniform
-    pool_size: int = 50
-    k_low: int = 5
-    warmup_epochs: int = 5  # uniform negatives first, while scores mean nothing (0 when warm-started)
+    """The backbone settings plus LLMHNI's parameters; each default is ``LLMHNIParams``'."""
+
+    lambda_de: float = _P.lambda_de
+    lambda_hal: float = _P.lambda_hal
+    temperature: float = _P.temperature
+    edge_dropout: float = _P.edge_dropout
+    use_augmented_graph: bool = _P.use_augmented_graph
+    sampler: str = _P.sampler  # semantic | dns | raw | uniform
+    pool_size: int = _P.pool_size
+    k_low: int = _P.k_low
+    warmup_epochs: int = _P.warmup_epochs  # uniform negatives first (none when warm-started)
     # start from the pretrained recommender's weights (method_spec §10 allows it): meaningful scores for the
     # hard-negative pool from epoch 1, and the contrastive terms act on trained rather than random embeddings
     init_from_pretrained: bool = True
+
+    def llmhni_params(self) -> dict[str, object]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(LLMHNIParams)}
 
 
 @dg.asset(
     partitions_def=dataset_partitions,
     group_name="train",
     kinds={"pytorch", "parquet"},
-    code_version="1",
+    code_version="2",
     pool="gpu",
-    deps=["pretrained_recommender"],
+    deps=[PRETRAINED],
 )
 def joint_model(
     context: dg.AssetExecutionContext,
@@ -63,59 +67,50 @@ def joint_model(
     device: DeviceResource,
 ) -> dg.Output[pl.DataFrame]:
     data = SplitData.from_frame(raw_interactions)
-    dev = device.torch_device()
-    g_aug = (
-        InteractionGraph.from_frame(augmented_graph, data.n_users, data.n_items)
-        if config.use_augmented_graph
-        else data.train
-    )
     n_users, n_items = data.n_users, data.n_items
-    projected = (
-        user_item_matrices(aligned_projector, n_users, n_items) if config.sampler == "semantic" else None
+    spec = config.spec(
+        method="llmhni",
+        params=config.llmhni_params(),
+        init="pretrained" if config.init_from_pretrained else "scratch",
     )
-    raw = user_item_matrices(llm_embeddings, n_users, n_items) if config.sampler == "raw" else None
-    sampler = build_negative_sampler(
-        config.sampler,
-        g_aug,
-        projected,
-        raw,
-        config.pool_size,
-        config.k_low,
-        0 if config.init_from_pretrained else config.warmup_epochs,
-    )
-    weights = JointWeights(
-        config.lambda_de, config.lambda_hal, config.temperature, config.edge_dropout, config.reg_weight
-    )
-    seed_everything(config.seed)  # initial embeddings too: same config, same model, same candidates
-    model = build_backbone(config.backbone, data.n_users, data.n_items, **config.hyper())
+    store = lake.models()
+    pretrained = None
     if config.init_from_pretrained:
-        model.load_state_dict(pretrained_state(lake, context.partition_key, config.backbone, config.hyper()))
-    objective = JointObjective(model, data.train, g_aug, weights, dev)
-    result = fit(
-        objective,
+        payload = store.payload(PRETRAINED, context.partition_key)
+        if payload["backbone"] != spec.backbone or dict(payload["hyper"]) != spec.hyper():
+            raise ValueError(
+                f"{store.path(PRETRAINED, context.partition_key)}: pretrained {payload['backbone']} "
+                f"{dict(payload['hyper'])} cannot initialise {spec.backbone} {spec.hyper()}; re-materialize "
+                "pretrained_recommender with the same backbone, or set init_from_pretrained: false"
+            )
+        pretrained = payload["state_dict"]
+    inputs = MethodInputs(
         data,
-        config.settings(str(dev)),
-        positives=g_aug,
-        sampler=sampler,
-        on_epoch=epoch_logger(context, config.epochs),
+        augmented=InteractionGraph.from_frame(augmented_graph, n_users, n_items),
+        projected=user_item_matrices(aligned_projector, n_users, n_items),
+        text=user_item_matrices(llm_embeddings, n_users, n_items),
+        pretrained=pretrained,
     )
-    with torch.no_grad():
-        z_user, z_item = objective.embeddings()
-    path = lake.artifacts("joint_model", context.partition_key) / JOINT_CHECKPOINT
+    run = train(spec, inputs, device.torch_device(), on_epoch=epoch_logger(context, config.epochs))
     # the final Z′ travels with the weights: evaluation scores with it without rebuilding G′
-    save_checkpoint(
-        path, model, config.backbone, config.hyper(), {"z_user": z_user.cpu(), "z_item": z_item.cpu()}
+    path = store.save(
+        context.asset_key.path[-1],
+        context.partition_key,
+        run.model,
+        spec.backbone,
+        spec.hyper(),
+        {"z_user": run.z_user.cpu(), "z_item": run.z_item.cpu(), "best_epoch": run.result.best_epoch},
     )
     return dg.Output(
-        pl.DataFrame(result.history),
+        pl.DataFrame(run.result.history),
         metadata={
-            "backbone": config.backbone,
+            "backbone": spec.backbone,
             "sampler": config.sampler,
             "init": "pretrained_recommender" if config.init_from_pretrained else "random",
             "lambda_de": config.lambda_de,
             "lambda_hal": config.lambda_hal,
-            "augmented_graph_edges": g_aug.n_edges,
-            **training_metadata(result, f"LLMHNI joint training ({config.backbone})"),
+            "augmented_graph_edges": run.objective.graph.n_edges,
+            **training_metadata(run.result, f"LLMHNI joint training ({spec.backbone})"),
             "checkpoint": dg.MetadataValue.path(str(path)),
         },
     )

@@ -1,41 +1,32 @@
-"""What the training stages share: run config, progress logging, curve plot and metadata."""
+"""What the training stages share: run config (defaults from ``recipe.RunSpec``), progress logging, curve plot and
+metadata."""
 
 import dagster as dg
 import polars as pl
 
 from llmhni_pipeline.plots import line_chart_svg, svg_markdown
+from llmhni_pipeline.recipe import DEFAULTS, RunSpec
 from llmhni_pipeline.recsys.data import SplitData
-from llmhni_pipeline.recsys.train import TrainResult, TrainSettings
+from llmhni_pipeline.recsys.train import TrainResult
 
 
 class BackboneTrainingConfig(dg.Config):
-    """Backbone and optimisation settings (defaults: method_spec §6.1)."""
+    """Backbone and optimisation settings; each default is ``RunSpec``'s (method_spec §6.1)."""
 
-    backbone: str = "lightgcn"  # lightgcn | ngcf | mf
-    dim: int = 64
-    n_layers: int = 3
-    lr: float = 1e-3
-    batch_size: int = 2048
-    reg_weight: float = 1e-5
-    epochs: int = 300
-    patience: int = 20
-    eval_every: int = 1
-    seed: int = 2026
+    backbone: str = DEFAULTS.backbone  # lightgcn | ngcf | mf
+    dim: int = DEFAULTS.dim
+    n_layers: int = DEFAULTS.n_layers
+    lr: float = DEFAULTS.lr
+    batch_size: int = DEFAULTS.batch_size
+    reg_weight: float = DEFAULTS.reg_weight
+    epochs: int = DEFAULTS.epochs
+    patience: int = DEFAULTS.patience
+    eval_every: int = DEFAULTS.eval_every
+    seed: int = DEFAULTS.seed
 
-    def settings(self, device: str) -> TrainSettings:
-        return TrainSettings(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            reg_weight=self.reg_weight,
-            patience=self.patience,
-            eval_every=self.eval_every,
-            seed=self.seed,
-            device=device,
-        )
-
-    def hyper(self) -> dict[str, int]:
-        return {"dim": self.dim, "n_layers": self.n_layers}
+    def spec(self, **fields: object) -> RunSpec:
+        """The recipe's spec from this config's fields, by name, plus ``fields``."""
+        return RunSpec.from_mapping({**self.model_dump(), **fields})
 
 
 def warn_cold_entities(context: dg.AssetExecutionContext, data: SplitData) -> dict[str, int]:

@@ -109,3 +109,39 @@ def read_profile_csv(path: Path, entity: str) -> pl.DataFrame:
     if missing:
         raise DatasetError(path, f"missing column(s) {sorted(missing)}")
     return frame.select(pl.col(id_col).alias("id"), "profile_text")
+
+
+LLARD_EDITED_TRAIN = "llard/aug_traindata.npy"
+_LLARD_SENTINEL = 9_999_999  # LLaRD pads its per-user lists with this id
+
+
+def load_llard_edited_train(
+    folder: Path, n_users: int, n_items: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """LLaRD's published LLM-edited training set (``{user: [items]}`` in an ``.npy``) as (users, items) arrays,
+    without the ``9999999`` padding and without duplicate pairs, and the number of pairs dropped because their ids
+    lie outside the dataset (the amazon file has one: item 10256 of 9,332; its LLM's addition, it seems)."""
+    path = folder / LLARD_EDITED_TRAIN
+    if not path.is_file():
+        raise DatasetError(path, "LLaRD's edited training set is missing")
+    try:
+        lists = np.load(path, allow_pickle=True).tolist()  # noqa: S301 - the shared dataset named by config
+    except Exception as exc:
+        raise DatasetError(
+            path, f"cannot be read as LLaRD's dict of item lists ({type(exc).__name__}: {exc})"
+        ) from exc
+    if not isinstance(lists, dict):
+        raise DatasetError(path, f"holds a {type(lists).__name__}, expected a dict user -> item list")
+    users, items = [], []
+    for user, row in lists.items():
+        row = [int(i) for i in row if int(i) != _LLARD_SENTINEL]
+        users.extend([int(user)] * len(row))
+        items.extend(row)
+    users_a, items_a = np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64)
+    bad = (users_a < 0) | (users_a >= n_users) | (items_a < 0) | (items_a >= n_items)
+    if bad.mean() > 0.001:  # a stray id is the file's; many mean the wrong dataset
+        raise DatasetError(
+            path, f"{int(bad.sum())} pairs fall outside the dataset's {n_users} users × {n_items} items"
+        )
+    pairs = np.unique(users_a[~bad] * n_items + items_a[~bad])
+    return pairs // n_items, pairs % n_items, int(bad.sum())

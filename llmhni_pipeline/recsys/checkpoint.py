@@ -1,4 +1,5 @@
-"""Save and load a trained backbone with what is needed to rebuild it (no pickled code objects)."""
+"""Save and load a trained backbone with what is needed to rebuild it (no pickled code objects), and the named
+store through which trained models travel between the assets: ``ModelStore``."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from pathlib import Path
 
 import torch
 
-from llmhni_pipeline.lake import atomic_write
+from llmhni_pipeline.lake import artifact_dir, atomic_write
+from llmhni_pipeline.recsys.graph import InteractionGraph
 from llmhni_pipeline.recsys.models import Backbone, build_backbone
 
 
@@ -37,3 +39,53 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> tuple[Bac
     model = build_backbone(payload["backbone"], payload["n_users"], payload["n_items"], **hyper)
     model.load_state_dict(payload["state_dict"])
     return model.to(device).eval(), payload
+
+
+class ModelStore:
+    """Trained models of the asset graph, named by the asset that trained them and the dataset partition:
+    ``<lake>/<asset>/dataset=<key>/model.pt``, beside that asset's table. Producers ``save`` under their own asset
+    name, consumers ``load`` by the upstream asset's name; the harness's ``pack`` reads the same store."""
+
+    FILE = "model.pt"
+
+    def __init__(self, lake_dir: Path):
+        self.lake_dir = Path(lake_dir)
+
+    def path(self, asset: str, dataset: str) -> Path:
+        return artifact_dir(self.lake_dir, asset, dataset) / self.FILE
+
+    def exists(self, asset: str, dataset: str) -> bool:
+        return self.path(asset, dataset).is_file()
+
+    def save(
+        self,
+        asset: str,
+        dataset: str,
+        model: Backbone,
+        backbone: str,
+        hyper: dict[str, float | int],
+        extra: dict[str, object] | None = None,
+    ) -> Path:
+        path = self.path(asset, dataset)
+        save_checkpoint(path, model, backbone, hyper, extra)
+        return path
+
+    def load(self, asset: str, dataset: str, device: torch.device | str = "cpu") -> tuple[Backbone, dict]:
+        path = self.path(asset, dataset)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no trained model; materialize {asset} for {dataset} first")
+        return load_checkpoint(path, device)
+
+    def payload(self, asset: str, dataset: str) -> dict[str, object]:
+        return self.load(asset, dataset)[1]
+
+    def embeddings(
+        self, asset: str, dataset: str, graph: InteractionGraph, device: torch.device | str = "cpu"
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, object]]:
+        """(z_U, z_I, payload): the stored final representations, else the model's on ``graph``."""
+        model, payload = self.load(asset, dataset, device)
+        if "z_user" in payload:
+            return payload["z_user"].to(device), payload["z_item"].to(device), payload
+        with torch.no_grad():
+            z_u, z_i = model.embed(graph.norm_adj(device))
+        return z_u, z_i, payload

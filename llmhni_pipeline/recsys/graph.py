@@ -28,9 +28,15 @@ class InteractionGraph:
 
     @classmethod
     def from_frame(cls, edges: pl.DataFrame, n_users: int, n_items: int) -> InteractionGraph:
+        return cls.from_arrays(edges["user_id"].to_numpy(), edges["item_id"].to_numpy(), n_users, n_items)
+
+    @classmethod
+    def from_arrays(
+        cls, users: np.ndarray, items: np.ndarray, n_users: int, n_items: int
+    ) -> InteractionGraph:
         return cls(
-            torch.from_numpy(edges["user_id"].to_numpy().astype(np.int64)),
-            torch.from_numpy(edges["item_id"].to_numpy().astype(np.int64)),
+            torch.from_numpy(np.asarray(users).astype(np.int64)),
+            torch.from_numpy(np.asarray(items).astype(np.int64)),
             n_users,
             n_items,
         )

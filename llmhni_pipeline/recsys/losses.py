@@ -23,3 +23,17 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tens
     b = F.normalize(b, dim=1)
     logits = a @ b.T / temperature
     return F.cross_entropy(logits, torch.arange(a.shape[0], device=a.device))
+
+
+def node_info_nce(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    users: torch.Tensor,
+    items: torch.Tensor,
+    n_users: int,
+    temperature: float,
+) -> torch.Tensor:
+    """InfoNCE(a_U, b_U) + InfoNCE(a_I, b_I) between two node matrices (users first, then items) over the batch's
+    unique users and unique items, each set its own in-batch negatives (SELFRec's ``cal_cl_loss``)."""
+    u, i = torch.unique(users), torch.unique(items) + n_users
+    return info_nce(a[u], b[u], temperature) + info_nce(a[i], b[i], temperature)

@@ -71,29 +71,39 @@ class Objective:
 
     def loss(
         self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The batch loss and its named parts (detached tensors: the loop reads them once per epoch)."""
         raise NotImplementedError
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
+    def parameters(self) -> list[torch.nn.Parameter]:
+        """What the loop's optimizer updates: the model, plus any module the method adds (e.g. a projector)."""
+        return list(self.model.parameters())
+
 
 class BPRObjective(Objective):
-    """L = L_BPR(z on Â) + reg · ½Σ‖e⁽⁰⁾‖²/B."""
+    """L = L_BPR(z on Â) + reg · ½Σ‖e⁽⁰⁾‖²/B — the backbone's own objective; methods add their terms to it."""
 
     def __init__(self, model: Backbone, graph: InteractionGraph, reg_weight: float, device: torch.device):
-        self.model = model
+        self.model, self.graph, self.device = model, graph, device
         self.adj = graph.norm_adj(device)
         self.reg_weight = reg_weight
 
-    def loss(self, users, pos, neg):
-        z = self.model.encode(self.adj)
+    def bpr(
+        self, z: torch.Tensor, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """L_BPR on the node matrix ``z`` plus the L2 term on the batch's ego embeddings."""
         u, i, j = triple_rows(z, users, pos, neg, self.model.n_users)
         rec = bpr_loss((u * i).sum(1), (u * j).sum(1))
         reg = self.reg_weight * embedding_l2(
             *triple_rows(self.model.ego(), users, pos, neg, self.model.n_users)
         )
-        return rec + reg, {"bpr": rec.item(), "reg": reg.item()}
+        return rec + reg, {"bpr": rec.detach(), "reg": reg.detach()}
+
+    def loss(self, users, pos, neg):
+        return self.bpr(self.model.encode(self.adj), users, pos, neg)
 
     def embeddings(self):
         return self.model.embed(self.adj)
@@ -122,18 +132,20 @@ def fit(
     positives: InteractionGraph | None = None,
     sampler: NegativeSampler | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    generator: torch.Generator | None = None,
 ) -> TrainResult:
     """Train until ``settings.epochs`` or early stop; the best validation checkpoint is restored in place.
 
     ``positives`` are the (user, item) training triples' positives (default: ``data.train``); the sampler
-    draws one negative per positive each epoch.
+    draws one negative per positive each epoch. ``generator`` is the run's sampling generator from its one
+    seeding (``recipe.train``); without it the loop seeds from ``settings.seed`` itself.
     """
     device = resolve_device(settings.device)
-    generator = seed_everything(settings.seed)
+    generator = generator if generator is not None else seed_everything(settings.seed)
     positives = positives or data.train
     sampler = sampler or UniformNegativeSampler(positives)
     model = objective.model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    optimizer = torch.optim.Adam(objective.parameters(), lr=settings.lr)
     warnings: list[str] = []
     has_valid = data.valid.nnz > 0
     if not has_valid:
@@ -156,29 +168,30 @@ def fit(
         order = torch.randperm(positives.n_edges, generator=generator)
         users, items = positives.users[order], positives.items[order]
         negatives = sampler.sample(users, generator)
-        total, parts_sum, n_batches = 0.0, {}, 0
+        total, parts_sum, n_batches = torch.zeros((), device=device), {}, 0
         for lo in range(0, len(users), settings.batch_size):
             hi = lo + settings.batch_size
             loss, parts = objective.loss(
                 users[lo:hi].to(device), items[lo:hi].to(device), negatives[lo:hi].to(device)
             )
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(
-                    f"loss is {float(loss)} at epoch {epoch}, batch {n_batches} "
-                    f"(parts: {parts}); lower the learning rate"
-                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += loss.item()
+            total += loss.detach()  # summed on the device: no host sync per batch
             n_batches += 1
             for k, v in parts.items():
                 parts_sum[k] = parts_sum.get(k, 0.0) + v
+        mean_loss = float(total) / n_batches
+        if not math.isfinite(mean_loss):
+            raise TrainingDiverged(
+                f"loss is {mean_loss} in epoch {epoch} (parts: "
+                f"{ {k: float(v) / n_batches for k, v in parts_sum.items()} }); lower the learning rate"
+            )
         record = {
             "epoch": epoch,
-            "loss": total / n_batches,
+            "loss": mean_loss,
             "train_seconds": time.perf_counter() - t0,
-            **{k: v / n_batches for k, v in parts_sum.items()},
+            **{k: float(v) / n_batches for k, v in parts_sum.items()},
         }
 
         if has_valid and epoch % settings.eval_every == 0:

@@ -8,6 +8,7 @@ import dagster as dg
 
 from llmhni_pipeline.datasets.registry import DatasetSpec, parse_dataset_key
 from llmhni_pipeline.lake import artifact_dir, default_lake_dir, default_shared_data_dir
+from llmhni_pipeline.recsys.checkpoint import ModelStore
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -31,3 +32,7 @@ class LakeResource(dg.ConfigurableResource):
         path = artifact_dir(self.lake_path, table, dataset_key)
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def models(self) -> ModelStore:
+        """The named store of trained models (``pretrained_recommender``, ``joint_model``)."""
+        return ModelStore(self.lake_path)

@@ -20,8 +20,8 @@ def _materialize(lake, key, instance):
     )
 
 
-def test_writes_hive_partition_with_metadata_and_passing_checks(lake):
-    instance = dg.DagsterInstance.ephemeral()
+def test_writes_hive_partition_with_metadata_and_passing_checks(lake, datasets_instance):
+    instance = datasets_instance()
     result = _materialize(lake, "ml-100k", instance)
     assert result.success
     path = table_path(lake, "raw_interactions", "ml-100k")
@@ -41,8 +41,8 @@ def test_writes_hive_partition_with_metadata_and_passing_checks(lake):
     assert meta["protocol"].value == "random"
 
 
-def test_failed_run_keeps_the_previous_materialization(lake):
-    instance = dg.DagsterInstance.ephemeral()
+def test_failed_run_keeps_the_previous_materialization(lake, datasets_instance):
+    instance = datasets_instance()
     write_incoming(
         lake, "shop", "user_id,item_id\n" + "".join(f"{u},{i}\n" for u in range(5) for i in range(6))
     )
@@ -58,8 +58,8 @@ def test_failed_run_keeps_the_previous_materialization(lake):
     assert not list(path.parent.glob("*.tmp"))
 
 
-def test_unknown_partition_fails_with_the_known_list(lake):
-    result = _materialize(lake, "nope", dg.DagsterInstance.ephemeral())
+def test_unknown_partition_fails_with_the_known_list(lake, datasets_instance):
+    result = _materialize(lake, "nope", datasets_instance())
     assert not result.success
     assert "unknown dataset 'nope'" in str(result.failure_data_for_node("raw_interactions").error)
 

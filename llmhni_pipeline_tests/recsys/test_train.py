@@ -69,16 +69,17 @@ def test_empty_validation_warns_and_keeps_the_last_epoch():
 
 
 def test_train_and_test_reports_test_metrics_of_the_best_epoch():
-    from llmhni_pipeline.recsys.experiment import train_and_test
-    from llmhni_pipeline.recsys.sampling import SemanticHardNegativeSampler
+    from llmhni_pipeline.methods import MethodInputs
+    from llmhni_pipeline.recipe import RunSpec, train_and_test
 
     data = SplitData.from_frame(_clustered_table())
-    settings = TrainSettings(epochs=15, batch_size=128, lr=0.01, patience=5, device="cpu")
-    uniform = train_and_test(data, settings, dim=16, n_layers=2)
     sem = torch.randn(data.n_users, 4), torch.randn(data.n_items, 4)
-    sampler = SemanticHardNegativeSampler(data.train, *sem, pool_size=10, k_low=3, warmup_epochs=2)
-    semantic = train_and_test(data, settings, dim=16, n_layers=2, sampler=sampler)
-    assert uniform["sampler"] == "uniform" and semantic["sampler"] == "semantic"
+    inputs = MethodInputs(data, projected=sem)
+    spec = RunSpec(epochs=15, batch_size=128, lr=0.01, patience=5, dim=16, n_layers=2)
+    uniform = train_and_test(spec, inputs, "cpu")
+    module1 = {"use_augmented_graph": False, "lambda_de": 0.0, "lambda_hal": 0.0, "pool_size": 10, "k_low": 3}
+    semantic = train_and_test(spec.override(method="llmhni", params={**module1, "warmup_epochs": 2}), inputs, "cpu")
+    assert uniform["method"] == "lightgcn" and semantic["params"]["pool_size"] == 10
     for row in (uniform, semantic):
         assert 0.5 < row["test_recall@20"] <= 1 and 1 <= row["best_epoch"] <= row["epochs_run"]
 
@@ -113,6 +114,6 @@ def test_engine_imports_where_only_torch_and_numpy_are_installed():
 
     code = (
         "import sys; sys.modules['polars'] = None; sys.modules['dagster'] = None\n"
-        "import llmhni_pipeline.recsys.joint, llmhni_pipeline.recsys.experiment, llmhni_pipeline.recsys.checkpoint"
+        "import llmhni_pipeline.recipe, llmhni_pipeline.methods, llmhni_pipeline.recsys.checkpoint"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

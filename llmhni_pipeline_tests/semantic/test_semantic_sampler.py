@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from llmhni_pipeline.recsys.graph import InteractionGraph
-from llmhni_pipeline.recsys.sampling import SemanticHardNegativeSampler
+from llmhni_pipeline.semantic.sampler import SemanticHardNegativeSampler
 
 
 def _setup():
@@ -51,7 +51,7 @@ def test_sampler_factory_gives_each_ablation_arm_and_names_missing_vectors():
     import torch
 
     from llmhni_pipeline.recsys.graph import InteractionGraph
-    from llmhni_pipeline.recsys.sampling import build_negative_sampler
+    from llmhni_pipeline.semantic.sampler import build_negative_sampler
 
     graph = InteractionGraph(torch.tensor([0, 1]), torch.tensor([0, 1]), 2, 4)
     vectors = (torch.randn(2, 3), torch.randn(4, 3))

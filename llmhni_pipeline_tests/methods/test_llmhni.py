@@ -1,7 +1,7 @@
 import torch
 
+from llmhni_pipeline.methods.llmhni import LLMHNIObjective, LLMHNIParams
 from llmhni_pipeline.recsys.graph import InteractionGraph
-from llmhni_pipeline.recsys.joint import JointObjective, JointWeights
 from llmhni_pipeline.recsys.losses import info_nce
 from llmhni_pipeline.recsys.models import build_backbone
 
@@ -26,8 +26,8 @@ def test_joint_loss_matches_the_formula_term_by_term():
     torch.manual_seed(0)
     g, g_aug = _graphs()
     model = build_backbone("lightgcn", 3, 4, dim=8, n_layers=2)
-    w = JointWeights(lambda_de=0.3, lambda_hal=0.2, temperature=0.5, edge_dropout=0.4, reg_weight=0.01)
-    obj = JointObjective(model, g, g_aug, w, torch.device("cpu"))
+    w = LLMHNIParams(lambda_de=0.3, lambda_hal=0.2, temperature=0.5, edge_dropout=0.4)
+    obj = LLMHNIObjective(model, g, g_aug, 0.01, torch.device("cpu"), w)
     obj.start_epoch(1, torch.Generator().manual_seed(3))
     users, pos, neg = torch.tensor([0, 1, 2, 2]), torch.tensor([0, 1, 2, 3]), torch.tensor([3, 0, 0, 1])
     total, parts = obj.loss(users, pos, neg)
@@ -50,7 +50,7 @@ def test_joint_loss_matches_the_formula_term_by_term():
 def test_switched_off_terms_are_absent_and_inference_uses_the_augmented_graph():
     g, g_aug = _graphs()
     model = build_backbone("lightgcn", 3, 4, dim=8, n_layers=2)
-    obj = JointObjective(model, g, g_aug, JointWeights(lambda_de=0.0, lambda_hal=0.0), torch.device("cpu"))
+    obj = LLMHNIObjective(model, g, g_aug, 1e-5, torch.device("cpu"), LLMHNIParams(lambda_de=0.0, lambda_hal=0.0))
     obj.start_epoch(1, torch.Generator().manual_seed(0))
     _, parts = obj.loss(torch.tensor([0]), torch.tensor([0]), torch.tensor([3]))
     assert set(parts) == {"bpr", "reg"} and obj.adj_drop is None

@@ -1,0 +1,68 @@
+"""SimGCL — Yu et al., "Are Graph Augmentations Necessary? Simple Graph Contrastive Learning for
+Recommendation", SIGIR 2022 (SELFRec ``model/graph/SimGCL.py``, RecBole-GNN ``SimGCL(LightGCN)``).
+
+Each LightGCN layer adds uniform noise: e⁽ˡ⁺¹⁾ = Â e⁽ˡ⁾ + Δ⁽ˡ⁾, Δ = ε · sign(e⁽ˡ⁺¹⁾) ⊙ normalize(U(0, 1));
+z = mean_{l=1..L} e⁽ˡ⁾ (layer 0 excluded, as in both reference codes, for training and ranking alike).
+L = L_BPR(z, no noise) + λ · [InfoNCE(z′_U, z″_U) + InfoNCE(z′_I, z″_I)] + reg, z′, z″ two noisy passes.
+Defaults: SELFRec ``conf/SimGCL.yaml`` (λ 0.5, ε 0.1, τ 0.2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from llmhni_pipeline.methods.base import BuildContext, Method, Plan, uniform_plan
+from llmhni_pipeline.recsys.graph import propagate
+from llmhni_pipeline.recsys.losses import node_info_nce
+from llmhni_pipeline.recsys.models import LightGCN
+from llmhni_pipeline.recsys.train import BPRObjective
+
+
+@dataclass(frozen=True)
+class SimGCLParams:
+    cl_weight: float = 0.5  # λ
+    eps: float = 0.1  # ε, the noise radius
+    temperature: float = 0.2  # τ
+
+
+def noisy_layers(model: LightGCN, adj: torch.Tensor, eps: float) -> list[torch.Tensor]:
+    """[e⁽¹⁾, …, e⁽ᴸ⁾] of LightGCN propagation, each layer perturbed by ε-radius uniform noise (ε = 0: none)."""
+    e, layers = model.ego(), []
+    for _ in range(model.n_layers):
+        e = propagate(adj, e)
+        if eps > 0:
+            e = e + eps * torch.sign(e) * F.normalize(torch.rand_like(e), dim=1)
+        layers.append(e)
+    return layers
+
+
+def mean_of(layers: list[torch.Tensor]) -> torch.Tensor:
+    return torch.stack(layers).mean(0)
+
+
+class SimGCLObjective(BPRObjective):
+    def __init__(self, model, graph, reg_weight, device, params: SimGCLParams):
+        super().__init__(model, graph, reg_weight, device)
+        self.params = params
+
+    def loss(self, users, pos, neg):
+        p = self.params
+        total, parts = self.bpr(mean_of(noisy_layers(self.model, self.adj, 0.0)), users, pos, neg)
+        z1, z2 = (mean_of(noisy_layers(self.model, self.adj, p.eps)) for _ in range(2))
+        cl = node_info_nce(z1, z2, users, pos, self.model.n_users, p.temperature)
+        parts["cl"] = cl.detach()
+        return total + p.cl_weight * cl, parts
+
+    def embeddings(self):
+        return self.model.split(mean_of(noisy_layers(self.model, self.adj, 0.0)))
+
+
+def build(c: BuildContext) -> Plan:
+    train = c.inputs.data.train
+    return uniform_plan(SimGCLObjective(c.model, train, c.reg_weight, c.device, c.params), train)
+
+
+METHOD = Method("simgcl", "Yu et al., SIGIR 2022", SimGCLParams, build, backbones=("lightgcn",))

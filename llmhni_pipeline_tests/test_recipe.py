@@ -1,0 +1,72 @@
+"""The one recipe: the Dagster asset and the experiment harness train the same model from the same spec."""
+
+import sys
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+import torch
+
+from llmhni_pipeline.assets.baselines import BaselinesConfig, baselines
+from llmhni_pipeline.recipe import RunSpec
+from llmhni_pipeline.resources.device import DeviceResource
+from llmhni_pipeline.resources.lake import LakeResource
+from llmhni_pipeline_tests.recsys.test_train import _clustered_table
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import llmhni_experiments as harness  # noqa: E402
+
+SMALL = {"epochs": 4, "dim": 16, "n_layers": 2, "batch_size": 128, "lr": 0.01, "patience": 4}
+
+
+def _bundle(tmp_path: Path, table: pl.DataFrame) -> str:
+    bundle = {"dataset": "toy", "n_users": 60, "n_items": 40}
+    for split in ("train", "valid", "test"):
+        part = table.filter(pl.col("split") == split)
+        bundle[split] = torch.stack([torch.from_numpy(part[c].to_numpy().astype("int64")) for c in ("user_id", "item_id")])
+    path = tmp_path / "toy.pt"
+    torch.save(bundle, path)
+    return str(path)
+
+
+@pytest.mark.parametrize("method", ["sgl", "tce"])
+def test_asset_and_harness_give_identical_results_for_the_same_spec_and_seed(tmp_path, method):
+    table = _clustered_table()
+    config = BaselinesConfig(methods=[method], seeds=[5], **SMALL)
+    context = dg.build_asset_context(
+        partition_key="ml-100k",
+        resources={"lake": LakeResource(lake_dir=str(tmp_path)), "device": DeviceResource(device="cpu")},
+    )
+    output = baselines(context, config=config, raw_interactions=table)
+    asset_rows = output.value.filter(pl.col("metric").is_in(["recall", "ndcg"]))
+
+    spec = harness.arm_spec(method, RunSpec().override(**SMALL), 5, {})
+    assert spec == config.spec(method=method, seed=5)  # the same spec from both doors
+    row = harness.run_arm(_bundle(tmp_path, table), method, spec, {"threads": 1, "device": "cpu", "select_on_test": False})
+    for metric, k in (("recall", 20), ("ndcg", 10)):
+        value = asset_rows.filter((pl.col("metric") == metric) & (pl.col("k") == k))["value"][0]
+        assert value == row[f"test_{metric}@{k}"]
+    assert asset_rows["best_epoch"][0] == row["best_epoch"]
+
+
+def test_the_baselines_asset_lists_unavailable_methods_as_skipped_and_rejects_unknown_ones(tmp_path):
+    context = dg.build_asset_context(
+        partition_key="ml-100k",
+        resources={"lake": LakeResource(lake_dir=str(tmp_path)), "device": DeviceResource(device="cpu")},
+    )
+    config = BaselinesConfig(methods=["rlmrec_con", "llard_graph"], seeds=[1], **SMALL)
+    table = baselines(context, config=config, raw_interactions=_clustered_table()).value
+    status = dict(table.select("method", "status").iter_rows())
+    assert status["rlmrec_con"].startswith("skipped: rlmrec_con needs text")
+    assert status["llard_graph"].startswith("skipped: llard_graph needs llard_train")
+    with pytest.raises(ValueError, match="unknown method 'lightgnc'; known methods: lightgcn"):
+        baselines(context, config=BaselinesConfig(methods=["lightgnc"]), raw_interactions=_clustered_table())
+
+
+def test_harness_set_and_sweep_reach_any_spec_field_and_method_parameter():
+    spec = harness.apply(RunSpec(method="sgl"), "params.cl_weight", harness.parse_value("0.05"))
+    spec = harness.apply(spec, "patience", harness.parse_value("7"))
+    assert spec.params == {"cl_weight": 0.05} and spec.patience == 7
+    assert harness.arm_spec("wo_semantic", spec, 2, {}).params["sampler"] == "dns"
+    assert harness.parse_pairs(["params.eps=0.1,0.2"], multi=True) == {"params.eps": [0.1, 0.2]}
