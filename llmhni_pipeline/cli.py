@@ -76,7 +76,7 @@ def cmd_materialize(args: argparse.Namespace) -> int:
 def cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
 
-    from llmhni_pipeline.lake_catalog import connect, view_statements
+    from llmhni_pipeline.lake_catalog import ReadOnlyViolation, connect, query, view_statements
 
     lake = Path(args.lake) if args.lake else default_lake_dir()
     if args.print_views:
@@ -84,21 +84,30 @@ def cmd_sql(args: argparse.Namespace) -> int:
         return 0
     con = connect(lake)
     if args.query:
-        con.sql(args.query).show(max_width=200)
+        try:
+            relation = query(con, args.query)
+        except (duckdb.Error, ReadOnlyViolation) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if relation is not None:
+            relation.show(max_width=200)
         return 0
     tables = [r[0] for r in con.execute("select view_name from duckdb_views() where not internal").fetchall()]
     print(f"DuckDB on {lake} (read-only views: {', '.join(tables) or 'none yet'}). End with an empty line.")
     while True:
         try:
-            query = input("llmhni> ").strip()
+            line = input("llmhni> ").strip()
         except EOFError:
             break
-        if not query or query in {"exit", "quit", ".quit"}:
+        if not line or line in {"exit", "quit", ".quit"}:
             break
         try:
-            con.sql(query).show(max_width=200)
-        except duckdb.Error as exc:
+            relation = query(con, line)
+        except (duckdb.Error, ReadOnlyViolation) as exc:
             print(f"error: {exc}")
+            continue
+        if relation is not None:
+            relation.show(max_width=200)
     return 0
 
 

@@ -1,9 +1,11 @@
 import dagster as dg
+import pytest
 
 from llmhni_pipeline.assets.raw_interactions import raw_interactions
 from llmhni_pipeline.cli import main
 from llmhni_pipeline.definitions import build_resources
-from llmhni_pipeline.lake_catalog import connect
+from llmhni_pipeline.lake import table_path
+from llmhni_pipeline.lake_catalog import ReadOnlyViolation, connect, query
 from llmhni_pipeline_tests.conftest import write_incoming
 
 
@@ -34,3 +36,35 @@ def test_views_span_every_partition_and_the_cli_prints_counts(lake, capsys, data
     )
     out = capsys.readouterr().out
     assert "shop" in out and "train" in out
+
+
+def test_the_sql_door_cannot_write_attach_install_or_read_outside_the_lake(lake, tmp_path, capsys, datasets_instance):
+    write_incoming(lake, "shop", "user_id,item_id\n" + "".join(f"{u},{i}\n" for u in range(4) for i in range(10)))
+    dg.materialize([raw_interactions], partition_key="shop", instance=datasets_instance("shop"),
+                   resources=build_resources(str(lake)))
+    path = table_path(lake, "raw_interactions", "shop")
+    before = path.read_bytes()
+    con = connect(lake)
+    outside = tmp_path / "outside.csv"
+    outside.write_text("a\n1\n")
+    for sql, refused in [
+        (f"copy (select 1 as user_id) to '{path}' (format parquet)", "COPY statements are refused"),
+        (f"attach '{tmp_path / 'x.db'}'", "ATTACH statements are refused"),
+        ("install httpfs", "LOAD statements are refused"),
+        ("create table t as select 1", "CREATE statements are refused"),
+        ("select 1; copy (select 1) to 'x.csv'", "COPY statements are refused"),
+    ]:
+        with pytest.raises(ReadOnlyViolation, match=refused):
+            query(con, sql)
+    import duckdb
+
+    with pytest.raises(duckdb.PermissionException):
+        query(con, f"select * from read_csv('{outside}')")
+    with pytest.raises(ReadOnlyViolation, match="SET statements are refused"):
+        query(con, "set enable_external_access = true")
+    with pytest.raises(duckdb.Error):  # and the connection itself is locked
+        con.execute("set enable_external_access = true")
+    assert path.read_bytes() == before and not (tmp_path / "x.db").exists()
+    assert query(con, "select count(*) from raw_interactions").fetchall() == [(40,)]
+    assert main(["sql", "--lake", str(lake), f"copy (select 1) to '{path}'"]) == 2
+    assert "read-only" in capsys.readouterr().err and path.read_bytes() == before

@@ -94,10 +94,16 @@ def llm_logical_scores(
     )
     unjudged = table.filter(pl.col("label") == "unjudged").height
     if unjudged:
+        causes = []
+        if stats.stopped_by_budget:
+            causes.append(f"the per-run cap of {options.budget.max_calls} calls was reached")
+        if stats.failed:
+            causes.append(f"{stats.failed} prompts failed ({stats.last_error})")
+        if stats.malformed:
+            causes.append(f"{stats.malformed} answers were unreadable")
         context.log.warning(
-            f"{unjudged} of {table.height} pairs are not judged yet (per-run cap "
-            f"{options.budget.max_calls} calls); they stay unchanged in G′: materialize again "
-            "to continue, every answer so far is cached"
+            f"{unjudged} of {table.height} pairs are not judged yet ({'; '.join(causes) or 'no answer'}); "
+            "they stay unchanged in G′: materialize again to continue, every valid answer so far is cached"
         )
     return dg.Output(
         table,

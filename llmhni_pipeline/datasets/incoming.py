@@ -1,7 +1,8 @@
 """User-supplied datasets dropped as a folder into ``<lake>/incoming/<name>/``.
 
-Layout: ``interactions.parquet`` or ``interactions.csv`` with integer or string ``user_id`` and ``item_id``
-columns and an optional ``split`` column (train/valid/test; without it a seeded per-user 8:1:1 split is made);
+Layout: ``interactions.parquet`` or ``interactions.csv`` (one of them: both is an error) with integer or string
+``user_id`` and ``item_id`` columns (CSV ids are read as text, so ``07`` and ``7`` stay two ids; surrounding
+spaces are stripped; empty ids and ``NaN``/``null`` are rejected) and an optional ``split`` column (train/valid/test; without it a seeded per-user 8:1:1 split is made);
 optional ``items.{parquet,csv}`` (``item_id``, ``text``) and ``users.{parquet,csv}`` (``user_id``, ``text``).
 """
 
@@ -16,21 +17,26 @@ from llmhni_pipeline.datasets.errors import DatasetError
 SPLITS = ("train", "valid", "test")
 
 
+MISSING_IDS = ("", "nan", "null", "none", "na", "n/a")
+
+
 def find_table(folder: Path, stem: str) -> Path | None:
-    for ext in ("parquet", "csv"):
-        path = folder / f"{stem}.{ext}"
-        if path.is_file():
-            return path
-    return None
+    found = [folder / f"{stem}.{ext}" for ext in ("parquet", "csv") if (folder / f"{stem}.{ext}").is_file()]
+    if len(found) > 1:
+        raise DatasetError(
+            found[1], f"both {found[0].name} and {found[1].name} exist; keep one so it is clear which is read"
+        )
+    return found[0] if found else None
 
 
 def read_table(path: Path) -> pl.DataFrame:
+    """A Parquet file as typed; a CSV file with every column as text (ids keep leading zeros)."""
     if path.stat().st_size == 0:
         raise DatasetError(path, "file is empty")
     try:
         if path.suffix == ".parquet":
             return pl.read_parquet(path)
-        return pl.read_csv(path, infer_schema_length=None)
+        return pl.read_csv(path, infer_schema=False)
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise DatasetError(path, f"cannot be read as {path.suffix[1:]} ({exc})") from exc
 
@@ -38,10 +44,15 @@ def read_table(path: Path) -> pl.DataFrame:
 def _id_as_text(frame: pl.DataFrame, column: str, path: Path) -> pl.Series:
     """Raw ids may be integers or strings; anything else (floats, booleans, nulls) is rejected."""
     series = frame[column]
-    if series.null_count():
-        raise DatasetError(path, f"column {column!r} has {series.null_count()} empty id(s)")
     if series.dtype.is_integer() or series.dtype == pl.String:
-        return series.cast(pl.String)
+        text = series.cast(pl.String).str.strip_chars()
+        missing = text.is_null() | text.str.to_lowercase().is_in(MISSING_IDS)
+        if missing.any():
+            rows = (missing.arg_true() + 2).head(5).to_list()  # 1-based, after the header line
+            raise DatasetError(
+                path, f"column {column!r} has {int(missing.sum())} empty or NaN id(s), e.g. on line(s) {rows}"
+            )
+        return text
     example = series.head(3).to_list()
     raise DatasetError(
         path,

@@ -34,7 +34,7 @@ class Budget:
             return 0
         if self.max_calls is None:
             return 1 << 62
-        return max(0, self.max_calls - stats.calls)
+        return max(0, self.max_calls - stats.calls - stats.failed)  # a failed attempt spends the cap too
 
 
 @dataclass
@@ -48,7 +48,10 @@ class CallStats:
     cost_usd: float = 0.0
     seconds: float = 0.0
     stopped_by_budget: bool = False
-    skipped: int = 0  # inputs not attempted because the budget ran out
+    skipped: int = 0  # inputs not attempted because the budget ran out or the run stopped on failures
+    malformed: int = 0  # answered, but unreadable: not cached, so the next run asks again
+    stopped_by_failures: bool = False
+    last_error: str = ""
 
     def as_metadata(self, prefix: str = "llm_") -> dict[str, float | int | bool]:
         return {f"{prefix}{k}": (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}

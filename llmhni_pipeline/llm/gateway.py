@@ -3,7 +3,11 @@
 Misses are split into batches and sent through a pool of at most ``max_in_flight`` workers; each finished
 batch is written to the cache before it counts as done, so killing the process loses at most the batches in
 flight. A batch that still fails after the backend's retries is reported and left uncached (the next run
-retries it); the budget stops new batches cleanly and everything finished stays cached.
+retries it), and its inputs spend the per-run cap like sent ones; an error no retry can change (401/403/404)
+stops the run at once, and so do ``max_consecutive_failures`` failed batches in a row. A run in which every
+call failed raises ``LLMStageFailed`` naming the endpoint and the error: nothing is reported as success. Only
+valid answers are cached (``cacheable``); unreadable ones are asked again by the next run. The budget stops new
+batches cleanly and everything finished stays cached.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import polars as pl
 from llmhni_pipeline.llm.accounting import DEFAULT_PRICES, Budget, CallStats, Progress, call_cost
 from llmhni_pipeline.llm.cache import CallCache, cache_key
 from llmhni_pipeline.llm.interfaces import CallStatus, Embedder, Judge, JudgePrompt, JudgeResult
+from llmhni_pipeline.llm.openai_backend import FatalLLMError
 
 T = TypeVar("T")
 Reporter = Callable[[str], None]
@@ -34,6 +39,11 @@ class RunOptions:
     prices: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(DEFAULT_PRICES))
     report: Reporter = print
     progress_every_seconds: float = 10.0
+    max_consecutive_failures: int = 3  # failed batches in a row that stop the run
+
+
+class LLMStageFailed(RuntimeError):
+    """Every call of a run failed: the stage must fail rather than pass on unchanged data as a result."""
 
 
 def _run_batches(
@@ -44,8 +54,11 @@ def _run_batches(
     options: RunOptions,
     model: str,
     label: str,
+    endpoint: str = "",
+    cacheable: Callable[[pl.DataFrame], pl.Series] | None = None,
 ) -> tuple[pl.DataFrame, CallStats]:
-    """Shared engine: returns the cached rows for ``keys`` (hits and fresh results) and the statistics."""
+    """Shared engine: returns the cached rows for ``keys`` (hits and fresh results) and the statistics.
+    ``cacheable(rows)`` marks the fresh rows worth caching (default: all)."""
     stats = CallStats(requested=len(keys))
     start = time.perf_counter()
     cached = cache.load(keys)
@@ -70,10 +83,12 @@ def _run_batches(
     with ThreadPoolExecutor(max_workers=max(1, options.max_in_flight)) as pool:
         running: dict[Future, list[int]] = {}
         queue = list(batches)
-        in_flight_calls = 0
+        in_flight_calls, failures_in_a_row = 0, 0
         while queue or running:
             while queue and len(running) < options.max_in_flight:
-                projected = CallStats(calls=stats.calls + in_flight_calls, cost_usd=stats.cost_usd)
+                projected = CallStats(
+                    calls=stats.calls + in_flight_calls, failed=stats.failed, cost_usd=stats.cost_usd
+                )
                 room = options.budget.room(projected)
                 if room < len(queue[0]) and room > 0:  # a cap of N calls makes exactly N: trim the last batch
                     queue[0:1] = [queue[0][:room], queue[0][room:]]
@@ -95,12 +110,25 @@ def _run_batches(
                     rows, tokens_in, tokens_out = future.result()
                 except Exception as exc:  # the backend already retried; report and leave uncached
                     stats.failed += len(batch)
+                    failures_in_a_row += 1
+                    stats.last_error = f"{type(exc).__name__}: {str(exc)[:300]}"
+                    fatal = isinstance(exc, FatalLLMError)
+                    if fatal or failures_in_a_row >= options.max_consecutive_failures:
+                        stats.stopped_by_failures = True
+                        stats.skipped += sum(len(b) for b in queue)
+                        queue.clear()
                     options.report(
-                        f"{label}: a batch of {len(batch)} failed after retries: "
-                        f"{type(exc).__name__}: {str(exc)[:300]}"
+                        f"{label}: a batch of {len(batch)} failed"
+                        f"{'' if fatal else ' after retries'}: {stats.last_error}"
+                        + ("; stopping this run" if stats.stopped_by_failures else "")
                     )
                     continue
+                failures_in_a_row = 0
                 rows = rows.with_columns(key=pl.Series([keys[i] for i in batch]))
+                keep = cacheable(rows) if cacheable else None
+                if keep is not None:
+                    stats.malformed += int((~keep).sum())
+                    rows = rows.filter(keep)
                 cache.put(rows)
                 stats.calls += len(batch)
                 stats.tokens_in += tokens_in
@@ -113,6 +141,13 @@ def _run_batches(
             f"{stats.skipped} left for a later run"
         )
     stats.seconds = time.perf_counter() - start
+    if stats.failed and stats.calls == 0:
+        raise LLMStageFailed(
+            f"{label}: every call to {endpoint or 'the backend'} ({model}) failed — {stats.failed} inputs, "
+            f"{stats.skipped} not attempted; nothing new was judged or embedded. Last error: {stats.last_error}"
+        )
+    if stats.malformed:
+        options.report(f"{label}: {stats.malformed} unreadable answers not cached; the next run asks again")
     return cache.load(keys), stats
 
 
@@ -140,7 +175,9 @@ def embed_texts(
         )
         return rows, out.tokens_in, 0
 
-    rows, stats = _run_batches(list(texts), keys, cache, call, options, embedder.model, "embeddings")
+    rows, stats = _run_batches(
+        list(texts), keys, cache, call, options, embedder.model, "embeddings", _endpoint(embedder)
+    )
     by_key = dict(zip(rows["key"].to_list(), rows["vector"].to_list(), strict=True)) if rows.height else {}
     dim = len(next(iter(by_key.values()))) if by_key else 0
     matrix = np.full((len(texts), dim), np.nan, dtype=np.float32)
@@ -198,7 +235,17 @@ def judge_prompts(
         )
         return rows, sum(r.tokens_in for r in results), sum(r.tokens_out for r in results)
 
-    rows, stats = _run_batches(list(prompts), keys, cache, call, options, judge.model, "judgments")
+    rows, stats = _run_batches(
+        list(prompts),
+        keys,
+        cache,
+        call,
+        options,
+        judge.model,
+        "judgments",
+        _endpoint(judge),
+        cacheable=lambda rows: rows["status"] == str(CallStatus.OK),
+    )
     by_key = {r["key"]: r for r in rows.iter_rows(named=True)} if rows.height else {}
     out: list[JudgeResult | None] = []
     for key in keys:
@@ -218,6 +265,11 @@ def judge_prompts(
             )
         )
     return out, stats
+
+
+def _endpoint(backend: object) -> str:
+    endpoint = getattr(backend, "endpoint", None)
+    return endpoint() if callable(endpoint) else f"the {getattr(backend, 'backend', 'local')} backend"
 
 
 def _nan(value: float | None) -> float:

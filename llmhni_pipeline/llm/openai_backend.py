@@ -15,7 +15,7 @@ import numpy as np
 import openai
 from tenacity import (
     RetryCallState,
-    retry,
+    Retrying,
     retry_if_exception_type,
     stop_after_attempt,
     wait_random_exponential,
@@ -27,6 +27,13 @@ from llmhni_pipeline.llm.labels import result_from_top_logprobs
 
 class LLMCallError(RuntimeError):
     """A call failed after every retry; the message never contains the API key."""
+
+
+class FatalLLMError(LLMCallError):
+    """An answer no retry can change (401, 403, 404): the run stops at once."""
+
+
+FATAL = (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)
 
 
 class MalformedResponse(ValueError):
@@ -88,8 +95,8 @@ class WaitRetryAfter:
         return self.backoff(state)
 
 
-def _retrying(settings: OpenAISettings):
-    return retry(
+def _retrying(settings: OpenAISettings) -> Retrying:
+    return Retrying(
         retry=retry_if_exception_type(RETRYABLE),
         stop=stop_after_attempt(settings.max_attempts),
         wait=WaitRetryAfter(settings.max_wait_s),
@@ -117,12 +124,26 @@ class _OpenAIBase:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.settings.base_url!r}, model={self.model!r})"
 
+    def endpoint(self) -> str:
+        return self.settings.base_url or str(self.client.base_url)
+
     def _call(self, fn, *args):
-        """Run ``fn`` with retries; errors leave here without the key in their text."""
+        """Run ``fn`` with retries; errors leave here naming the endpoint and never the key."""
+        retrying = self._retry.copy()
         try:
-            return self._retry(fn)(*args)
+            return retrying(fn, *args)
+        except FATAL as exc:
+            status = getattr(exc, "status_code", "?")
+            hint = "check OPENAI_API_KEY" if status in (401, 403) else "check the base URL and model name"
+            raise FatalLLMError(
+                redact(f"{status} {type(exc).__name__} from {self.endpoint()} ({hint}): {exc}", self.settings.api_key)
+            ) from None
         except openai.OpenAIError as exc:
-            raise LLMCallError(redact(f"{type(exc).__name__}: {exc}", self.settings.api_key)) from None
+            attempts = retrying.statistics.get("attempt_number", "?")
+            raise LLMCallError(
+                redact(f"{type(exc).__name__} from {self.endpoint()} after {attempts} attempt(s): {exc}",
+                       self.settings.api_key)
+            ) from None
 
 
 class OpenAIEmbedder(_OpenAIBase):

@@ -43,7 +43,17 @@ def _provided_incoming(folder: Path, entity: str, id_mappings: pl.DataFrame) -> 
         raise DatasetError(
             path, f"missing column(s) {sorted(missing)}; a text table needs {id_col!r} and 'text'"
         )
-    table = table.select(pl.col(id_col).cast(pl.String).alias("raw_id"), pl.col("text").cast(pl.String))
+    table = table.select(
+        pl.col(id_col).cast(pl.String).str.strip_chars().alias("raw_id"), pl.col("text").cast(pl.String)
+    ).with_row_index("line", offset=2)
+    dupes = table.filter(pl.col("raw_id").is_duplicated())
+    if dupes.height:
+        shown = ", ".join(f"{r['raw_id']} (line {r['line']})" for r in dupes.head(6).iter_rows(named=True))
+        raise DatasetError(path, f"{id_col} repeats: {shown}; give each {entity} one text")
+    empty = table.filter(pl.col("text").is_null() | (pl.col("text").str.strip_chars() == ""))
+    if empty.height:
+        lines = empty["line"].head(5).to_list()
+        raise DatasetError(path, f"{empty.height} {entity}(s) have an empty text, e.g. on line(s) {lines}")
     return table.join(_raw_to_id(id_mappings, entity), on="raw_id").select("id", "text")
 
 

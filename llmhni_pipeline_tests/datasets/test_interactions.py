@@ -128,7 +128,8 @@ def test_bad_rlmrec_files(tmp_path, lake, shared_data, case, problem, monkeypatc
         ("interactions.csv", "", "file is empty"),
         ("interactions.csv", "user_id,item_id\n", "no rows"),
         ("interactions.csv", "user,item\n1,2\n", "missing column"),
-        ("interactions.csv", "user_id,item_id\n1.5,2\n2.5,3\n", "ids must be integers or strings"),
+        ("interactions.csv", "user_id,item_id\n1,2\nNaN,3\n", r"1 empty or NaN id\(s\), e.g. on line\(s\) \[3\]"),
+        ("interactions.csv", "user_id,item_id\n1,2\n ,3\n", "empty or NaN id"),
         ("interactions.csv", "user_id,item_id\n1,2\n1,2\n3,4\n", "duplicate"),
         ("interactions.csv", "user_id,item_id,split\n1,2,train\n1,2,test\n3,4,train\n", "train/test overlap"),
         ("interactions.csv", "user_id,item_id,split\n1,2,train\n3,4,holdout\n", "allowed"),
@@ -155,3 +156,27 @@ def test_incoming_parquet_with_string_ids_and_given_split(lake, shared_data):
     result, _ = _build("shop", lake, shared_data)
     assert _counts(result) == {"train": 2, "valid": 1, "test": 1}
     assert (result.n_users, result.n_items) == (2, 3)
+
+
+def test_incoming_parquet_float_ids_are_rejected(lake, shared_data):
+    folder = lake / "incoming" / "shop"
+    folder.mkdir(parents=True)
+    pl.DataFrame({"user_id": [1.5, 2.5], "item_id": [1, 2]}).write_parquet(folder / "interactions.parquet")
+    with pytest.raises(DatasetError, match="ids must be integers or strings"):
+        _build("shop", lake, shared_data)
+
+
+def test_csv_ids_keep_leading_zeros_and_lose_surrounding_spaces(lake, shared_data):
+    rows = "user_id,item_id,split\n07,0002005018,train\n7,2005018,train\n 07 ,2005018 ,test\n7,0002005018,test\n"
+    write_incoming(lake, "shop", rows)
+    result, _ = _build("shop", lake, shared_data)
+    raw_users = set(result.id_mappings.filter(pl.col("entity") == "user")["raw_id"])
+    raw_items = set(result.id_mappings.filter(pl.col("entity") == "item")["raw_id"])
+    assert raw_users == {"07", "7"} and raw_items == {"0002005018", "2005018"}
+
+
+def test_two_sources_for_one_table_are_an_error(lake, shared_data):
+    folder = write_incoming(lake, "shop", "user_id,item_id\n1,2\n")
+    pl.DataFrame({"user_id": [1], "item_id": [2]}).write_parquet(folder / "interactions.parquet")
+    with pytest.raises(DatasetError, match="both interactions.parquet and interactions.csv exist"):
+        _build("shop", lake, shared_data)

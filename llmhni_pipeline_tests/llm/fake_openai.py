@@ -52,6 +52,7 @@ class FakeOpenAI:
         self.lock = threading.Lock()
         self.paid: Counter[str] = Counter()
         self.requests = 0
+        self.received = 0  # every request, also those refused for their key
         self.auth_seen: set[str] = set()
         server = self
 
@@ -103,6 +104,8 @@ class FakeOpenAI:
 
     def _handle(self, handler) -> None:
         body = json.loads(handler.rfile.read(int(handler.headers.get("Content-Length", 0))) or b"{}")
+        with self.lock:
+            self.received += 1
         self.auth_seen.add(handler.headers.get("Authorization", ""))
         if self.expected_key and handler.headers.get("Authorization") != f"Bearer {self.expected_key}":
             return self._send(handler, 401, b'{"error": {"message": "bad key"}}')

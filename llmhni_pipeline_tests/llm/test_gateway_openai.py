@@ -12,7 +12,7 @@ import pytest
 
 from llmhni_pipeline.llm.accounting import Budget
 from llmhni_pipeline.llm.cache import CallCache
-from llmhni_pipeline.llm.gateway import RunOptions, embed_texts, judge_prompts
+from llmhni_pipeline.llm.gateway import LLMStageFailed, RunOptions, embed_texts, judge_prompts
 from llmhni_pipeline.llm.interfaces import CallStatus, JudgePrompt, Label
 from llmhni_pipeline.llm.labels import LabelThresholds
 from llmhni_pipeline.llm.openai_backend import OpenAIEmbedder, OpenAIJudge, OpenAISettings
@@ -86,18 +86,17 @@ def test_judge_reads_labels_from_probabilities_not_from_the_text(tmp_path):
     assert sum(r.tokens_in for r in results) == stats.tokens_in > 0
 
 
-def test_malformed_answers_are_recorded_not_raised(tmp_path):
+def test_malformed_answers_are_counted_not_cached_and_asked_again_next_run(tmp_path):
+    prompts = [JudgePrompt("s", "u [gold:Low]", "v1")]
+    cache = CallCache(tmp_path, "j")
     with FakeOpenAI() as server:
         server.script = ["malformed"] * 2
         logs, options = _messages()
-        results, stats = judge_prompts(
-            OpenAIJudge(_settings(server, max_attempts=2)),
-            [JudgePrompt("s", "u [gold:Low]", "v1")],
-            CallCache(tmp_path, "j"),
-            options,
-        )
-    assert results[0].status is CallStatus.MALFORMED and math.isnan(results[0].p_high)
-    assert stats.calls == 1 and stats.failed == 0
+        results, stats = judge_prompts(OpenAIJudge(_settings(server, max_attempts=2)), prompts, cache, options)
+        assert results == [None] and stats.calls == 1 and stats.failed == 0 and stats.malformed == 1
+        assert len(cache) == 0 and any("unreadable answers not cached" in m for m in logs)
+        again, stats2 = judge_prompts(OpenAIJudge(_settings(server)), prompts, cache, _messages()[1])
+    assert stats2.calls == 1 and again[0].status is CallStatus.OK and not math.isnan(again[0].p_low)
 
 
 def test_budget_stops_cleanly_and_the_next_run_continues(tmp_path):
@@ -118,11 +117,11 @@ def test_exhausted_retries_leave_inputs_uncached_and_the_key_never_leaks(tmp_pat
         server.script = ["500"] * 50
         logs, options = _messages()
         cache = CallCache(tmp_path, "embeddings")
-        _, found, stats = embed_texts(
-            OpenAIEmbedder(_settings(server, max_attempts=2)), TEXTS[:16], cache, options
-        )
-        assert not found.any() and stats.failed == 16 and len(cache) == 0
+        with pytest.raises(LLMStageFailed, match=r"every call to http://127\.0\.0\.1:\d+/v1 .* failed") as failed:
+            embed_texts(OpenAIEmbedder(_settings(server, max_attempts=2)), TEXTS[:16], cache, options)
+        assert "after 2 attempt(s)" in str(failed.value) and len(cache) == 0
         assert any("failed after retries" in m for m in logs)
+        logs.append(str(failed.value))
         assert f"Bearer {KEY}" in server.auth_seen  # the key was used ...
     out = capfd.readouterr()
     text = (
@@ -141,7 +140,7 @@ def test_exhausted_retries_leave_inputs_uncached_and_the_key_never_leaks(tmp_pat
 CHILD = """
 import sys
 from llmhni_pipeline.llm.cache import CallCache
-from llmhni_pipeline.llm.gateway import RunOptions, embed_texts
+from llmhni_pipeline.llm.gateway import LLMStageFailed, RunOptions, embed_texts
 from llmhni_pipeline.llm.openai_backend import OpenAIEmbedder, OpenAISettings
 from llmhni_pipeline_tests.llm.test_gateway_openai import TEXTS
 settings = OpenAISettings(base_url=sys.argv[1], api_key="k", embed_model="m", timeout_s=5)
@@ -187,11 +186,48 @@ def test_per_token_embeddings_are_rejected_with_a_clear_reason(tmp_path):
     with FakeOpenAI() as server:
         server.script = ["per_token"] * 4
         logs, options = _messages()
-        _, found, stats = embed_texts(
-            OpenAIEmbedder(_settings(server, max_attempts=2)),
-            ["two words", "three more words"],
-            CallCache(tmp_path, "e"),
-            options,
-        )
-    assert not found.any() and stats.failed == 2
+        with pytest.raises(LLMStageFailed, match="per-token vectors"):
+            embed_texts(
+                OpenAIEmbedder(_settings(server, max_attempts=2)),
+                ["two words", "three more words"],
+                CallCache(tmp_path, "e"),
+                options,
+            )
     assert any("per-token vectors" in m for m in logs)
+
+
+def test_a_wrong_key_stops_at_once_and_failed_attempts_spend_the_cap(tmp_path):
+    with FakeOpenAI() as server:
+        server.expected_key = "sk-the-right-one"
+        logs, options = _messages()
+        options.batch_size, options.max_in_flight = 4, 1
+        with pytest.raises(LLMStageFailed, match="401 AuthenticationError from .*check OPENAI_API_KEY"):
+            embed_texts(OpenAIEmbedder(_settings(server)), TEXTS, CallCache(tmp_path, "e"), options)
+        assert server.received == 1  # not retried, and the run stopped after the first answer
+    assert any("stopping this run" in m for m in logs)
+    with FakeOpenAI() as server:
+        server.script = ["500"] * 1000
+        options = _messages()[1]
+        options.batch_size, options.budget, options.max_consecutive_failures = 2, Budget(max_calls=4), 100
+        options.max_in_flight = 1
+        with pytest.raises(LLMStageFailed, match="4 inputs, 16 not attempted"):
+            embed_texts(OpenAIEmbedder(_settings(server, max_attempts=1)), TEXTS[:20], CallCache(tmp_path, "g"), options)
+        assert server.requests == 2  # 2 failed batches of 2 spent the cap of 4 calls
+
+
+def test_consecutive_failed_batches_stop_the_run_and_some_success_is_not_a_failure(tmp_path):
+    with FakeOpenAI() as server:
+        server.script = ["500"] * 1000
+        logs, options = _messages()
+        options.batch_size, options.max_in_flight = 2, 1
+        with pytest.raises(LLMStageFailed):
+            embed_texts(OpenAIEmbedder(_settings(server, max_attempts=1)), TEXTS, CallCache(tmp_path, "e"), options)
+        assert server.requests == options.max_consecutive_failures  # 3 batches of 2, then it stopped
+    with FakeOpenAI() as server:
+        server.script = ["500"]  # one failed batch, the rest answered
+        logs, options = _messages()
+        options.batch_size = 2
+        _, found, stats = embed_texts(
+            OpenAIEmbedder(_settings(server, max_attempts=1)), TEXTS[:6], CallCache(tmp_path, "f"), options
+        )
+    assert stats.failed == 2 and stats.calls == 4 and found.sum() == 4

@@ -67,3 +67,22 @@ def test_a_dataset_without_text_fails_clearly(lake, shared_data):
     stage0 = build_raw_interactions(spec, lake, shared_data)
     with pytest.raises(DatasetError, match="no text for users or items"):
         build_text_profiles(spec, stage0.interactions, stage0.id_mappings, lake, shared_data)
+
+
+@pytest.mark.parametrize(
+    "items, problem",
+    [
+        ("item_id,text\n1,a book\n2,a film\n1,again\n", r"item_id repeats: 1 \(line 2\), 1 \(line 4\)"),
+        ("item_id,text\n1,a book\n2,\n", r"1 item\(s\) have an empty text, e.g. on line\(s\) \[3\]"),
+    ],
+)
+def test_item_texts_with_repeated_ids_or_empty_texts_are_rejected_naming_the_lines(lake, shared_data, items, problem):
+    from llmhni_pipeline_tests.conftest import write_incoming
+
+    folder = write_incoming(lake, "shop", "user_id,item_id\n" + "".join(f"{u},{i}\n" for u in range(4) for i in (1, 2, 3)))
+    (folder / "items.csv").write_text(items)
+    spec = parse_dataset_key("shop", lake)
+    stage0 = build_raw_interactions(spec, lake, shared_data)
+    with pytest.raises(DatasetError, match=problem) as err:
+        build_text_profiles(spec, stage0.interactions, stage0.id_mappings, lake, shared_data)
+    assert "items.csv" in str(err.value)
