@@ -46,10 +46,24 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+class CLIError(ValueError):
+    """A mistake in what the user asked for: one line, no traceback."""
+
+
 def cmd_materialize(args: argparse.Namespace) -> int:
+    config_path = Path(args.config).resolve() if args.config else None  # before the chdir below
+    if config_path is not None and not config_path.is_file():
+        raise CLIError(f"--config {args.config}: no such file ({config_path})")
+    if args.select is not None and not [a for a in args.select.split(",") if a.strip()]:
+        raise CLIError("--select is empty; name one or more assets, or leave it out to run the whole graph")
+    import yaml
+
+    try:
+        run_config = yaml.safe_load(config_path.read_text()) if config_path else None
+    except yaml.YAMLError as exc:
+        raise CLIError(f"--config {args.config}: not valid YAML ({exc})") from None
     _dagster_environment()
     import dagster as dg
-    import yaml
 
     from llmhni_pipeline.automation import MAIN_JOB
     from llmhni_pipeline.datasets.registry import parse_dataset_key
@@ -59,8 +73,12 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     parse_dataset_key(args.dataset, default_lake_dir())  # fail fast on an unknown key
     instance = dg.DagsterInstance.get()
     register_datasets(instance, [args.dataset])
-    run_config = yaml.safe_load(Path(args.config).read_text()) if args.config else None
-    selection = [dg.AssetKey(a) for a in args.select.split(",")] if args.select else None
+    known = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    names = [a.strip() for a in args.select.split(",") if a.strip()] if args.select else []
+    unknown = sorted(set(names) - known)
+    if unknown:
+        raise CLIError(f"--select: unknown asset(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    selection = [dg.AssetKey(a) for a in names] or None
     job = defs.resolve_job_def(MAIN_JOB)
     result = job.execute_in_process(
         partition_key=args.dataset,
@@ -78,7 +96,9 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
     from llmhni_pipeline.lake_catalog import ReadOnlyViolation, connect, query, view_statements
 
-    lake = Path(args.lake) if args.lake else default_lake_dir()
+    lake = Path(args.lake).resolve() if args.lake else default_lake_dir()
+    if not lake.is_dir():
+        raise CLIError(f"--lake {lake}: no such folder (materialize a dataset first, or point at the lake)")
     if args.print_views:
         print(";\n".join(view_statements(lake)) + ";")
         return 0
@@ -125,6 +145,7 @@ def cmd_ui(dagster_args: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="llmhni", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
 
     from llmhni_pipeline.llm.model_store import JUDGE_MODELS
@@ -169,8 +190,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as exc:  # DatasetError and friends: one clear line, no traceback
-        print(f"llmhni: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("llmhni: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one clear line; the traceback only when asked for
+        if args.debug:
+            raise
+        if isinstance(exc, ValueError):  # the user's input (CLIError, DatasetError, ...): the message is the answer
+            print(f"llmhni: error: {exc}", file=sys.stderr)
+        else:
+            print(f"llmhni: error: {type(exc).__name__}: {exc} (--debug shows the traceback)", file=sys.stderr)
         return 2
 
 

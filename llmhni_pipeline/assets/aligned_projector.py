@@ -9,7 +9,7 @@ import torch
 
 from llmhni_pipeline.lake import atomic_write
 from llmhni_pipeline.partitions import dataset_partitions
-from llmhni_pipeline.plots import line_chart_svg, svg_markdown
+from llmhni_pipeline.plots import png_markdown, training_curves_png
 from llmhni_pipeline.recsys.data import SplitData
 from llmhni_pipeline.resources.lake import LakeResource
 from llmhni_pipeline.semantic.projector import (
@@ -84,7 +84,7 @@ def aligned_projector(
         lambda tmp: torch.save({"state_dict": model.state_dict(), "d_llm": model.d_llm, "d": model.d}, tmp),
     )
     history = pl.DataFrame(result.history)
-    svg = line_chart_svg(
+    png = training_curves_png(
         history["epoch"].to_list(),
         {
             "train InfoNCE": history["train_loss"].to_list(),
@@ -103,7 +103,7 @@ def aligned_projector(
             "auc_gain": round(auc_projected - auc_raw, 4),
             "d_llm": model.d_llm,
             "d": model.d,
-            "training_curve": dg.MetadataValue.md(svg_markdown(svg, "projector alignment")),
+            "training_curve": dg.MetadataValue.md(png_markdown(png, "projector alignment")),
             "checkpoint": dg.MetadataValue.path(str(path)),
         },
     )

@@ -1,10 +1,12 @@
 """What the training stages share: run config (defaults from ``recipe.RunSpec``), progress logging, curve plot and
 metadata."""
 
+import time
+
 import dagster as dg
 import polars as pl
 
-from llmhni_pipeline.plots import line_chart_svg, svg_markdown
+from llmhni_pipeline.plots import png_markdown, training_curves_png
 from llmhni_pipeline.recipe import DEFAULTS, RunSpec
 from llmhni_pipeline.recsys.data import SplitData
 from llmhni_pipeline.recsys.train import TrainResult
@@ -44,12 +46,24 @@ def warn_cold_entities(context: dg.AssetExecutionContext, data: SplitData) -> di
     return cold
 
 
-def epoch_logger(context: dg.AssetExecutionContext, total_epochs: int):
+def epoch_logger(context: dg.AssetExecutionContext, total_epochs: int, every_seconds: float = 15.0):
+    """Progress at a readable rate: the first epoch, then at most one line per ``every_seconds`` (and every new
+    best), with the time left if training ran to ``total_epochs`` (early stopping usually ends it sooner)."""
+    state = {"last": -float("inf"), "best": -float("inf"), "start": time.perf_counter()}
+
     def log(record: dict[str, float]) -> None:
-        valid = f", valid recall@20 {record['valid_recall@20']:.4f}" if "valid_recall@20" in record else ""
+        now, epoch = time.perf_counter(), int(record["epoch"])
+        score = record.get("valid_recall@20", float("nan"))
+        improved = score > state["best"]
+        state["best"] = max(state["best"], score) if score == score else state["best"]
+        if epoch > 1 and now - state["last"] < every_seconds and not (improved and now - state["last"] > 2):
+            return
+        state["last"] = now
+        per_epoch = (now - state["start"]) / epoch
+        valid = f", valid recall@20 {score:.4f} (best {state['best']:.4f})" if score == score else ""
         context.log.info(
-            f"epoch {int(record['epoch'])}/{total_epochs}: loss {record['loss']:.4f}{valid} "
-            f"({record['train_seconds']:.1f}s)"
+            f"epoch {epoch}/{total_epochs}: loss {record['loss']:.4f}{valid}; {per_epoch:.1f}s/epoch, "
+            f"at most {per_epoch * (total_epochs - epoch):.0f}s left"
         )
 
     return log
@@ -60,7 +74,7 @@ def training_metadata(result: TrainResult, title: str) -> dict[str, object]:
     series = {"train loss": history["loss"].to_list()}
     if "valid_recall@20" in history.columns:
         series["valid recall@20"] = history["valid_recall@20"].to_list()
-    svg = line_chart_svg(history["epoch"].to_list(), series, title)
+    png = training_curves_png(history["epoch"].to_list(), series, title)
     return {
         "epochs_run": result.epochs_run,
         "best_epoch": result.best_epoch,
@@ -69,6 +83,6 @@ def training_metadata(result: TrainResult, title: str) -> dict[str, object]:
         "stopped_early": result.stopped_early,
         "train_seconds": round(result.train_seconds, 1),
         "device": result.device,
-        "training_curve": dg.MetadataValue.md(svg_markdown(svg, title)),
+        "training_curve": dg.MetadataValue.md(png_markdown(png, title)),
         "warnings": "; ".join(result.warnings) or "-",
     }

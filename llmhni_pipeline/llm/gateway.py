@@ -73,11 +73,13 @@ def _run_batches(
     batches = [
         unique_todo[lo : lo + options.batch_size] for lo in range(0, len(unique_todo), options.batch_size)
     ]
-    progress = Progress(len(unique_todo), options.report, label, options.progress_every_seconds)
+    planned = min(len(unique_todo), options.budget.room(CallStats()))  # what this run will send at most
+    progress = Progress(planned, options.report, label, options.progress_every_seconds)
     if batches:
+        capped = f", {planned} of them in this run (per-run cap)" if planned < len(unique_todo) else ""
         options.report(
-            f"{label}: {stats.cache_hits} cached, {len(unique_todo)} to call in {len(batches)} "
-            f"batch(es), {options.max_in_flight} in flight"
+            f"{label}: {stats.cache_hits} cached, {len(unique_todo)} to call{capped} in batches of "
+            f"{options.batch_size}, {options.max_in_flight} in flight"
         )
 
     with ThreadPoolExecutor(max_workers=max(1, options.max_in_flight)) as pool:

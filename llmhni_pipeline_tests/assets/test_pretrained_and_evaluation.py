@@ -38,7 +38,11 @@ def test_pretraining_writes_history_checkpoint_and_curve(trained_lake):
     assert history["valid_recall@20"].is_not_null().all()
     meta = result.asset_materializations_for_node("pretrained_recommender")[0].metadata
     assert meta["epochs_run"].value == 3 and meta["device"].value == "cpu"
-    assert meta["training_curve"].value.startswith("![lightgcn pretraining](data:image/svg+xml;base64,")
+    curve = meta["training_curve"].value
+    assert curve.startswith("![lightgcn pretraining](data:image/png;base64,")
+    import base64
+
+    assert base64.b64decode(curve.split(",", 1)[1].rstrip(")"))[:8] == b"\x89PNG\r\n\x1a\n"
     assert meta["cold_items"].value > 0  # ml-100k has items that only appear in valid/test
     model, payload = ModelStore(lake).load("pretrained_recommender", "ml-100k")
     assert payload["backbone"] == "lightgcn" and model.n_users == 942

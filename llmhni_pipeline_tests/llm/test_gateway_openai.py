@@ -107,6 +107,8 @@ def test_budget_stops_cleanly_and_the_next_run_continues(tmp_path):
         _, found, stats = embed_texts(OpenAIEmbedder(_settings(server)), TEXTS, cache, options)
         assert stats.stopped_by_budget and stats.calls <= 40 and found.sum() == stats.calls
         assert any("budget reached" in m for m in logs)
+        assert any(f"{len(TEXTS)} to call, 40 of them in this run" in m for m in logs)  # progress counts the cap
+        assert not any(f"/{len(TEXTS)} (" in m for m in logs) and any("40/40 (" in m for m in logs)
         _, found2, stats2 = embed_texts(OpenAIEmbedder(_settings(server)), TEXTS, cache, _messages()[1])
         assert found2.all() and stats2.cache_hits == stats.calls and stats2.calls == len(TEXTS) - stats.calls
         assert set(server.paid.values()) == {1}

@@ -1,0 +1,33 @@
+"""The CLI answers a mistake with one clear line and exit code 2, never a traceback."""
+
+import pytest
+
+from llmhni_pipeline.cli import main
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["materialize", "ml-100k", "--select", ""], "--select is empty"),
+        (["materialize", "ml-100k", "--select", " , "], "--select is empty"),
+        (["materialize", "ml-100k", "--select", "raw_interaction"], "unknown asset(s) raw_interaction; known: "),
+        (["materialize", "ml-100k", "--config", "no-such-run.yaml"], "--config no-such-run.yaml: no such file"),
+        (["materialize", "no-such-dataset"], "unknown dataset 'no-such-dataset'"),
+        (["sql", "--lake", "/no/such/lake", "select 1"], "--lake /no/such/lake: no such folder"),
+    ],
+)
+def test_mistakes_get_one_line_and_exit_code_2(argv, message, capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # relative paths are the caller's, whatever DAGSTER_HOME says
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("llmhni: error: ") and message in err[0]
+    assert "Traceback" not in err[0]
+
+
+def test_a_relative_config_path_is_the_callers_even_with_a_foreign_dagster_home(tmp_path, monkeypatch, capsys):
+    (tmp_path / "run.yaml").write_text("ops: [not, a, mapping")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "elsewhere"))
+    assert main(["materialize", "ml-100k", "--select", "raw_interactions", "--config", "run.yaml"]) == 2
+    assert "--config run.yaml: not valid YAML" in capsys.readouterr().err
