@@ -4,7 +4,7 @@ import dagster as dg
 
 from llmhni_pipeline.datasets.errors import DatasetError
 from llmhni_pipeline.datasets.interactions import source_files_of, source_fingerprint
-from llmhni_pipeline.datasets.registry import builtin_dataset_keys, list_incoming
+from llmhni_pipeline.datasets.registry import builtin_dataset_keys, list_incoming, rejected_incoming
 from llmhni_pipeline.partitions import DATASETS, dataset_partitions
 from llmhni_pipeline.resources.lake import LakeResource
 
@@ -25,6 +25,8 @@ def incoming_datasets_sensor(context: dg.SensorEvaluationContext, lake: LakeReso
     runs = [dg.RunRequest(partition_key=name, run_key=f"new:{name}") for name in incoming]
     if incoming:
         context.log.info(f"new incoming dataset(s): {', '.join(incoming)}")
+    for name, why in rejected_incoming(lake.lake_path).items():  # said on every tick, never skipped silently
+        context.log.warning(f"incoming/{name} is not a dataset: {why}")
     requests = [dataset_partitions.build_add_request(builtins + incoming)] if builtins or incoming else []
     return dg.SensorResult(run_requests=runs, dynamic_partitions_requests=requests)
 

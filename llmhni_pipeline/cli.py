@@ -34,7 +34,12 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    from llmhni_pipeline.datasets.registry import BUILTIN_SOURCES, builtin_dataset_keys, list_incoming
+    from llmhni_pipeline.datasets.registry import (
+        BUILTIN_SOURCES,
+        builtin_dataset_keys,
+        list_incoming,
+        rejected_incoming,
+    )
 
     print("built-in:")
     for key in builtin_dataset_keys():
@@ -42,6 +47,8 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         print(f"  {key:24s} {BUILTIN_SOURCES[name].description}")
     incoming = list_incoming(default_lake_dir())
     print("incoming:", ", ".join(incoming) if incoming else "(none)")
+    for name, why in rejected_incoming(default_lake_dir()).items():
+        print(f"  not a dataset: incoming/{name}: {why}")
     print("noise variants: append -noise05|-noise10|-noise15|-noise20 to any key")
     return 0
 
@@ -131,14 +138,48 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def ui_address(dagster_args: list[str]) -> tuple[str, int]:
+    """The host and port ``dagster dev`` will serve on (its defaults: 127.0.0.1:3000)."""
+    host, port = "127.0.0.1", 3000
+    for i, arg in enumerate(dagster_args):
+        value = dagster_args[i + 1] if i + 1 < len(dagster_args) else None
+        if arg in ("-h", "--host") and value:
+            host = value
+        elif arg in ("-p", "--port") and value:
+            port = int(value)
+        elif arg.startswith("--port="):
+            port = int(arg.split("=", 1)[1])
+        elif arg.startswith("--host="):
+            host = arg.split("=", 1)[1]
+    return host, port
+
+
+def port_in_use(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def cmd_ui(dagster_args: list[str]) -> int:
+    host, port = ui_address(dagster_args)
+    if port_in_use(host, port):  # dagster dev would print "Serving" and run on without a UI
+        print(f"llmhni: error: {host}:{port} is already in use; stop what serves there or pass -p <port>",
+              file=sys.stderr)
+        return 2
     _dagster_environment()
     import dagster as dg
 
     from llmhni_pipeline.partitions import register_builtin_datasets
 
     register_builtin_datasets(dg.DagsterInstance.get())
-    argv = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", *dagster_args]
+    workspace = str(PROJECT_ROOT / "workspace.yaml")  # absolute: DAGSTER_HOME may be the user's own
+    argv = [sys.executable, "-m", "dagster", "dev", "-w", workspace, *dagster_args]
     os.execv(sys.executable, argv)
     return 0  # not reached
 

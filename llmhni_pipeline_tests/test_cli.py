@@ -31,3 +31,18 @@ def test_a_relative_config_path_is_the_callers_even_with_a_foreign_dagster_home(
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "elsewhere"))
     assert main(["materialize", "ml-100k", "--select", "raw_interactions", "--config", "run.yaml"]) == 2
     assert "--config run.yaml: not valid YAML" in capsys.readouterr().err
+
+
+def test_the_ui_refuses_a_taken_port_before_starting(capsys):
+    import socket
+
+    from llmhni_pipeline.cli import ui_address
+
+    assert ui_address(["-h", "0.0.0.0", "-p", "3123"]) == ("0.0.0.0", 3123)
+    assert ui_address(["--port=4000"]) == ("127.0.0.1", 4000)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["ui", "-p", str(port)]) == 2
+    assert f"127.0.0.1:{port} is already in use" in capsys.readouterr().err

@@ -183,6 +183,22 @@ def _from_pairs(
     return StageZeroResult(edges, mapping, n_users, n_items, files, notes)
 
 
+MIN_USERS, MIN_ITEMS = 2, 2
+
+
+def check_trainable(result: StageZeroResult, path: Path) -> None:
+    """Reject, at stage 0, a dataset too small for any later stage to train or evaluate on."""
+    per_split = dict(result.interactions.group_by("split").len().iter_rows())
+    problems = []
+    if result.n_users < MIN_USERS or result.n_items < MIN_ITEMS:
+        problems.append(f"{result.n_users} user(s) and {result.n_items} item(s); at least {MIN_USERS} of each")
+    for split in ("train", "test"):
+        if not per_split.get(split):
+            problems.append(f"no {split} interaction after the split")
+    if problems:
+        raise DatasetError(path, f"too small to train and evaluate on: {'; '.join(problems)}")
+
+
 def build_raw_interactions(
     spec: DatasetSpec, lake_dir: Path, shared_dir: Path, settings: SplitSettings | None = None
 ) -> StageZeroResult:
@@ -205,6 +221,7 @@ def build_raw_interactions(
         folder = incoming_dir(lake_dir) / spec.source.name
         pairs, path = incoming.load_incoming_interactions(folder)
         result = _from_pairs(pairs, path, source_files_of(spec, lake_dir, shared_dir), settings)
+        check_trainable(result, path)
 
     edges = result.interactions.with_columns(is_injected=pl.lit(False))
     if spec.noise_ratio:

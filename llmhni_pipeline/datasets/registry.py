@@ -122,19 +122,39 @@ def parse_dataset_key(key: str, lake_dir: Path) -> DatasetSpec:
     return DatasetSpec(key=key, source=source, protocol=protocol, noise_ratio=noise)
 
 
+def incoming_folder_problem(folder: Path) -> str | None:
+    """Why an incoming folder cannot be a dataset (``None``: it can)."""
+    name = folder.name
+    match = _KEY_RE.match(name)
+    if not match:
+        return "a dataset folder name uses lower-case letters, digits, '.', '_' and '-' only, and starts with a letter or digit"
+    if match["source"] != name:
+        return (
+            f"the name ends in a partition suffix (-rlmrec, -llard, -random, -noiseNN), which would be read as "
+            f"protocol or noise of {match['source']!r}; rename the folder"
+        )
+    if name in BUILTIN_SOURCES:
+        return f"{name!r} is a built-in dataset; rename the folder"
+    if not any((folder / f"interactions.{ext}").is_file() for ext in ("parquet", "csv")):
+        return "no interactions.parquet or interactions.csv inside"
+    return None
+
+
+def rejected_incoming(lake_dir: Path) -> dict[str, str]:
+    """Incoming folders that are not datasets, with the reason, so they are reported rather than skipped."""
+    root = incoming_dir(lake_dir)
+    if not root.is_dir():
+        return {}
+    problems = {p.name: incoming_folder_problem(p) for p in sorted(root.iterdir()) if p.is_dir()}
+    return {name: why for name, why in problems.items() if why}
+
+
 def list_incoming(lake_dir: Path) -> list[str]:
-    """Names of incoming dataset folders that hold an interactions file."""
+    """Names of incoming dataset folders that can be materialized."""
     root = incoming_dir(lake_dir)
     if not root.is_dir():
         return []
-    return sorted(
-        p.name
-        for p in root.iterdir()
-        if p.is_dir()
-        and _KEY_RE.match(p.name)
-        and p.name not in BUILTIN_SOURCES
-        and any((p / f"interactions.{ext}").is_file() for ext in ("parquet", "csv"))
-    )
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and incoming_folder_problem(p) is None)
 
 
 def builtin_dataset_keys() -> list[str]:

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
 from llmhni_pipeline.lake import atomic_write, default_lake_dir, table_path
+
+STAGE0 = "raw_interactions"
+LINEAGE_KEY = "llmhni.stage0_fingerprint"  # Parquet key-value metadata of every table
+
+
+class StaleTableError(RuntimeError):
+    """An upstream table was built from another version of the stage-0 table than the current one."""
+
+
+def frame_fingerprint(frame: pl.DataFrame) -> str:
+    """Content fingerprint of a stage-0 table (row order does not matter)."""
+    text = frame.sort(frame.columns).write_csv()
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def recorded_lineage(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    return pl.read_parquet_metadata(path).get(LINEAGE_KEY)
 
 
 def table_schema(frame: pl.DataFrame) -> dg.TableSchema:
@@ -18,7 +38,8 @@ class PolarsParquetIOManager(dg.ConfigurableIOManager):
     """Writes ``<lake>/<asset>/dataset=<partition>/part-0.parquet`` atomically; reads it back for downstream.
 
     The write goes through a temporary file and a rename, so a failed or killed run never leaves a half
-    written table over a good one.
+    written table over a good one. Every table records the fingerprint of the stage-0 table it derives from;
+    reading a table built from another stage-0 version than the current one raises ``StaleTableError``.
     """
 
     lake_dir: str = str(default_lake_dir())
@@ -36,7 +57,12 @@ class PolarsParquetIOManager(dg.ConfigurableIOManager):
             )
         partition = context.asset_partition_key if context.has_asset_partitions else None
         path = self._path(context.asset_key, partition)
-        atomic_write(path, lambda tmp: obj.write_parquet(tmp, compression="zstd"))
+        if context.asset_key.path[-1] == STAGE0:
+            lineage = frame_fingerprint(obj)
+        else:  # derived tables (id_mappings too) carry the fingerprint of the stage-0 table now in the lake
+            lineage = recorded_lineage(self._path(dg.AssetKey(STAGE0), partition))
+        kv = {LINEAGE_KEY: lineage} if lineage else None
+        atomic_write(path, lambda tmp: obj.write_parquet(tmp, compression="zstd", metadata=kv))
         context.add_output_metadata(
             {
                 "rows": dg.MetadataValue.int(obj.height),
@@ -53,4 +79,14 @@ class PolarsParquetIOManager(dg.ConfigurableIOManager):
                 f"{path}: upstream table {context.asset_key.to_user_string()} has not been "
                 f"materialized for partition {partition!r}"
             )
+        name = context.asset_key.path[-1]
+        if name != STAGE0:
+            built_from = recorded_lineage(path)
+            current = recorded_lineage(self._path(dg.AssetKey(STAGE0), partition))
+            if built_from and current and built_from != current:
+                raise StaleTableError(
+                    f"{path}: {name} was built from another version of raw_interactions for {partition!r} "
+                    f"(fingerprint {built_from} ≠ current {current}); re-materialize {name} and the stages "
+                    "between it and raw_interactions first, or the run would mix two versions of the dataset"
+                )
         return pl.read_parquet(path)

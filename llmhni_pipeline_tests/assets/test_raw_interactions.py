@@ -72,3 +72,27 @@ def test_noise_partition_records_injected_count(lake, shared_data, key, datasets
     result = dg.materialize([raw_interactions], partition_key=key, instance=instance, resources=resources)
     meta = result.asset_materializations_for_node("raw_interactions")[0].metadata
     assert meta["injected_edges"].value == round(0.05 * 144_729)
+
+
+def test_a_table_built_from_an_older_stage_0_refuses_to_be_read(lake, datasets_instance):
+    from llmhni_pipeline.assets.llm_embeddings import llm_embeddings
+    from llmhni_pipeline.assets.text_profiles import text_profiles
+    from llmhni_pipeline.resources.io_managers import LINEAGE_KEY
+
+    rows = "user_id,item_id\n" + "".join(f"{u},{i}\n" for u in range(6) for i in range(8))
+    folder = write_incoming(lake, "shop", rows)
+    (folder / "items.csv").write_text("item_id,text\n" + "".join(f"{i},book {i}\n" for i in range(9)))
+    instance = datasets_instance("shop")
+    resources = build_resources(str(lake))
+    assert dg.materialize([raw_interactions, text_profiles], partition_key="shop", instance=instance,
+                          resources=resources).success
+    lineage = pl.read_parquet_metadata(table_path(lake, "text_profiles", "shop"))[LINEAGE_KEY]
+    assert lineage == pl.read_parquet_metadata(table_path(lake, "raw_interactions", "shop"))[LINEAGE_KEY]
+    write_incoming(lake, "shop", rows + "6,8\n6,0\n6,1\n")  # one more user: every id after it shifts
+    assert _materialize(lake, "shop", instance).success
+    result = dg.materialize([raw_interactions, text_profiles, llm_embeddings], partition_key="shop",
+                            instance=instance, resources=resources, selection=[llm_embeddings],
+                            raise_on_error=False)
+    assert not result.success
+    error = str(result.failure_data_for_node("llm_embeddings").error)
+    assert "text_profiles was built from another version of raw_interactions" in error

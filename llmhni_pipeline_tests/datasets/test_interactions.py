@@ -180,3 +180,17 @@ def test_two_sources_for_one_table_are_an_error(lake, shared_data):
     pl.DataFrame({"user_id": [1], "item_id": [2]}).write_parquet(folder / "interactions.parquet")
     with pytest.raises(DatasetError, match="both interactions.parquet and interactions.csv exist"):
         _build("shop", lake, shared_data)
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("user_id,item_id\n1,2\n", r"1 user\(s\) and 1 item\(s\); at least 2 of each"),
+        ("user_id,item_id,split\n1,2,train\n2,3,train\n", "no test interaction after the split"),
+    ],
+)
+def test_datasets_too_small_to_train_are_rejected_at_stage_0(lake, shared_data, text, problem):
+    folder = write_incoming(lake, "shop", text)
+    with pytest.raises(DatasetError, match=problem) as err:
+        _build("shop", lake, shared_data)
+    assert str(folder / "interactions.csv") in str(err.value)

@@ -32,3 +32,23 @@ def test_incoming_folders_become_sources(tmp_path):
     assert list_incoming(tmp_path) == ["shop"]
     assert parse_dataset_key("shop-noise05", tmp_path).source.kind == "incoming"
     assert "amazon-book-llard" in builtin_dataset_keys()
+
+
+def test_incoming_folders_that_cannot_be_datasets_are_reported_with_the_reason(tmp_path, capsys, monkeypatch):
+    from llmhni_pipeline.cli import main
+    from llmhni_pipeline.datasets.registry import list_incoming, rejected_incoming
+
+    root = tmp_path / "incoming"
+    for name in ("shop", "shop-llard", "mall-noise10", "My Shop", "UPPER", "ml-100k", "empty"):
+        (root / name).mkdir(parents=True)
+        if name != "empty":
+            (root / name / "interactions.csv").write_text("user_id,item_id\n1,2\n")
+    assert list_incoming(tmp_path) == ["shop"]
+    rejected = rejected_incoming(tmp_path)
+    assert set(rejected) == {"shop-llard", "mall-noise10", "My Shop", "UPPER", "ml-100k", "empty"}
+    assert "partition suffix" in rejected["shop-llard"] and "lower-case" in rejected["My Shop"]
+    assert "built-in" in rejected["ml-100k"] and "no interactions" in rejected["empty"]
+    monkeypatch.setenv("LLMHNI_LAKE_DIR", str(tmp_path))
+    assert main(["datasets"]) == 0
+    out = capsys.readouterr().out
+    assert "incoming: shop" in out and "not a dataset: incoming/My Shop: " in out
