@@ -9,12 +9,25 @@ from pathlib import Path
 
 from llmhni_pipeline.lake import PROJECT_ROOT, default_lake_dir, raw_dir
 
+PATH_VARIABLES = ("LLMHNI_LAKE_DIR", "LLMHNI_SHARED_DATA_DIR", "DAGSTER_HOME")
+
+
+def _absolute_paths() -> None:
+    """Relative paths in the environment are the caller's: resolve them against the working directory now,
+    before anything (Dagster, a subprocess) could read them from elsewhere."""
+    for name in PATH_VARIABLES:
+        if os.environ.get(name):
+            os.environ[name] = str(Path(os.environ[name]).expanduser().resolve())
+
 
 def _dagster_environment() -> None:
-    """Pin DAGSTER_HOME to the project root (its dagster.yaml keeps storage in .dagster_home/) and run there."""
+    """DAGSTER_HOME defaults to the project root (its dagster.yaml: telemetry off, pools); a user's own wins.
+    No directory change: every path the user gives stays relative to where they typed it."""
     os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT))
     os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
-    os.chdir(os.environ["DAGSTER_HOME"])
+    home = Path(os.environ["DAGSTER_HOME"])
+    if not home.is_dir():
+        raise CLIError(f"DAGSTER_HOME={home} is not a folder; create it or unset DAGSTER_HOME")
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
@@ -226,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     argv = sys.argv[1:] if argv is None else argv
+    _absolute_paths()
     if argv[:1] == ["ui"]:
         return cmd_ui(argv[1:])
     args = parser.parse_args(argv)

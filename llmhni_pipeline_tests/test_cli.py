@@ -46,3 +46,17 @@ def test_the_ui_refuses_a_taken_port_before_starting(capsys):
         port = busy.getsockname()[1]
         assert main(["ui", "-p", str(port)]) == 2
     assert f"127.0.0.1:{port} is already in use" in capsys.readouterr().err
+
+
+def test_relative_paths_in_the_environment_are_resolved_where_llmhni_was_started(tmp_path, monkeypatch, capsys):
+    import os
+
+    import polars as pl
+
+    (tmp_path / "lake" / "raw_interactions" / "dataset=x").mkdir(parents=True)
+    pl.DataFrame({"a": [1]}).write_parquet(tmp_path / "lake" / "raw_interactions" / "dataset=x" / "part-0.parquet")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LLMHNI_LAKE_DIR", "lake")
+    assert main(["sql", "--print-views"]) == 0
+    assert os.environ["LLMHNI_LAKE_DIR"] == str(tmp_path / "lake")
+    assert str(tmp_path / "lake" / "raw_interactions") in capsys.readouterr().out
