@@ -99,7 +99,8 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     if unknown:
         raise CLIError(f"--select: unknown asset(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     selection = [dg.AssetKey(a) for a in names] or None
-    job = defs.resolve_job_def(MAIN_JOB)
+    # the whole graph is the main job; a selection may name any asset (baselines too)
+    job = defs.resolve_implicit_global_asset_job_def() if selection else defs.resolve_job_def(MAIN_JOB)
     result = job.execute_in_process(
         partition_key=args.dataset,
         instance=instance,
