@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -89,6 +90,7 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     from llmhni_pipeline.datasets.registry import parse_dataset_key
     from llmhni_pipeline.definitions import defs
     from llmhni_pipeline.partitions import register_datasets
+    from llmhni_pipeline.run_hygiene import run_tags, wait_for_pools
 
     parse_dataset_key(args.dataset, default_lake_dir())  # fail fast on an unknown key
     instance = dg.DagsterInstance.get()
@@ -101,12 +103,17 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     selection = [dg.AssetKey(a) for a in names] or None
     # the whole graph is the main job; a selection may name any asset (baselines too)
     job = defs.resolve_implicit_global_asset_job_def() if selection else defs.resolve_job_def(MAIN_JOB)
+    graph = defs.resolve_asset_graph()
+    wanted = selection or list(job.asset_layer.executable_asset_keys)
+    pools = {graph.get(key).pools for key in wanted if graph.has(key)}
+    wait_for_pools(instance, sorted({p for group in pools for p in (group or ())}))
     result = job.execute_in_process(
         partition_key=args.dataset,
         instance=instance,
         run_config=run_config,
         asset_selection=selection,
         raise_on_error=False,
+        tags=run_tags(),
     )
     print(f"run {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'} ({args.dataset})")
     return 0 if result.success else 1
@@ -198,6 +205,11 @@ def cmd_ui(dagster_args: list[str]) -> int:
     return 0  # not reached
 
 
+def _terminate_as_interrupt(signum, frame) -> None:
+    """SIGTERM (a container stopping, `kill`) takes the Ctrl-C path: finished LLM batches are cached first."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="llmhni", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
@@ -241,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = sys.argv[1:] if argv is None else argv
     _absolute_paths()
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     if argv[:1] == ["ui"]:
         return cmd_ui(argv[1:])
     args = parser.parse_args(argv)

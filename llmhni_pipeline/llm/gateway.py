@@ -82,61 +82,80 @@ def _run_batches(
             f"{options.batch_size}, {options.max_in_flight} in flight"
         )
 
+    state = {"in_flight": 0, "failures_in_a_row": 0}
+
+    def finish(future: Future, batch: list[int], queue: list[list[int]]) -> None:
+        """Account for one finished batch: cache its valid answers, or count its failure."""
+        state["in_flight"] -= len(batch)
+        try:
+            rows, tokens_in, tokens_out = future.result()
+        except Exception as exc:  # the backend already retried; report and leave uncached
+            stats.failed += len(batch)
+            state["failures_in_a_row"] += 1
+            stats.last_error = f"{type(exc).__name__}: {str(exc)[:300]}"
+            fatal = isinstance(exc, FatalLLMError)
+            if fatal or state["failures_in_a_row"] >= options.max_consecutive_failures:
+                stats.stopped_by_failures = True
+                stats.skipped += sum(len(b) for b in queue)
+                queue.clear()
+            options.report(
+                f"{label}: a batch of {len(batch)} failed"
+                f"{'' if fatal else ' after retries'}: {stats.last_error}"
+                + ("; stopping this run" if stats.stopped_by_failures else "")
+            )
+            return
+        state["failures_in_a_row"] = 0
+        rows = rows.with_columns(key=pl.Series([keys[i] for i in batch]))
+        keep = cacheable(rows) if cacheable else None
+        if keep is not None:
+            stats.malformed += int((~keep).sum())
+            rows = rows.filter(keep)
+        cache.put(rows)
+        stats.calls += len(batch)
+        stats.tokens_in += tokens_in
+        stats.tokens_out += tokens_out
+        stats.cost_usd += call_cost(model, tokens_in, tokens_out, options.prices)
+        progress.advance(len(batch))
+
     with ThreadPoolExecutor(max_workers=max(1, options.max_in_flight)) as pool:
         running: dict[Future, list[int]] = {}
         queue = list(batches)
-        in_flight_calls, failures_in_a_row = 0, 0
-        while queue or running:
-            while queue and len(running) < options.max_in_flight:
-                projected = CallStats(
-                    calls=stats.calls + in_flight_calls, failed=stats.failed, cost_usd=stats.cost_usd
-                )
-                room = options.budget.room(projected)
-                if room < len(queue[0]) and room > 0:  # a cap of N calls makes exactly N: trim the last batch
-                    queue[0:1] = [queue[0][:room], queue[0][room:]]
-                if room <= 0:
-                    stats.stopped_by_budget = True
-                    stats.skipped = sum(len(b) for b in queue)
-                    queue.clear()
-                    break
-                batch = queue.pop(0)
-                running[pool.submit(call, [items[i] for i in batch])] = batch
-                in_flight_calls += len(batch)
-            if not running:
-                break
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                batch = running.pop(future)
-                in_flight_calls -= len(batch)
-                try:
-                    rows, tokens_in, tokens_out = future.result()
-                except Exception as exc:  # the backend already retried; report and leave uncached
-                    stats.failed += len(batch)
-                    failures_in_a_row += 1
-                    stats.last_error = f"{type(exc).__name__}: {str(exc)[:300]}"
-                    fatal = isinstance(exc, FatalLLMError)
-                    if fatal or failures_in_a_row >= options.max_consecutive_failures:
-                        stats.stopped_by_failures = True
-                        stats.skipped += sum(len(b) for b in queue)
-                        queue.clear()
-                    options.report(
-                        f"{label}: a batch of {len(batch)} failed"
-                        f"{'' if fatal else ' after retries'}: {stats.last_error}"
-                        + ("; stopping this run" if stats.stopped_by_failures else "")
+        try:
+            while queue or running:
+                while queue and len(running) < options.max_in_flight:
+                    projected = CallStats(
+                        calls=stats.calls + state["in_flight"], failed=stats.failed, cost_usd=stats.cost_usd
                     )
-                    continue
-                failures_in_a_row = 0
-                rows = rows.with_columns(key=pl.Series([keys[i] for i in batch]))
-                keep = cacheable(rows) if cacheable else None
-                if keep is not None:
-                    stats.malformed += int((~keep).sum())
-                    rows = rows.filter(keep)
-                cache.put(rows)
-                stats.calls += len(batch)
-                stats.tokens_in += tokens_in
-                stats.tokens_out += tokens_out
-                stats.cost_usd += call_cost(model, tokens_in, tokens_out, options.prices)
-                progress.advance(len(batch))
+                    room = options.budget.room(projected)
+                    if room < len(queue[0]) and room > 0:  # a cap of N calls makes exactly N: trim the last batch
+                        queue[0:1] = [queue[0][:room], queue[0][room:]]
+                    if room <= 0:
+                        stats.stopped_by_budget = True
+                        stats.skipped = sum(len(b) for b in queue)
+                        queue.clear()
+                        break
+                    batch = queue.pop(0)
+                    running[pool.submit(call, [items[i] for i in batch])] = batch
+                    state["in_flight"] += len(batch)
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    finish(future, running.pop(future), queue)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: keep what is finished, then stop
+            queue.clear()
+            for future in list(running):
+                if future.cancel():
+                    running.pop(future)
+            before = stats.calls
+            wait(running)  # only the batches already running (the local judge's are a few prompts long)
+            for future, batch in running.items():
+                finish(future, batch, queue)
+            options.report(
+                f"{label}: interrupted; {stats.calls} answers of this run are cached "
+                f"({stats.calls - before} from the batches in flight); the next run continues from there"
+            )
+            raise
     if stats.stopped_by_budget:
         options.report(
             f"{label}: budget reached after {stats.calls} calls (${stats.cost_usd:.4f}); "

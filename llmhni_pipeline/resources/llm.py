@@ -17,6 +17,8 @@ from llmhni_pipeline.llm.interfaces import Embedder, Judge
 from llmhni_pipeline.llm.model_store import JUDGE_MODELS, installed_gguf
 from llmhni_pipeline.llm.openai_backend import OpenAIEmbedder, OpenAIJudge, OpenAISettings
 
+LOCAL_JUDGE_BATCH = 4  # prompts per batch for the embedded judge (~1 s each on 2 cores)
+
 
 class LLMResource(dg.ConfigurableResource):
     """``local`` backends (MiniLM, llama.cpp judge) unless an OpenAI-compatible endpoint is configured.
@@ -84,8 +86,13 @@ class LLMResource(dg.ConfigurableResource):
     def run_options(self, log, kind: str) -> RunOptions:
         """Options for one stage; local backends run one batch at a time (the CPU is the limit)."""
         backend = self.embed_backend if kind == "embed" else self.judge_backend
+        batch_size = self.embed_batch_size if kind == "embed" else self.judge_batch_size
+        if kind == "judge" and backend != "openai":
+            # a local batch runs to its end once started: keep it to a few seconds, so that an interrupt
+            # stops within seconds and caches the batch rather than throwing half a minute of work away
+            batch_size = min(batch_size, LOCAL_JUDGE_BATCH)
         return RunOptions(
-            batch_size=self.embed_batch_size if kind == "embed" else self.judge_batch_size,
+            batch_size=batch_size,
             max_in_flight=self.max_in_flight if backend == "openai" and kind == "embed" else 1,
             budget=Budget(self.max_calls, self.max_cost_usd),
             prices=dict(DEFAULT_PRICES),

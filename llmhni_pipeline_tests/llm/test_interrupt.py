@@ -1,0 +1,45 @@
+"""Ctrl-C during a judge run: the batches in flight finish and are cached, nothing more is started."""
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from llmhni_pipeline.llm.cache import CallCache
+from llmhni_pipeline.llm.gateway import RunOptions, judge_prompts
+from llmhni_pipeline.llm.interfaces import CallStatus, JudgePrompt, JudgeResult
+
+
+class SlowJudge:
+    backend, model = "local", "slow"
+
+    def __init__(self, seconds_per_prompt: float):
+        self.seconds, self.scored = seconds_per_prompt, 0
+
+    def score(self, batch):
+        out = []
+        for _ in batch:
+            time.sleep(self.seconds)
+            self.scored += 1
+            out.append(JudgeResult(0.7, 0.2, 0.1, 1.0, "High", CallStatus.OK, 10, 1))
+        return out
+
+
+def test_an_interrupt_stops_within_a_batch_and_keeps_every_finished_answer(tmp_path):
+    prompts = [JudgePrompt("s", f"u {i}", "v") for i in range(40)]
+    judge, cache = SlowJudge(0.1), CallCache(tmp_path, "j")
+    logs = []
+    options = RunOptions(batch_size=4, max_in_flight=1, report=logs.append)
+    timer = threading.Timer(0.6, lambda: os.kill(os.getpid(), signal.SIGINT))
+    started = time.perf_counter()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        judge_prompts(judge, prompts, cache, options)
+    stopped_after = time.perf_counter() - started
+    assert stopped_after < 0.6 + 4 * 0.1 + 0.3  # at most the batch in flight after the signal
+    assert judge.scored in (4, 8) and len(cache) == judge.scored  # every finished answer is cached
+    assert any("interrupted" in m for m in logs)
+    again, stats = judge_prompts(SlowJudge(0.0), prompts, cache, RunOptions(batch_size=4, report=logs.append))
+    assert stats.cache_hits == judge.scored and stats.calls == 40 - judge.scored  # nothing is paid twice
