@@ -101,3 +101,14 @@ class Method:
 def uniform_plan(objective: Objective, positives: InteractionGraph) -> Plan:
     """Most methods: BPR positives are the training edges, negatives uniform over the user's non-positives."""
     return Plan(objective, positives, UniformNegativeSampler(positives))
+
+
+def objective_build(objective: Callable[..., Objective]) -> Build:
+    """The ``build`` of a method that changes only the objective: ``objective(model, train, reg, device, params)``
+    on the training edges, uniform negatives."""
+
+    def build(c: BuildContext) -> Plan:
+        train = c.inputs.data.train
+        return uniform_plan(objective(c.model, train, c.reg_weight, c.device, c.params), train)
+
+    return build

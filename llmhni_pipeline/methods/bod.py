@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from llmhni_pipeline.methods.base import BuildContext, Method, Plan, uniform_plan
+from llmhni_pipeline.methods.base import Method, objective_build
 from llmhni_pipeline.recsys.losses import embedding_l2
 from llmhni_pipeline.recsys.sampling import UniformNegativeSampler
 from llmhni_pipeline.recsys.train import BPRObjective, triple_rows
@@ -118,9 +118,4 @@ class BODObjective(BPRObjective):
         }
 
 
-def build(c: BuildContext) -> Plan:
-    train = c.inputs.data.train
-    return uniform_plan(BODObjective(c.model, train, c.reg_weight, c.device, c.params), train)
-
-
-METHOD = Method("bod", "Wang et al., KDD 2023", BODParams, build)
+METHOD = Method("bod", "Wang et al., KDD 2023", BODParams, objective_build(BODObjective))

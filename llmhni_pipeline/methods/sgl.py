@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from llmhni_pipeline.methods.base import BuildContext, Method, Plan, uniform_plan
+from llmhni_pipeline.methods.base import Method, objective_build
 from llmhni_pipeline.recsys.losses import node_info_nce
 from llmhni_pipeline.recsys.train import BPRObjective
 
@@ -40,10 +40,4 @@ class SGLObjective(BPRObjective):
         return total + self.params.cl_weight * cl, parts
 
 
-def build(c: BuildContext) -> Plan:
-    return uniform_plan(
-        SGLObjective(c.model, c.inputs.data.train, c.reg_weight, c.device, c.params), c.inputs.data.train
-    )
-
-
-METHOD = Method("sgl", "Wu et al., SIGIR 2021 (SGL-ED)", SGLParams, build)
+METHOD = Method("sgl", "Wu et al., SIGIR 2021 (SGL-ED)", SGLParams, objective_build(SGLObjective))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from llmhni_pipeline.methods.base import BuildContext, Method, Plan, uniform_plan
+from llmhni_pipeline.methods.base import Method, objective_build
 from llmhni_pipeline.recsys.graph import propagate
 from llmhni_pipeline.recsys.losses import node_info_nce
 from llmhni_pipeline.recsys.models import LightGCN
@@ -64,9 +64,6 @@ class SimGCLObjective(BPRObjective):
         return self.model.split(mean_of(noisy_layers(self.model, self.adj, 0.0)))
 
 
-def build(c: BuildContext) -> Plan:
-    train = c.inputs.data.train
-    return uniform_plan(SimGCLObjective(c.model, train, c.reg_weight, c.device, c.params), train)
-
-
-METHOD = Method("simgcl", "Yu et al., SIGIR 2022", SimGCLParams, build, backbones=("lightgcn",))
+METHOD = Method(
+    "simgcl", "Yu et al., SIGIR 2022", SimGCLParams, objective_build(SimGCLObjective), backbones=("lightgcn",)
+)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from llmhni_pipeline.methods.base import BuildContext, Method, Plan, uniform_plan
+from llmhni_pipeline.methods.base import Method, objective_build
 from llmhni_pipeline.recsys.losses import embedding_l2
 from llmhni_pipeline.recsys.train import BPRObjective, triple_rows
 
@@ -53,10 +53,6 @@ class TCEObjective(BPRObjective):
         return rec + reg, {"bpr": rec.detach(), "reg": reg.detach()}
 
 
-def build(c: BuildContext) -> Plan:
-    return uniform_plan(
-        TCEObjective(c.model, c.inputs.data.train, c.reg_weight, c.device, c.params), c.inputs.data.train
-    )
-
-
-METHOD = Method("tce", "Wang et al., WSDM 2021 (pairwise, RecCFDenoise)", TCEParams, build)
+METHOD = Method(
+    "tce", "Wang et al., WSDM 2021 (pairwise, RecCFDenoise)", TCEParams, objective_build(TCEObjective)
+)

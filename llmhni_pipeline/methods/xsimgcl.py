@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from llmhni_pipeline.methods.base import BuildContext, Method, Plan, uniform_plan
-from llmhni_pipeline.methods.simgcl import mean_of, noisy_layers
+from llmhni_pipeline.methods.base import Method, objective_build
+from llmhni_pipeline.methods.simgcl import SimGCLObjective, mean_of, noisy_layers
 from llmhni_pipeline.recsys.losses import node_info_nce
-from llmhni_pipeline.recsys.train import BPRObjective
 
 
 @dataclass(frozen=True)
@@ -25,9 +24,11 @@ class XSimGCLParams:
     cl_layer: int = 1  # l*
 
 
-class XSimGCLObjective(BPRObjective):
+class XSimGCLObjective(SimGCLObjective):
+    """SimGCL's encoder and ranking; one noisy pass serves both losses."""
+
     def __init__(self, model, graph, reg_weight, device, params: XSimGCLParams):
-        super().__init__(model, graph, reg_weight, device)
+        super().__init__(model, graph, reg_weight, device, params)
         if not 1 <= params.cl_layer <= model.n_layers:
             raise ValueError(f"cl_layer must be in 1..{model.n_layers}, not {params.cl_layer}")
         self.params = params
@@ -41,13 +42,11 @@ class XSimGCLObjective(BPRObjective):
         parts["cl"] = cl.detach()
         return total + p.cl_weight * cl, parts
 
-    def embeddings(self):
-        return self.model.split(mean_of(noisy_layers(self.model, self.adj, 0.0)))
 
-
-def build(c: BuildContext) -> Plan:
-    train = c.inputs.data.train
-    return uniform_plan(XSimGCLObjective(c.model, train, c.reg_weight, c.device, c.params), train)
-
-
-METHOD = Method("xsimgcl", "Yu et al., TKDE 2023", XSimGCLParams, build, backbones=("lightgcn",))
+METHOD = Method(
+    "xsimgcl",
+    "Yu et al., TKDE 2023",
+    XSimGCLParams,
+    objective_build(XSimGCLObjective),
+    backbones=("lightgcn",),
+)
