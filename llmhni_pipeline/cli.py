@@ -105,8 +105,8 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     job = defs.resolve_implicit_global_asset_job_def() if selection else defs.resolve_job_def(MAIN_JOB)
     graph = defs.resolve_asset_graph()
     wanted = selection or list(job.asset_layer.executable_asset_keys)
-    pools = {graph.get(key).pools for key in wanted if graph.has(key)}
-    wait_for_pools(instance, sorted({p for group in pools for p in (group or ())}))
+    pools = {pool for key in wanted if graph.has(key) for pool in (graph.get(key).pools or ())}
+    wait_for_pools(instance, sorted(pools))
     result = job.execute_in_process(
         partition_key=args.dataset,
         instance=instance,

@@ -60,3 +60,38 @@ def test_relative_paths_in_the_environment_are_resolved_where_llmhni_was_started
     assert main(["sql", "--print-views"]) == 0
     assert os.environ["LLMHNI_LAKE_DIR"] == str(tmp_path / "lake")
     assert str(tmp_path / "lake" / "raw_interactions") in capsys.readouterr().out
+
+
+def test_materialize_from_the_cli_tags_the_run_and_writes_the_lake(tmp_path):
+    """The real entry point in its own process, as a user runs it (the code location reads the environment
+    when it is imported)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import dagster as dg
+
+    from llmhni_pipeline.run_hygiene import PID_TAG
+
+    lake, home = tmp_path / "lake", tmp_path / "home"
+    (lake / "incoming" / "shop").mkdir(parents=True)
+    home.mkdir()
+    rows = "user_id,item_id\n" + "".join(f"{u},{i}\n" for u in range(8) for i in range(10))
+    (lake / "incoming" / "shop" / "interactions.csv").write_text(rows)
+    (tmp_path / "small.yaml").write_text(
+        "ops:\n  pretrained_recommender:\n    config: {epochs: 2, dim: 8, n_layers: 1, batch_size: 64}\n"
+    )
+    env = {**os.environ, "LLMHNI_LAKE_DIR": "lake", "DAGSTER_HOME": "home"}  # relative: the caller's folder
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("llmhni")), "materialize", "shop", "--select",
+         "raw_interactions,id_mappings,pretrained_recommender", "--config", "small.yaml"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "SUCCESS (shop)" in done.stdout
+    assert (lake / "raw_interactions" / "dataset=shop" / "part-0.parquet").is_file()
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        (run,) = instance.get_runs()
+        assert run.status == dg.DagsterRunStatus.SUCCESS
+        assert run.tags[PID_TAG].isdigit()
