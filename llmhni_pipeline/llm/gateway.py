@@ -142,7 +142,7 @@ def _run_batches(
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     finish(future, running.pop(future), queue)
-        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: keep what is finished, then stop
+        except BaseException:  # Ctrl-C, SIGTERM, an orchestrator's interrupt: keep what is finished, then stop
             queue.clear()
             for future in list(running):
                 if future.cancel():

@@ -43,3 +43,30 @@ def test_an_interrupt_stops_within_a_batch_and_keeps_every_finished_answer(tmp_p
     assert any("interrupted" in m for m in logs)
     again, stats = judge_prompts(SlowJudge(0.0), prompts, cache, RunOptions(batch_size=4, report=logs.append))
     assert stats.cache_hits == judge.scored and stats.calls == 40 - judge.scored  # nothing is paid twice
+
+
+class OrchestratorInterrupt(BaseException):
+    """What Dagster raises on SIGINT inside a step (DagsterExecutionInterruptedError): not a KeyboardInterrupt."""
+
+
+def test_any_interrupt_keeps_the_batch_in_flight(tmp_path):
+    prompts = [JudgePrompt("s", f"u {i}", "v") for i in range(12)]
+    cache = CallCache(tmp_path, "j")
+
+    class Interrupting(SlowJudge):
+        def score(self, batch):
+            if self.scored >= 4:  # the second batch: its answers come back, then the run is interrupted
+                threading.Timer(0.05, lambda: signal.raise_signal(signal.SIGUSR1)).start()
+            return super().score(batch)
+
+    def interrupt(signum, frame):
+        raise OrchestratorInterrupt
+
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    try:
+        judge = Interrupting(0.05)
+        with pytest.raises(OrchestratorInterrupt):
+            judge_prompts(judge, prompts, cache, RunOptions(batch_size=4, max_in_flight=1, report=lambda m: None))
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert judge.scored == 8 and len(cache) == 8  # both finished batches cached, the third never started
