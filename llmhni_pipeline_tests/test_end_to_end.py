@@ -85,6 +85,8 @@ def test_the_whole_graph_runs_and_a_lambda_change_reuses_every_llm_answer(
         status = dict(pl.read_parquet(table_path(lake, "baselines", "shop")).select("method", "status").iter_rows())
         assert status["sgl"] == "ok" and status["llard_graph"].startswith("skipped: llard_graph needs llard_train")
         paid = sum(server.paid.values())
+        quality = _meta(first, "llm_logical_scores")
+        assert 0 <= quality["quality_hard_base_rate"].value <= 1 and "quality_hard_judge_auc" in quality
 
         second = _run(job, instance, lambda_de=0.5)
         assert second.success

@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 
 from llmhni_pipeline.denoise.augment import hard_or_noisy
+from llmhni_pipeline.denoise.judge_quality import judge_quality
 from llmhni_pipeline.denoise.prompts import PROMPT_VERSIONS, build_prompts, prompt_templates_markdown
 from llmhni_pipeline.llm.gateway import judge_prompts
 from llmhni_pipeline.llm.labels import LabelThresholds
@@ -41,6 +42,7 @@ def llm_logical_scores(
     config: JudgeConfig,
     candidate_pairs: pl.DataFrame,
     text_profiles: pl.DataFrame,
+    raw_interactions: pl.DataFrame,
     llm: LLMResource,
 ) -> dg.Output[pl.DataFrame]:
     pairs = candidate_pairs.sort("user_id", "kind", "rank_within_user")  # one user's prompts in a row
@@ -105,10 +107,16 @@ def llm_logical_scores(
             f"{unjudged} of {table.height} pairs are not judged yet ({'; '.join(causes) or 'no answer'}); "
             "they stay unchanged in G′: materialize again to continue, every valid answer so far is cached"
         )
+    quality = judge_quality(table, raw_interactions)  # against validation positives and injected noise
+    if quality:
+        context.log.info(
+            "judge quality: " + ", ".join(f"{k} {v}" for k, v in quality.items() if k.endswith(("auc", "base_rate")))
+        )
     return dg.Output(
         table,
         metadata={
             **{k: int(v) for k, v in labels.items()},
+            **{f"quality_{k}": v for k, v in quality.items()},
             **stats.as_metadata(),
             "unjudged_pairs": unjudged,
             "judge": f"{judge.backend}:{judge.model}",
