@@ -159,6 +159,22 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_judgments(args: argparse.Namespace) -> int:
+    from llmhni_pipeline.llm.cache import CallCache
+    from llmhni_pipeline.llm.judgment_sets import export_judgments, import_judgments, read_judgment_set
+
+    cache = CallCache(default_lake_dir() / "_llm_cache", "judgments")
+    path = Path(args.file).resolve()
+    if args.action == "export":
+        d = export_judgments(cache, path)
+        print(f"{path}: {d['rows']} judgments ({', '.join(d['models'])}; prompts {', '.join(d['prompt_versions'])})")
+    else:
+        _, d = read_judgment_set(path)
+        added = import_judgments(cache, path)
+        print(f"{path}: {added} of {d['rows']} judgments added to {cache.folder} (the rest were cached already)")
+    return 0
+
+
 def ui_address(dagster_args: list[str]) -> tuple[str, int]:
     """The host and port ``dagster dev`` will serve on (its defaults: 127.0.0.1:3000)."""
     host, port = "127.0.0.1", 3000
@@ -235,6 +251,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--select", help="comma-separated asset names to run instead of the whole graph")
     p.add_argument("--config", help="YAML run config (ops: <asset>: config: ...)")
     p.set_defaults(func=cmd_materialize)
+
+    p = sub.add_parser(
+        "judgments", help="export the judged cache to a published judgment set, or import one (pays nothing twice)"
+    )
+    p.add_argument("action", choices=["export", "import"])
+    p.add_argument("file", help="the judgment-set Parquet file")
+    p.set_defaults(func=cmd_judgments)
 
     p = sub.add_parser("sql", help="query the lake with DuckDB (a view per asset, all datasets)")
     p.add_argument("query", nargs="?", help="SQL to run; without it an interactive prompt opens")

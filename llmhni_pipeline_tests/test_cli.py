@@ -95,3 +95,19 @@ def test_materialize_from_the_cli_tags_the_run_and_writes_the_lake(tmp_path):
         (run,) = instance.get_runs()
         assert run.status == dg.DagsterRunStatus.SUCCESS
         assert run.tags[PID_TAG].isdigit()
+
+
+def test_judgment_sets_travel_with_one_command_each(tmp_path, monkeypatch, capsys):
+    from llmhni_pipeline.llm.cache import CallCache
+    from llmhni_pipeline_tests.llm.test_judgment_sets import _rows
+
+    monkeypatch.setenv("LLMHNI_LAKE_DIR", str(tmp_path / "here"))
+    CallCache(tmp_path / "here" / "_llm_cache", "judgments").put(_rows(["a", "b"]))
+    assert main(["judgments", "export", str(tmp_path / "set.parquet")]) == 0
+    monkeypatch.setenv("LLMHNI_LAKE_DIR", str(tmp_path / "there"))
+    assert main(["judgments", "import", str(tmp_path / "set.parquet")]) == 0
+    assert "2 of 2 judgments added" in capsys.readouterr().out
+    assert len(CallCache(tmp_path / "there" / "_llm_cache", "judgments")) == 2
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really")
+    assert main(["judgments", "import", str(tmp_path / "bad.parquet")]) == 2
+    assert "truncated or damaged" in capsys.readouterr().err

@@ -1,0 +1,107 @@
+"""Published judgment sets: a judged cache exported to one versioned Parquet file and imported elsewhere, so the
+next machine pays nothing for what one machine judged (issue 11).
+
+The file holds the cache rows as they are (content key = hash of backend, model, prompt version and the exact
+prompt; P(High), P(Mid), P(Low), status, tokens) and, in its Parquet key-value metadata, the format, the
+backends, models and prompt versions it contains, the row count and a SHA-256 over its sorted keys and
+probabilities. Import checks all of that before it writes anything, then adds the rows to the cache as one
+segment; rows already cached keep their first answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import polars as pl
+
+from llmhni_pipeline.lake import atomic_write
+from llmhni_pipeline.llm.cache import CallCache
+
+FORMAT = "llmhni-judgment-set/1"
+META_KEY = "llmhni.judgment_set"
+COLUMNS = {
+    "key": pl.String,
+    "backend": pl.String,
+    "model": pl.String,
+    "prompt_version": pl.String,
+    "p_high": pl.Float64,
+    "p_mid": pl.Float64,
+    "p_low": pl.Float64,
+    "label_mass": pl.Float64,
+    "raw": pl.String,
+    "status": pl.String,
+    "tokens_in": pl.Int32,
+    "tokens_out": pl.Int32,
+}
+
+
+class JudgmentSetError(ValueError):
+    """A file that is not a whole judgment set of this format; nothing was imported."""
+
+
+def _checksum(frame: pl.DataFrame) -> str:
+    text = frame.select("key", "p_high", "p_mid", "p_low", "status").sort("key").write_csv()
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _describe(frame: pl.DataFrame) -> dict[str, object]:
+    return {
+        "format": FORMAT,
+        "rows": frame.height,
+        "sha256": _checksum(frame),
+        "backends": sorted(frame["backend"].unique().to_list()),
+        "models": sorted(frame["model"].unique().to_list()),
+        "prompt_versions": sorted(frame["prompt_version"].unique().to_list()),
+    }
+
+
+def export_judgments(cache: CallCache, path: Path) -> dict[str, object]:
+    """Write every cached judgment (valid answers only) to ``path``; its description."""
+    rows = cache.load()
+    if rows.height == 0:
+        raise JudgmentSetError(f"{cache.folder}: no cached judgments to export")
+    missing = set(COLUMNS) - set(rows.columns)
+    if missing:
+        raise JudgmentSetError(f"{cache.folder}: the cache lacks column(s) {sorted(missing)}")
+    frame = rows.select([pl.col(c).cast(t) for c, t in COLUMNS.items()]).filter(pl.col("status") == "ok").sort("key")
+    description = _describe(frame)
+    atomic_write(path, lambda tmp: frame.write_parquet(tmp, compression="zstd",
+                                                       metadata={META_KEY: json.dumps(description)}))
+    return description
+
+
+def read_judgment_set(path: Path) -> tuple[pl.DataFrame, dict[str, object]]:
+    """The rows and description of a judgment-set file, checked whole; ``JudgmentSetError`` otherwise."""
+    if not path.is_file():
+        raise JudgmentSetError(f"{path}: no such file")
+    try:
+        meta = pl.read_parquet_metadata(path)
+        frame = pl.read_parquet(path)
+    except Exception as exc:  # a truncated file has no footer; anything else unreadable is no set either
+        raise JudgmentSetError(f"{path}: not a readable Parquet file (truncated or damaged?): {exc}") from None
+    if META_KEY not in meta:
+        raise JudgmentSetError(f"{path}: not a judgment set (no {META_KEY!r} metadata); export one with "
+                               "`llmhni judgments export`")
+    description = json.loads(meta[META_KEY])
+    if description.get("format") != FORMAT:
+        raise JudgmentSetError(f"{path}: format {description.get('format')!r}, this version reads {FORMAT!r}")
+    if dict(frame.schema) != COLUMNS:
+        raise JudgmentSetError(f"{path}: columns {dict(frame.schema)} differ from a judgment set's")
+    if frame.height != description["rows"] or _checksum(frame) != description["sha256"]:
+        raise JudgmentSetError(
+            f"{path}: {frame.height} rows against {description['rows']} recorded, or the checksum differs: "
+            "the file was changed or cut after export"
+        )
+    return frame, description
+
+
+def import_judgments(cache: CallCache, path: Path) -> int:
+    """Add a judgment set to the cache; the number of judgments that were not cached yet."""
+    frame, _ = read_judgment_set(path)
+    have = cache.load(frame["key"].to_list())
+    known = set(have["key"].to_list()) if have.height else set()
+    new = frame.filter(~pl.col("key").is_in(list(known)))
+    cache.put(new)
+    return new.height
