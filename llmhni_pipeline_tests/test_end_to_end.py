@@ -87,6 +87,8 @@ def test_the_whole_graph_runs_and_a_lambda_change_reuses_every_llm_answer(
         paid = sum(server.paid.values())
         quality = _meta(first, "llm_logical_scores")
         assert 0 <= quality["quality_hard_base_rate"].value <= 1 and "quality_hard_judge_auc" in quality
+        check = _meta(first, "augmented_graph")
+        assert 0 < check["ease_valid_recall@20_G"].value <= 1 and "ease_valid_recall@20_gain" in check
 
         second = _run(job, instance, lambda_de=0.5)
         assert second.success

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from llmhni_pipeline.recsys.data import UserItemSets
+from llmhni_pipeline.recsys.data import SplitData, UserItemSets
 from llmhni_pipeline.recsys.evaluate import Scorer
 from llmhni_pipeline.recsys.graph import InteractionGraph
 
@@ -45,3 +45,19 @@ def ease_scorer(train: InteractionGraph, l2: float = 100.0, device: torch.device
         return x @ b
 
     return score
+
+
+def ease_graph_check(
+    data: SplitData, augmented: InteractionGraph, l2: float = 100.0, device: torch.device | str = "cpu"
+) -> dict[str, float]:
+    """The quick loop for judging G′ (issue 11): EASE fit on G and on G′, both scored on the **validation**
+    split with G's training items masked. If G′ does not beat G here, no GNN trained on it is likely to."""
+    from llmhni_pipeline.recsys.evaluate import evaluate_ranking
+
+    out = {}
+    for name, graph in (("G", data.train), ("G_prime", augmented)):
+        metrics = evaluate_ranking(ease_scorer(graph, l2, device), data.valid, data.train_sets, ks=(20,), device=device)
+        out[f"ease_valid_recall@20_{name}"] = round(metrics["recall@20"], 5)
+        out[f"ease_valid_ndcg@20_{name}"] = round(metrics["ndcg@20"], 5)
+    out["ease_valid_recall@20_gain"] = round(out["ease_valid_recall@20_G_prime"] - out["ease_valid_recall@20_G"], 5)
+    return out

@@ -63,3 +63,25 @@ def test_denoising_report_against_injected_noise_and_held_out_hits():
     assert report["removal_precision_vs_injected"] == 0.5
     assert report["removal_recall_vs_injected"] == 1 / 3
     assert report["added_that_are_valid_or_test_positives"] == 1
+
+
+def test_the_ease_check_prefers_a_graph_with_the_validation_edges_and_scores_g_against_itself_evenly():
+    import torch
+
+    from llmhni_pipeline.recsys.baselines import ease_graph_check
+    from llmhni_pipeline.recsys.data import SplitData
+    from llmhni_pipeline.recsys.graph import InteractionGraph
+    from llmhni_pipeline_tests.recsys.test_train import _clustered_table
+
+    table = _clustered_table()
+    data = SplitData.from_frame(table)
+    same = ease_graph_check(data, data.train, l2=10.0)
+    assert same["ease_valid_recall@20_gain"] == 0.0
+    # G′ with noise: every user also linked to 6 items of the other block
+    g = torch.Generator().manual_seed(0)
+    users = torch.arange(60).repeat_interleave(6)
+    items = torch.randint(0, 20, (360,), generator=g) + (1 - users % 2) * 20
+    noisy = InteractionGraph(torch.cat([data.train.users, users]), torch.cat([data.train.items, items]), 60, 40)
+    worse = ease_graph_check(data, noisy, l2=10.0)
+    assert worse["ease_valid_recall@20_gain"] < 0
+    assert set(worse) >= {"ease_valid_recall@20_G", "ease_valid_recall@20_G_prime", "ease_valid_ndcg@20_G"}
