@@ -62,7 +62,8 @@ def table(rows: list[dict]) -> str:
             if base and arm != "lightgcn":
                 (m, s), (mb, sb) = _ms(r20), _ms(base)
                 spread = max(s, sb)
-                gap = f"{(m / mb - 1) * 100:+.1f}%" + (f", {(m - mb) / spread:+.1f} σ" if spread > 0 else "")
+                both_seeded = len(r20) > 1 and len(base) > 1
+                gap = f"{(m / mb - 1) * 100:+.1f}%" + (f", {(m - mb) / spread:+.1f} σ" if both_seeded and spread else "")
             published = RLMREC_PUBLISHED.get(arm) if dataset == "amazon-book" and not sot else None
             pub = "-" if not published else " / ".join("–" if v is None else f"{v:.4f}" for v in published)
             params = g[0].get("params") or {}

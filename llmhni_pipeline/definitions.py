@@ -14,6 +14,7 @@ from llmhni_pipeline.assets.llm_embeddings import llm_embeddings
 from llmhni_pipeline.assets.llm_logical_scores import llm_logical_scores
 from llmhni_pipeline.assets.pretrained_recommender import pretrained_recommender
 from llmhni_pipeline.assets.raw_interactions import raw_interactions
+from llmhni_pipeline.assets.report import report
 from llmhni_pipeline.assets.text_profiles import text_profiles
 from llmhni_pipeline.automation import MAIN_JOB, incoming_datasets_sensor, stale_datasets_schedule
 from llmhni_pipeline.lake import default_lake_dir
@@ -34,6 +35,7 @@ ASSETS = [
     joint_model,
     baselines,
     evaluation,
+    report,
 ]
 
 # the comparison methods train for minutes each: not part of the main job (its first run should stay within

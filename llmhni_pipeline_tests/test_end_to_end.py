@@ -87,6 +87,10 @@ def test_the_whole_graph_runs_and_a_lambda_change_reuses_every_llm_answer(
         paid = sum(server.paid.values())
         quality = _meta(first, "llm_logical_scores")
         assert 0 <= quality["quality_hard_base_rate"].value <= 1 and "quality_hard_judge_auc" in quality
+        page = _meta(first, "report")["report"].value
+        assert "## Test metrics" in page and "| llmhni (lightgcn) |" in page
+        assert "| sgl (lightgcn) | held-out validation | 1 |" in page and "candidate pairs judged" in page
+        assert "data:image/png;base64," in page and "## EASE check of G′" in page
         check = _meta(first, "augmented_graph")
         assert 0 < check["ease_valid_recall@20_G"].value <= 1 and "ease_valid_recall@20_gain" in check
 

@@ -1,0 +1,111 @@
+"""``report`` — one Markdown page per dataset in the UI: every model's test metrics (mean ± std over seeds, with
+its protocol), a bar chart, how much the judge covered and how right it was, the EASE check of G′, and the
+noise curve when ``-noiseNN`` partitions of the same dataset have been evaluated. The table holds the same
+numbers, queryable in DuckDB."""
+
+import re
+
+import dagster as dg
+import polars as pl
+
+from llmhni_pipeline.denoise.judge_quality import judge_quality
+from llmhni_pipeline.lake import table_path
+from llmhni_pipeline.partitions import dataset_partitions
+from llmhni_pipeline.plots import bars_png, lines_png, png_markdown
+from llmhni_pipeline.resources.lake import LakeResource
+
+EVALUATION, SCORES, GRAPH = "evaluation", "llm_logical_scores", "augmented_graph"
+_NOISE = re.compile(r"-noise(\d{2})$")
+
+
+def model_summary(evaluation: pl.DataFrame) -> pl.DataFrame:
+    """One row per (method, backbone, protocol): mean and std over seeds of test R@20 and N@10."""
+    wide = (
+        evaluation.filter(((pl.col("metric") == "recall") & (pl.col("k") == 20)) | ((pl.col("metric") == "ndcg") & (pl.col("k") == 10)))
+        .with_columns(name=pl.concat_str("metric", pl.lit("@"), pl.col("k").cast(pl.String)))
+        .pivot(on="name", index=["model", "method", "backbone", "seed", "protocol"], values="value")
+    )
+    label = pl.when(pl.col("backbone").is_null()).then(pl.col("method")).otherwise(
+        pl.concat_str("method", pl.lit(" ("), "backbone", pl.lit(")"))
+    )
+    return (
+        wide.with_columns(label=label)
+        .group_by("label", "protocol", maintain_order=True)
+        .agg(
+            seeds=pl.len(),
+            r20=pl.col("recall@20").mean(),
+            r20_std=pl.col("recall@20").std().fill_null(0.0),
+            n10=pl.col("ndcg@10").mean(),
+            n10_std=pl.col("ndcg@10").std().fill_null(0.0),
+        )
+        .sort("r20", descending=True)
+    )
+
+
+def _pm(mean: float, std: float, n: int) -> str:
+    return f"{mean:.4f}" if n < 2 else f"{mean:.4f} ± {std:.4f}"
+
+
+def noise_curve(lake: LakeResource, key: str) -> dict[str, dict[float, float]] | None:
+    """Test R@20 per method against the noise ratio, over this dataset's evaluated noise partitions."""
+    base = _NOISE.sub("", key)
+    points: dict[str, dict[float, float]] = {}
+    for folder in sorted((lake.lake_path / EVALUATION).glob(f"dataset={base}*")):
+        other = folder.name.removeprefix("dataset=")
+        match = _NOISE.search(other)
+        if other != base and (not match or _NOISE.sub("", other) != base):
+            continue
+        ratio = int(match.group(1)) / 100 if match else 0.0
+        for row in model_summary(pl.read_parquet(folder / "part-0.parquet")).iter_rows(named=True):
+            points.setdefault(row["label"], {})[ratio] = row["r20"]
+    ratios = {r for p in points.values() for r in p}
+    return points if len(ratios) > 1 else None
+
+
+@dg.asset(partitions_def=dataset_partitions, group_name="eval", kinds={"parquet"}, code_version="1",
+          deps=[EVALUATION, SCORES, GRAPH])
+def report(context: dg.AssetExecutionContext, raw_interactions: pl.DataFrame, lake: LakeResource) -> dg.Output[pl.DataFrame]:
+    key = context.partition_key
+    evaluation_path = table_path(lake.lake_path, EVALUATION, key)
+    if not evaluation_path.is_file():
+        raise FileNotFoundError(f"{evaluation_path}: materialize evaluation for {key} first")
+    summary = model_summary(pl.read_parquet(evaluation_path))
+    lines = [f"# {key}", "", "## Test metrics (full ranking, train ∪ valid masked)", "",
+             "| model | protocol | seeds | R@20 | N@10 |", "|---|---|---|---|---|"]
+    lines += [f"| {r['label']} | {r['protocol']} | {r['seeds']} | {_pm(r['r20'], r['r20_std'], r['seeds'])} | "
+              f"{_pm(r['n10'], r['n10_std'], r['seeds'])} |" for r in summary.iter_rows(named=True)]
+    bars = dict(zip(summary["label"], summary["r20"], strict=True))
+    lines += ["", png_markdown(bars_png(bars, f"{key}: test R@20", "R@20",
+                                        dict(zip(summary["label"], summary["r20_std"], strict=True))), "R@20 by model")]
+    rows = [{"section": "model", "name": r["label"], "value": r["r20"]} for r in summary.iter_rows(named=True)]
+    scores_path = table_path(lake.lake_path, SCORES, key)
+    if scores_path.is_file():
+        scores = pl.read_parquet(scores_path)
+        judged = scores.filter(pl.col("label") != "unjudged")
+        coverage = judged.height / max(scores.height, 1)
+        lines += ["", "## The judge", "", f"{judged.height:,} of {scores.height:,} candidate pairs judged "
+                  f"({coverage:.1%}), {judged['user_id'].n_unique():,} users; model `{scores['model'][0]}`."]
+        quality = judge_quality(scores, raw_interactions)
+        if quality:
+            lines += ["", "| measure | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in quality.items()]
+        rows += [{"section": "judge", "name": "coverage", "value": coverage}]
+        rows += [{"section": "judge", "name": k, "value": float(v)} for k, v in quality.items()]
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(GRAPH), asset_partitions=[key]), limit=1
+    ).records
+    if records and records[0].asset_materialization:
+        meta = records[0].asset_materialization.metadata
+        check = {k: v.value for k, v in meta.items() if k.startswith("ease_valid_")}
+        if check:
+            lines += ["", "## EASE check of G′ (validation)", "", "| | value |", "|---|---|"]
+            lines += [f"| {k} | {v} |" for k, v in check.items()]
+    curve = noise_curve(lake, key)
+    if curve:
+        ratios = sorted({r for p in curve.values() for r in p})
+        series = {name: [p.get(r, float("nan")) for r in ratios] for name, p in curve.items()}
+        lines += ["", "## Noise robustness", "",
+                  png_markdown(lines_png(ratios, series, "test R@20 against injected noise", "noise ratio", "R@20"),
+                               "noise curve")]
+        rows += [{"section": "noise", "name": f"{n}@{r:.2f}", "value": v} for n, p in curve.items() for r, v in p.items()]
+    table = pl.DataFrame(rows, schema={"section": pl.String, "name": pl.String, "value": pl.Float64})
+    return dg.Output(table, metadata={"report": dg.MetadataValue.md("\n".join(lines)), "models": summary.height})

@@ -1,0 +1,31 @@
+import polars as pl
+
+from llmhni_pipeline.assets.report import model_summary, noise_curve
+from llmhni_pipeline.lake import table_path
+from llmhni_pipeline.resources.lake import LakeResource
+
+
+def _evaluation(r20_by_seed: dict[int, float], method="sgl") -> pl.DataFrame:
+    rows = []
+    for seed, r20 in r20_by_seed.items():
+        for metric, k, value in (("recall", 20, r20), ("ndcg", 10, r20 / 2), ("recall", 10, r20 / 3)):
+            rows.append({"model": f"{method} (lightgcn, seed {seed})", "method": method, "backbone": "lightgcn",
+                         "seed": seed, "protocol": "held-out validation", "split": "test", "metric": metric,
+                         "k": k, "value": value, "users": 10})
+    return pl.DataFrame(rows)
+
+
+def test_model_summary_is_mean_and_std_over_seeds():
+    row = model_summary(_evaluation({1: 0.10, 2: 0.12, 3: 0.14})).row(0, named=True)
+    assert row["label"] == "sgl (lightgcn)" and row["seeds"] == 3
+    assert abs(row["r20"] - 0.12) < 1e-12 and abs(row["r20_std"] - 0.02) < 1e-12 and abs(row["n10"] - 0.06) < 1e-12
+
+
+def test_the_noise_curve_collects_the_same_datasets_noise_partitions_only(tmp_path):
+    for key, r20 in (("shop", 0.20), ("shop-noise10", 0.18), ("shop-noise20", 0.15), ("shopping", 0.99)):
+        path = table_path(tmp_path, "evaluation", key)
+        path.parent.mkdir(parents=True)
+        _evaluation({1: r20}).write_parquet(path)
+    curve = noise_curve(LakeResource(lake_dir=str(tmp_path)), "shop-noise10")
+    assert curve == {"sgl (lightgcn)": {0.0: 0.20, 0.1: 0.18, 0.2: 0.15}}
+    assert noise_curve(LakeResource(lake_dir=str(tmp_path)), "shopping") is None  # one point is no curve
