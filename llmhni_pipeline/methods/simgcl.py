@@ -4,7 +4,9 @@ Recommendation", SIGIR 2022 (SELFRec ``model/graph/SimGCL.py``, RecBole-GNN ``Si
 Each LightGCN layer adds uniform noise: e⁽ˡ⁺¹⁾ = Â e⁽ˡ⁾ + Δ⁽ˡ⁾, Δ = ε · sign(e⁽ˡ⁺¹⁾) ⊙ normalize(U(0, 1));
 z = mean_{l=1..L} e⁽ˡ⁾ (layer 0 excluded, as in both reference codes, for training and ranking alike).
 L = L_BPR(z, no noise) + λ · [InfoNCE(z′_U, z″_U) + InfoNCE(z′_I, z″_I)] + reg, z′, z″ two noisy passes.
-Defaults: SELFRec ``conf/SimGCL.yaml`` (λ 0.5, ε 0.1, τ 0.2).
+Defaults: λ 0.1 (RLMRec's setting for amazon and yelp), ε 0.1 and τ 0.2 (SELFRec ``conf/SimGCL.yaml``).
+SELFRec's λ 0.5 collapsed on amazon-book (best after 1–2 epochs, R@20 0.101); λ 0.1 with ε chosen on validation
+from {0.1, 0.9} gave 0.167 (docs/results.md §0).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from llmhni_pipeline.recsys.train import BPRObjective
 
 @dataclass(frozen=True)
 class SimGCLParams:
-    cl_weight: float = 0.5  # λ
+    cl_weight: float = 0.1  # λ
     eps: float = 0.1  # ε, the noise radius
     temperature: float = 0.2  # τ
 
