@@ -47,16 +47,22 @@ def table(rows: list[dict]) -> str:
     lines = []
     for (dataset, backbone, sot), group in itertools.groupby(sorted(rows, key=key), key=key):
         group = list(group)
-        base = [r["test_recall@20"] for r in group if r["arm"] == "lightgcn"]
+        base = [r["test_recall@20"] for r in group if r["arm"] == "lightgcn" and not r.get("params")]
         protocol = "select on test (LLaRD's, optimistic)" if sot else "held-out validation"
         lines += [
             f"\n**{dataset}**, backbone {backbone}, epoch chosen by {protocol}\n",
             "| method | seeds | best epochs | valid R@20 | test R@20 | test N@10 | test N@20 | vs LightGCN (R@20) | s/epoch | RLMRec's R@20 / N@20 |",
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
-        arms = sorted({r["arm"] for r in group}, key=lambda a: (ORDER.index(a) if a in ORDER else 99, a))
-        for arm in arms:
-            g = sorted((r for r in group if r["arm"] == arm), key=lambda r: r["seed"])
+        variants = sorted(
+            {(r["arm"], json.dumps(r.get("params") or {}, sort_keys=True)) for r in group},
+            key=lambda v: (ORDER.index(v[0]) if v[0] in ORDER else 99, v),
+        )
+        for arm, params_json in variants:
+            g = sorted(
+                (r for r in group if r["arm"] == arm and json.dumps(r.get("params") or {}, sort_keys=True) == params_json),
+                key=lambda r: r["seed"],
+            )
             r20 = [r["test_recall@20"] for r in g]
             gap = "-"
             if base and arm != "lightgcn":
