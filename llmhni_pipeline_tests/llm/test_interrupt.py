@@ -32,14 +32,19 @@ def test_an_interrupt_stops_within_a_batch_and_keeps_every_finished_answer(tmp_p
     judge, cache = SlowJudge(0.1), CallCache(tmp_path, "j")
     logs = []
     options = RunOptions(batch_size=4, max_in_flight=1, report=logs.append)
-    timer = threading.Timer(0.6, lambda: os.kill(os.getpid(), signal.SIGINT))
-    started = time.perf_counter()
+    sent = {}
+
+    def interrupt():
+        sent["at"] = time.perf_counter()
+        os.kill(os.getpid(), signal.SIGINT)
+
+    timer = threading.Timer(0.6, interrupt)
     timer.start()
     with pytest.raises(KeyboardInterrupt):
         judge_prompts(judge, prompts, cache, options)
-    stopped_after = time.perf_counter() - started
-    assert stopped_after < 0.6 + 4 * 0.1 + 0.3  # at most the batch in flight after the signal
-    assert judge.scored in (4, 8) and len(cache) == judge.scored  # every finished answer is cached
+    stopped_after = time.perf_counter() - sent["at"]
+    assert stopped_after < 4 * 0.1 + 0.5  # at most the batch in flight after the signal
+    assert 0 < judge.scored < 40 and judge.scored % 4 == 0 and len(cache) == judge.scored  # all finished cached
     assert any("interrupted" in m for m in logs)
     again, stats = judge_prompts(SlowJudge(0.0), prompts, cache, RunOptions(batch_size=4, report=logs.append))
     assert stats.cache_hits == judge.scored and stats.calls == 40 - judge.scored  # nothing is paid twice
@@ -55,8 +60,8 @@ def test_any_interrupt_keeps_the_batch_in_flight(tmp_path):
 
     class Interrupting(SlowJudge):
         def score(self, batch):
-            if self.scored >= 4:  # the second batch: its answers come back, then the run is interrupted
-                threading.Timer(0.05, lambda: signal.raise_signal(signal.SIGUSR1)).start()
+            if self.scored == 4:  # the second batch starts: the signal arrives while it runs (0.2 s)
+                signal.raise_signal(signal.SIGUSR1)
             return super().score(batch)
 
     def interrupt(signum, frame):
