@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -84,10 +85,14 @@ def judge_model_path():
 
 @pytest.fixture(autouse=True)
 def _forget_closed_dagster_instances():
-    """Every DagsterInstance points a module-level ContextVar at its state storage and resets it on close;
-    instances closed out of stack order across tests leave it on a dead weakref ("Attempted to resolve undefined
-    DagsterInstance weakref"). Clearing it after each test keeps tests independent of their order."""
-    yield
+    """Every entered DagsterInstance points a module-level ContextVar at its state storage and resets it on exit.
+    An instance or build_*_context left in a reference cycle is exited by the garbage collector whenever it runs,
+    possibly during a later test, resetting the ContextVar to a storage whose instance is gone ("Attempted to
+    resolve undefined DagsterInstance weakref"). So each test starts with the var cleared and ends with a
+    collection (any such exit happens now, inside its own test) and the var cleared again."""
     from dagster._core.storage.defs_state.base import _current_storage
 
+    _current_storage.set(None)
+    yield
+    gc.collect()
     _current_storage.set(None)

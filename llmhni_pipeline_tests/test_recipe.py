@@ -34,11 +34,11 @@ def _bundle(tmp_path: Path, table: pl.DataFrame) -> str:
 def test_asset_and_harness_give_identical_results_for_the_same_spec_and_seed(tmp_path, method):
     table = _clustered_table()
     config = BaselinesConfig(methods=[method], seeds=[5], **SMALL)
-    context = dg.build_asset_context(
+    with dg.build_asset_context(
         partition_key="ml-100k",
         resources={"lake": LakeResource(lake_dir=str(tmp_path)), "device": DeviceResource(device="cpu")},
-    )
-    output = baselines(context, config=config, raw_interactions=table)
+    ) as context:  # exited here, not by the garbage collector during a later test
+        output = baselines(context, config=config, raw_interactions=table)
     asset_rows = output.value.filter(pl.col("metric").is_in(["recall", "ndcg"]))
 
     spec = harness.arm_spec(method, RunSpec().override(**SMALL), 5, {})
@@ -51,17 +51,17 @@ def test_asset_and_harness_give_identical_results_for_the_same_spec_and_seed(tmp
 
 
 def test_the_baselines_asset_lists_unavailable_methods_as_skipped_and_rejects_unknown_ones(tmp_path):
-    context = dg.build_asset_context(
+    with dg.build_asset_context(
         partition_key="ml-100k",
         resources={"lake": LakeResource(lake_dir=str(tmp_path)), "device": DeviceResource(device="cpu")},
-    )
-    config = BaselinesConfig(methods=["rlmrec_con", "llard_graph"], seeds=[1], **SMALL)
-    table = baselines(context, config=config, raw_interactions=_clustered_table()).value
+    ) as context:
+        config = BaselinesConfig(methods=["rlmrec_con", "llard_graph"], seeds=[1], **SMALL)
+        table = baselines(context, config=config, raw_interactions=_clustered_table()).value
+        with pytest.raises(ValueError, match="unknown method 'lightgnc'; known methods: lightgcn"):
+            baselines(context, config=BaselinesConfig(methods=["lightgnc"]), raw_interactions=_clustered_table())
     status = dict(table.select("method", "status").iter_rows())
     assert status["rlmrec_con"].startswith("skipped: rlmrec_con needs text")
     assert status["llard_graph"].startswith("skipped: llard_graph needs llard_train")
-    with pytest.raises(ValueError, match="unknown method 'lightgnc'; known methods: lightgcn"):
-        baselines(context, config=BaselinesConfig(methods=["lightgnc"]), raw_interactions=_clustered_table())
 
 
 def test_harness_set_and_sweep_reach_any_spec_field_and_method_parameter():
