@@ -18,22 +18,16 @@ import polars as pl
 
 from llmhni_pipeline.lake import atomic_write
 from llmhni_pipeline.llm.cache import CallCache
+from llmhni_pipeline.llm.gateway import JUDGE_SCHEMA
 
 FORMAT = "llmhni-judgment-set/1"
 META_KEY = "llmhni.judgment_set"
-COLUMNS = {
+COLUMNS = {  # the judge cache's own row schema (gateway.JUDGE_SCHEMA) plus what identifies a row
     "key": pl.String,
     "backend": pl.String,
     "model": pl.String,
     "prompt_version": pl.String,
-    "p_high": pl.Float64,
-    "p_mid": pl.Float64,
-    "p_low": pl.Float64,
-    "label_mass": pl.Float64,
-    "raw": pl.String,
-    "status": pl.String,
-    "tokens_in": pl.Int32,
-    "tokens_out": pl.Int32,
+    **JUDGE_SCHEMA,
 }
 
 
