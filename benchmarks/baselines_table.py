@@ -60,7 +60,11 @@ def table(rows: list[dict]) -> str:
         )
         for arm, params_json in variants:
             g = sorted(
-                (r for r in group if r["arm"] == arm and json.dumps(r.get("params") or {}, sort_keys=True) == params_json),
+                (
+                    r
+                    for r in group
+                    if r["arm"] == arm and json.dumps(r.get("params") or {}, sort_keys=True) == params_json
+                ),
                 key=lambda r: r["seed"],
             )
             r20 = [r["test_recall@20"] for r in g]
@@ -69,7 +73,9 @@ def table(rows: list[dict]) -> str:
                 (m, s), (mb, sb) = _ms(r20), _ms(base)
                 spread = max(s, sb)
                 both_seeded = len(r20) > 1 and len(base) > 1
-                gap = f"{(m / mb - 1) * 100:+.1f}%" + (f", {(m - mb) / spread:+.1f} σ" if both_seeded and spread else "")
+                gap = f"{(m / mb - 1) * 100:+.1f}%" + (
+                    f", {(m - mb) / spread:+.1f} σ" if both_seeded and spread else ""
+                )
             published = RLMREC_PUBLISHED.get(arm) if dataset == "amazon-book" and not sot else None
             pub = "-" if not published else " / ".join("–" if v is None else f"{v:.4f}" for v in published)
             params = g[0].get("params") or {}
@@ -84,7 +90,9 @@ def table(rows: list[dict]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("records", nargs="+", type=Path)
     print(table(rows_of(parser.parse_args().records)))
 

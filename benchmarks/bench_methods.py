@@ -28,7 +28,9 @@ from llmhni_pipeline.recipe import RunSpec, train  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("bundle")
     parser.add_argument("--methods", nargs="+", default=["lightgcn", "sgl", "simgcl", "xsimgcl"])
     parser.add_argument("--epochs", type=int, default=4)
@@ -36,8 +38,11 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     inputs = bundle_inputs(load_bundle(args.bundle))
-    print(f"# {args.bundle}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {platform.processor() or platform.machine()}; "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.epochs} epochs × {args.repeats}", flush=True)
+    print(
+        f"# {args.bundle}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {platform.processor() or platform.machine()}; "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.epochs} epochs × {args.repeats}",
+        flush=True,
+    )
     seconds: dict[str, list[float]] = {m: [] for m in args.methods}
     for repeat in range(args.repeats):
         for method in args.methods:
@@ -50,7 +55,10 @@ def main() -> None:
                 continue
             per_epoch = statistics.mean(r["train_seconds"] for r in run.result.history[1:])
             seconds[method].append(per_epoch)
-            print(json.dumps({"method": method, "repeat": repeat, "seconds_per_epoch": round(per_epoch, 3)}), flush=True)
+            print(
+                json.dumps({"method": method, "repeat": repeat, "seconds_per_epoch": round(per_epoch, 3)}),
+                flush=True,
+            )
     base = statistics.mean(seconds["lightgcn"]) if "lightgcn" in seconds else None
     print("\n| method | s/epoch (each repeat) | mean | × LightGCN |\n|---|---|---|---|")
     for method, values in seconds.items():

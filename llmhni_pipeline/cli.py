@@ -167,11 +167,15 @@ def cmd_judgments(args: argparse.Namespace) -> int:
     path = Path(args.file).resolve()
     if args.action == "export":
         d = export_judgments(cache, path)
-        print(f"{path}: {d['rows']} judgments ({', '.join(d['models'])}; prompts {', '.join(d['prompt_versions'])})")
+        print(
+            f"{path}: {d['rows']} judgments ({', '.join(d['models'])}; prompts {', '.join(d['prompt_versions'])})"
+        )
     else:
         _, d = read_judgment_set(path)
         added = import_judgments(cache, path)
-        print(f"{path}: {added} of {d['rows']} judgments added to {cache.folder} (the rest were cached already)")
+        print(
+            f"{path}: {added} of {d['rows']} judgments added to {cache.folder} (the rest were cached already)"
+        )
     return 0
 
 
@@ -206,8 +210,10 @@ def port_in_use(host: str, port: int) -> bool:
 def cmd_ui(dagster_args: list[str]) -> int:
     host, port = ui_address(dagster_args)
     if port_in_use(host, port):  # dagster dev would print "Serving" and run on without a UI
-        print(f"llmhni: error: {host}:{port} is already in use; stop what serves there or pass -p <port>",
-              file=sys.stderr)
+        print(
+            f"llmhni: error: {host}:{port} is already in use; stop what serves there or pass -p <port>",
+            file=sys.stderr,
+        )
         return 2
     _dagster_environment()
     import dagster as dg
@@ -253,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_materialize)
 
     p = sub.add_parser(
-        "judgments", help="export the judged cache to a published judgment set, or import one (pays nothing twice)"
+        "judgments",
+        help="export the judged cache to a published judgment set, or import one (pays nothing twice)",
     )
     p.add_argument("action", choices=["export", "import"])
     p.add_argument("file", help="the judgment-set Parquet file")
@@ -288,10 +295,14 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # one clear line; the traceback only when asked for
         if args.debug:
             raise
-        if isinstance(exc, ValueError):  # the user's input (CLIError, DatasetError, ...): the message is the answer
+        if isinstance(
+            exc, ValueError
+        ):  # the user's input (CLIError, DatasetError, ...): the message is the answer
             print(f"llmhni: error: {exc}", file=sys.stderr)
         else:
-            print(f"llmhni: error: {type(exc).__name__}: {exc} (--debug shows the traceback)", file=sys.stderr)
+            print(
+                f"llmhni: error: {type(exc).__name__}: {exc} (--debug shows the traceback)", file=sys.stderr
+            )
         return 2
 
 

@@ -60,7 +60,9 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     tmp = Path(tmp_name)
     try:
         write(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; lake files are as readable as any file the user makes
+        os.chmod(
+            tmp, 0o666 & ~_UMASK
+        )  # mkstemp makes 0600; lake files are as readable as any file the user makes
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -64,7 +64,9 @@ def query(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRelation |
     refused = [s for s in statements if s.type not in READ_ONLY_STATEMENTS]
     if refused:
         kind = str(refused[0].type).removeprefix("StatementType.")
-        raise ReadOnlyViolation(f"the lake is read-only here: {kind} statements are refused ({refused[0].query.strip()[:80]!r})")
+        raise ReadOnlyViolation(
+            f"the lake is read-only here: {kind} statements are refused ({refused[0].query.strip()[:80]!r})"
+        )
     result = None
     for statement in statements:
         result = con.sql(statement.query)

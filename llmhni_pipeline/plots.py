@@ -52,7 +52,9 @@ def lines_png(
     return _png(fig)
 
 
-def bars_png(values: Mapping[str, float], title: str, y_label: str, errors: Mapping[str, float] | None = None) -> bytes:
+def bars_png(
+    values: Mapping[str, float], title: str, y_label: str, errors: Mapping[str, float] | None = None
+) -> bytes:
     """One bar per name (with optional ± error), e.g. methods' test R@20."""
     fig, ax = plt.subplots(figsize=(max(6.4, 0.7 * len(values)), 4.0))
     names = list(values)

@@ -10,8 +10,14 @@ from llmhni_pipeline.cli import main
     [
         (["materialize", "ml-100k", "--select", ""], "--select is empty"),
         (["materialize", "ml-100k", "--select", " , "], "--select is empty"),
-        (["materialize", "ml-100k", "--select", "raw_interaction"], "unknown asset(s) raw_interaction; known: "),
-        (["materialize", "ml-100k", "--config", "no-such-run.yaml"], "--config no-such-run.yaml: no such file"),
+        (
+            ["materialize", "ml-100k", "--select", "raw_interaction"],
+            "unknown asset(s) raw_interaction; known: ",
+        ),
+        (
+            ["materialize", "ml-100k", "--config", "no-such-run.yaml"],
+            "--config no-such-run.yaml: no such file",
+        ),
         (["materialize", "no-such-dataset"], "unknown dataset 'no-such-dataset'"),
         (["sql", "--lake", "/no/such/lake", "select 1"], "--lake /no/such/lake: no such folder"),
     ],
@@ -24,7 +30,9 @@ def test_mistakes_get_one_line_and_exit_code_2(argv, message, capsys, monkeypatc
     assert "Traceback" not in err[0]
 
 
-def test_a_relative_config_path_is_the_callers_even_with_a_foreign_dagster_home(tmp_path, monkeypatch, capsys):
+def test_a_relative_config_path_is_the_callers_even_with_a_foreign_dagster_home(
+    tmp_path, monkeypatch, capsys
+):
     (tmp_path / "run.yaml").write_text("ops: [not, a, mapping")
     monkeypatch.chdir(tmp_path)
     (tmp_path / "elsewhere").mkdir()
@@ -48,13 +56,17 @@ def test_the_ui_refuses_a_taken_port_before_starting(capsys):
     assert f"127.0.0.1:{port} is already in use" in capsys.readouterr().err
 
 
-def test_relative_paths_in_the_environment_are_resolved_where_llmhni_was_started(tmp_path, monkeypatch, capsys):
+def test_relative_paths_in_the_environment_are_resolved_where_llmhni_was_started(
+    tmp_path, monkeypatch, capsys
+):
     import os
 
     import polars as pl
 
     (tmp_path / "lake" / "raw_interactions" / "dataset=x").mkdir(parents=True)
-    pl.DataFrame({"a": [1]}).write_parquet(tmp_path / "lake" / "raw_interactions" / "dataset=x" / "part-0.parquet")
+    pl.DataFrame({"a": [1]}).write_parquet(
+        tmp_path / "lake" / "raw_interactions" / "dataset=x" / "part-0.parquet"
+    )
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("LLMHNI_LAKE_DIR", "lake")
     assert main(["sql", "--print-views"]) == 0
@@ -84,9 +96,20 @@ def test_materialize_from_the_cli_tags_the_run_and_writes_the_lake(tmp_path):
     )
     env = {**os.environ, "LLMHNI_LAKE_DIR": "lake", "DAGSTER_HOME": "home"}  # relative: the caller's folder
     done = subprocess.run(
-        [str(Path(sys.executable).with_name("llmhni")), "materialize", "shop", "--select",
-         "raw_interactions,id_mappings,pretrained_recommender", "--config", "small.yaml"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        [
+            str(Path(sys.executable).with_name("llmhni")),
+            "materialize",
+            "shop",
+            "--select",
+            "raw_interactions,id_mappings,pretrained_recommender",
+            "--config",
+            "small.yaml",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "SUCCESS (shop)" in done.stdout

@@ -21,6 +21,7 @@ def _config(lambda_de):
             "aligned_projector": {"config": {"epochs": 2, "batch_size": 64, "d": 8}},
             "candidate_pairs": {"config": {"k_pos": 1, "k_neg": 1, "m_evidence": 2}},
             "llm_logical_scores": {"config": {"high": 0.5, "low": 0.2}},
+            "augmented_graph": {"config": {"rule": "remove_and_add"}},
             "joint_model": {
                 "config": {**small, "lambda_de": lambda_de, "warmup_epochs": 1, "pool_size": 5, "k_low": 2}
             },
@@ -82,8 +83,12 @@ def test_the_whole_graph_runs_and_a_lambda_change_reuses_every_llm_answer(
         models = set(evaluation["model"])
         assert {"LLMHNI (lightgcn)", "sgl (lightgcn, seed 1)", "rlmrec_con (lightgcn, seed 1)"} <= models
         assert {"method", "backbone", "seed", "protocol"} <= set(evaluation.columns)
-        status = dict(pl.read_parquet(table_path(lake, "baselines", "shop")).select("method", "status").iter_rows())
-        assert status["sgl"] == "ok" and status["llard_graph"].startswith("skipped: llard_graph needs llard_train")
+        status = dict(
+            pl.read_parquet(table_path(lake, "baselines", "shop")).select("method", "status").iter_rows()
+        )
+        assert status["sgl"] == "ok" and status["llard_graph"].startswith(
+            "skipped: llard_graph needs llard_train"
+        )
         paid = sum(server.paid.values())
         quality = _meta(first, "llm_logical_scores")
         assert 0 <= quality["quality_hard_base_rate"].value <= 1 and "quality_hard_judge_auc" in quality
@@ -98,7 +103,11 @@ def test_the_whole_graph_runs_and_a_lambda_change_reuses_every_llm_answer(
         assert second.success
         assert _meta(second, "llm_embeddings")["llm_calls"].value == 0
         assert _meta(second, "llm_logical_scores")["llm_calls"].value == 0
-        assert _meta(second, "llm_logical_scores")["llm_cache_hits"].value == 2 * scores.height
+        # the item-centric prompt was sent only where the user-centric one said High
+        sent_item = (scores["item_status"] == "ok").sum()
+        assert 0 < sent_item < scores.height
+        assert (scores["item_status"] == "skipped").sum() == scores.height - sent_item
+        assert _meta(second, "llm_logical_scores")["llm_cache_hits"].value == scores.height + sent_item
         assert _meta(second, "joint_model")["lambda_de"].value == 0.5
         assert sum(server.paid.values()) == paid  # not one more paid call
 
@@ -115,6 +124,8 @@ def test_a_capped_judge_run_leaves_pairs_unjudged_and_the_next_run_continues(
     instance = datasets_instance("shop")
     config = _config(0.1)
     config["ops"]["llm_logical_scores"]["config"]["max_calls_per_run"] = 30
+    # both perspectives user by user (with skipping, the capped case is tested in denoise/test_judging.py)
+    config["ops"]["llm_logical_scores"]["config"]["skip_undecided"] = False
     with FakeOpenAI(dim=12) as server:
         job = _job(lake, server)
         first = job.execute_in_process(partition_key="shop", instance=instance, run_config=config)

@@ -16,6 +16,12 @@ def test_lake_files_are_readable_under_the_users_umask(tmp_path):
 def test_importing_the_package_defaults_openmp_to_passive_waiting_unless_the_user_chose():
     code = "import llmhni_pipeline, os; print(os.environ['OMP_WAIT_POLICY'])"
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout.strip() == "PASSIVE"
+    assert (
+        subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout.strip()
+        == "PASSIVE"
+    )
     env["OMP_WAIT_POLICY"] = "ACTIVE"
-    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout.strip() == "ACTIVE"
+    assert (
+        subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout.strip()
+        == "ACTIVE"
+    )

@@ -38,10 +38,18 @@ def test_views_span_every_partition_and_the_cli_prints_counts(lake, capsys, data
     assert "shop" in out and "train" in out
 
 
-def test_the_sql_door_cannot_write_attach_install_or_read_outside_the_lake(lake, tmp_path, capsys, datasets_instance):
-    write_incoming(lake, "shop", "user_id,item_id\n" + "".join(f"{u},{i}\n" for u in range(4) for i in range(10)))
-    dg.materialize([raw_interactions], partition_key="shop", instance=datasets_instance("shop"),
-                   resources=build_resources(str(lake)))
+def test_the_sql_door_cannot_write_attach_install_or_read_outside_the_lake(
+    lake, tmp_path, capsys, datasets_instance
+):
+    write_incoming(
+        lake, "shop", "user_id,item_id\n" + "".join(f"{u},{i}\n" for u in range(4) for i in range(10))
+    )
+    dg.materialize(
+        [raw_interactions],
+        partition_key="shop",
+        instance=datasets_instance("shop"),
+        resources=build_resources(str(lake)),
+    )
     path = table_path(lake, "raw_interactions", "shop")
     before = path.read_bytes()
     con = connect(lake)

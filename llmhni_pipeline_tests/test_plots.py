@@ -13,9 +13,14 @@ def _image(png: bytes):
 
 def test_figures_are_real_pngs_with_one_panel_per_series():
     one = _image(training_curves_png([1, 2, 3], {"loss": [3, 2, 1]}, "t"))
-    two = _image(training_curves_png([1, 2, 3], {"loss": [3, 2, 1], "valid recall@20": [0.1, 0.2, 0.25]}, "t"))
+    two = _image(
+        training_curves_png([1, 2, 3], {"loss": [3, 2, 1], "valid recall@20": [0.1, 0.2, 0.25]}, "t")
+    )
     assert two.shape[0] > one.shape[0]  # the second series gets its own panel
-    assert _image(lines_png([0.05, 0.1], {"a": [0.2, 0.19], "b": [0.21, 0.18]}, "noise", "ratio", "R@20")).ndim == 3
+    assert (
+        _image(lines_png([0.05, 0.1], {"a": [0.2, 0.19], "b": [0.21, 0.18]}, "noise", "ratio", "R@20")).ndim
+        == 3
+    )
     assert _image(bars_png({"lightgcn": 0.15, "sgl": 0.16}, "R@20", "R@20", {"sgl": 0.002})).ndim == 3
     md = png_markdown(b"\x89PNG\r\n\x1a\nxyz", "alt")
     assert md.startswith("![alt](data:image/png;base64,") and base64.b64decode(md[29:-1]).endswith(b"xyz")

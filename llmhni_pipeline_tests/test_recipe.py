@@ -24,7 +24,9 @@ def _bundle(tmp_path: Path, table: pl.DataFrame) -> str:
     bundle = {"dataset": "toy", "n_users": 60, "n_items": 40}
     for split in ("train", "valid", "test"):
         part = table.filter(pl.col("split") == split)
-        bundle[split] = torch.stack([torch.from_numpy(part[c].to_numpy().astype("int64")) for c in ("user_id", "item_id")])
+        bundle[split] = torch.stack(
+            [torch.from_numpy(part[c].to_numpy().astype("int64")) for c in ("user_id", "item_id")]
+        )
     path = tmp_path / "toy.pt"
     torch.save(bundle, path)
     return str(path)
@@ -43,7 +45,9 @@ def test_asset_and_harness_give_identical_results_for_the_same_spec_and_seed(tmp
 
     spec = harness.arm_spec(method, RunSpec().override(**SMALL), 5, {})
     assert spec == config.spec(method=method, seed=5)  # the same spec from both doors
-    row = harness.run_arm(_bundle(tmp_path, table), method, spec, {"threads": 1, "device": "cpu", "select_on_test": False})
+    row = harness.run_arm(
+        _bundle(tmp_path, table), method, spec, {"threads": 1, "device": "cpu", "select_on_test": False}
+    )
     for metric, k in (("recall", 20), ("ndcg", 10)):
         value = asset_rows.filter((pl.col("metric") == metric) & (pl.col("k") == k))["value"][0]
         assert value == row[f"test_{metric}@{k}"]
@@ -58,7 +62,9 @@ def test_the_baselines_asset_lists_unavailable_methods_as_skipped_and_rejects_un
         config = BaselinesConfig(methods=["rlmrec_con", "llard_graph"], seeds=[1], **SMALL)
         table = baselines(context, config=config, raw_interactions=_clustered_table()).value
         with pytest.raises(ValueError, match="unknown method 'lightgnc'; known methods: lightgcn"):
-            baselines(context, config=BaselinesConfig(methods=["lightgnc"]), raw_interactions=_clustered_table())
+            baselines(
+                context, config=BaselinesConfig(methods=["lightgnc"]), raw_interactions=_clustered_table()
+            )
     status = dict(table.select("method", "status").iter_rows())
     assert status["rlmrec_con"].startswith("skipped: rlmrec_con needs text")
     assert status["llard_graph"].startswith("skipped: llard_graph needs llard_train")

@@ -17,8 +17,11 @@ from llmhni_pipeline.run_hygiene import (
 
 
 def _run(instance, pid: int) -> str:
-    run = DagsterRun(job_name="llmhni_job", status=dg.DagsterRunStatus.STARTED,
-                     tags={PID_TAG: str(pid), HOST_TAG: run_tags()[HOST_TAG]})
+    run = DagsterRun(
+        job_name="llmhni_job",
+        status=dg.DagsterRunStatus.STARTED,
+        tags={PID_TAG: str(pid), HOST_TAG: run_tags()[HOST_TAG]},
+    )
     instance.add_run(run)
     return run.run_id
 
@@ -36,7 +39,9 @@ def test_a_killed_runs_slot_and_pending_claim_are_released_and_a_live_one_is_wai
         assert busy_pools(instance, ["llm", "gpu"]) == {"llm": [killed]}
         messages = []
         assert set(release_dead_runs(instance, messages.append)) == {killed, waiting}
-        assert busy_pools(instance, ["llm"]) == {} and not storage.get_concurrency_info("llm").pending_step_count
+        assert (
+            busy_pools(instance, ["llm"]) == {} and not storage.get_concurrency_info("llm").pending_step_count
+        )
         assert instance.get_run_by_id(killed).status == dg.DagsterRunStatus.FAILURE
         assert any("process" in m and "gone" in m for m in messages)
 

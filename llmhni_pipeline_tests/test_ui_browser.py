@@ -21,8 +21,19 @@ import pytest
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-STAGES = ["raw_interactions", "text_profiles", "llm_embeddings", "aligned_projector", "pretrained_recommender",
-          "candidate_pairs", "llm_logical_scores", "augmented_graph", "joint_model", "baselines", "evaluation"]
+STAGES = [
+    "raw_interactions",
+    "text_profiles",
+    "llm_embeddings",
+    "aligned_projector",
+    "pretrained_recommender",
+    "candidate_pairs",
+    "llm_logical_scores",
+    "augmented_graph",
+    "joint_model",
+    "baselines",
+    "evaluation",
+]
 
 
 def _free_port() -> int:
@@ -60,14 +71,31 @@ def test_the_ui_lists_the_stages_and_renders_a_training_curve(tmp_path):
     )
     env = {**os.environ, "DAGSTER_HOME": str(home), "LLMHNI_LAKE_DIR": str(lake)}
     subprocess.run(
-        [llmhni, "materialize", "shop", "--select", "raw_interactions,id_mappings,pretrained_recommender",
-         "--config", "small.yaml"],
-        cwd=work, env=env, check=True, capture_output=True, timeout=300,
+        [
+            llmhni,
+            "materialize",
+            "shop",
+            "--select",
+            "raw_interactions,id_mappings,pretrained_recommender",
+            "--config",
+            "small.yaml",
+        ],
+        cwd=work,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    ui = subprocess.Popen([llmhni, "ui", "-p", str(port)], cwd=work, env=env, start_new_session=True,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ui = subprocess.Popen(
+        [llmhni, "ui", "-p", str(port)],
+        cwd=work,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     shots = Path(os.environ.get("LLMHNI_UI_SCREENSHOT_DIR") or tmp_path)
     try:
         _wait_for(f"{base}/server_info", 180)
@@ -81,7 +109,10 @@ def test_the_ui_lists_the_stages_and_renders_a_training_curve(tmp_path):
             for stage in STAGES:
                 page.get_by_text(stage, exact=True).first.wait_for(timeout=30_000)
             page.screenshot(path=str(shots / "ui_asset_catalog.png"))
-            page.goto(f"{base}/assets/pretrained_recommender?view=partitions&partition=shop", wait_until="networkidle")
+            page.goto(
+                f"{base}/assets/pretrained_recommender?view=partitions&partition=shop",
+                wait_until="networkidle",
+            )
             page.locator("tr", has_text="training_curve").get_by_text("[Show Markdown]").click()
             plot = page.locator("img[src^='data:image/png']").first
             plot.wait_for(state="visible", timeout=30_000)

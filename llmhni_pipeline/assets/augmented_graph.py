@@ -4,7 +4,8 @@ and ``removed_edges`` with their reason."""
 import dagster as dg
 import polars as pl
 
-from llmhni_pipeline.denoise.augment import augmented_edges, denoising_report
+from llmhni_pipeline.denoise.augment import denoising_report
+from llmhni_pipeline.denoise.graph_selection import GraphRule, apply_rule, choose_rule
 from llmhni_pipeline.partitions import dataset_partitions
 from llmhni_pipeline.recsys.baselines import ease_graph_check
 from llmhni_pipeline.recsys.data import SplitData
@@ -12,7 +13,13 @@ from llmhni_pipeline.recsys.graph import InteractionGraph
 
 
 class AugmentedGraphConfig(dg.Config):
-    ease_check: bool = True  # EASE on G and on G′, scored on validation (seconds on ml-100k, ~2 min on amazon)
+    # "auto": the rule and High threshold whose G′ scores best with EASE on validation, G′ = G included
+    # (each candidate is one EASE fit: seconds on ml-100k, about a minute on amazon-book); or one of
+    # remove_and_add (the paper), remove_only, add_only, none, at the threshold ``high``
+    rule: str = "auto"
+    high: float = 0.5
+    high_grid: list[float] = [0.5, 0.8]
+    ease_check: bool = True  # EASE on G and on G′, scored on validation (always on under "auto")
     ease_l2: float = 100.0
 
 
@@ -40,19 +47,28 @@ def augmented_graph(
     llm_logical_scores: pl.DataFrame,
 ):
     train = raw_interactions.filter(pl.col("split") == "train").select("user_id", "item_id", "is_injected")
-    judged = llm_logical_scores.filter(pl.col("label") != "unjudged")
-    edges, removed = augmented_edges(train, judged.select("user_id", "item_id", "kind", "label"))
+    data = SplitData.from_frame(raw_interactions)
+    if config.rule == "auto":
+        chosen, candidates = choose_rule(data, train, llm_logical_scores, config.high_grid, l2=config.ease_l2)
+        context.log.info(f"G′ rule chosen on validation (EASE recall@20): {chosen.name}")
+    else:
+        chosen, candidates = GraphRule(config.rule, config.high), None
+    edges, removed = apply_rule(train, llm_logical_scores, chosen)
     added = edges.filter(pl.col("origin") == "added_hard")
     report = denoising_report(removed, added, raw_interactions)
     context.log.info(f"G′: {report['removed_edges']} edges removed, {report['added_edges']} added")
     check = {}
-    if config.ease_check:
-        data = SplitData.from_frame(raw_interactions)
-        check = ease_graph_check(data, InteractionGraph.from_frame(edges, data.n_users, data.n_items), config.ease_l2)
+    if config.ease_check or candidates is not None:
+        check = ease_graph_check(
+            data, InteractionGraph.from_frame(edges, data.n_users, data.n_items), config.ease_l2
+        )
         context.log.info(
             f"EASE validation recall@20: G {check['ease_valid_recall@20_G']:.4f}, "
             f"G′ {check['ease_valid_recall@20_G_prime']:.4f}"
         )
+    choice: dict[str, object] = {"rule": chosen.name}
+    if candidates is not None:
+        choice["rule_candidates"] = dg.MetadataValue.md(_markdown(candidates, chosen))
     yield dg.Output(
         edges.select("user_id", "item_id", "origin"),
         output_name="augmented_graph",
@@ -60,9 +76,27 @@ def augmented_graph(
             **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in report.items()},
             "edges": edges.height,
             "original_edges": train.height,
+            **choice,
             **check,
         },
     )
     yield dg.Output(
         removed.select("user_id", "item_id", "reason", "is_injected"), output_name="removed_edges"
     )
+
+
+def _markdown(candidates: pl.DataFrame, chosen: GraphRule) -> str:
+    head = "| rule | High ≥ | removed | added | EASE valid R@20 | N@20 |\n|---|---|---|---|---|---|\n"
+    rows = []
+    for r in candidates.iter_rows(named=True):
+        mark = (
+            " **(chosen)**"
+            if (r["rule"], r["high"]) == (chosen.rule, None if chosen.rule == "none" else chosen.high)
+            else ""
+        )
+        high = "" if r["high"] is None else f"{r['high']:g}"
+        rows.append(
+            f"| {r['rule']}{mark} | {high} | {r['removed']} | {r['added']} | "
+            f"{r['ease_valid_recall@20']:.4f} | {r['ease_valid_ndcg@20']:.4f} |"
+        )
+    return head + "\n".join(rows)

@@ -46,7 +46,9 @@ class BaselinesConfig(BackboneTrainingConfig):
     seeds: list[int] = [2026]
 
 
-def optional_inputs(context: dg.AssetExecutionContext, lake: LakeResource, key: str, data: SplitData) -> MethodInputs:
+def optional_inputs(
+    context: dg.AssetExecutionContext, lake: LakeResource, key: str, data: SplitData
+) -> MethodInputs:
     """What this partition offers besides its splits: text vectors, LLaRD's edited graph."""
     text = None
     path = table_path(lake.lake_path, TEXT, key)
@@ -59,7 +61,9 @@ def optional_inputs(context: dg.AssetExecutionContext, lake: LakeResource, key: 
         if (folder / "llard").is_dir():
             users, items, dropped = load_llard_edited_train(folder, data.n_users, data.n_items)
             if dropped:
-                context.log.warning(f"{folder / 'llard'}: {dropped} edited pair(s) with ids outside the dataset dropped")
+                context.log.warning(
+                    f"{folder / 'llard'}: {dropped} edited pair(s) with ids outside the dataset dropped"
+                )
             llard = InteractionGraph.from_arrays(users, items, data.n_users, data.n_items)
     return MethodInputs(data, text=text, llard_train=llard)
 

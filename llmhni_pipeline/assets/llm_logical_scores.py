@@ -10,19 +10,11 @@ import polars as pl
 
 from llmhni_pipeline.denoise.augment import hard_or_noisy
 from llmhni_pipeline.denoise.judge_quality import judge_quality
+from llmhni_pipeline.denoise.judging import judge_pairs
 from llmhni_pipeline.denoise.prompts import PROMPT_VERSIONS, build_prompts, prompt_templates_markdown
-from llmhni_pipeline.llm.gateway import judge_prompts
 from llmhni_pipeline.llm.labels import LabelThresholds
 from llmhni_pipeline.partitions import dataset_partitions
 from llmhni_pipeline.resources.llm import LLMResource
-
-
-def per_user_blocks(users: np.ndarray) -> list[tuple[int, int]]:
-    """(perspective, pair index) in judging order for pairs sorted by user: per user, 0 = user-centric block,
-    then 1 = item-centric block."""
-    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
-    stops = np.r_[starts[1:], len(users)]
-    return [(view, i) for lo, hi in zip(starts, stops, strict=True) for view in (0, 1) for i in range(lo, hi)]
 
 
 class JudgeConfig(dg.Config):
@@ -32,6 +24,9 @@ class JudgeConfig(dg.Config):
     # prompts newly sent per materialization (0 = no cap): keeps one run of the main job to minutes on a CPU;
     # each further run continues where the last stopped, everything judged so far stays cached
     max_calls_per_run: int = 1000
+    # send the item-centric prompt only where the user-centric one said High: the only pairs whose label it can
+    # change under the both-High rule (exact with fixed thresholds; quantile labels always send both)
+    skip_undecided: bool = True
 
 
 @dg.asset(
@@ -53,16 +48,20 @@ def llm_logical_scores(
     if config.max_calls_per_run:
         cap = options.budget.max_calls
         options.budget.max_calls = min(cap, config.max_calls_per_run) if cap else config.max_calls_per_run
-    # user by user: that user's user-centric prompts, then their item-centric ones. Consecutive prompts share
-    # the system text and the user's context (evaluated once by the local judge), and a run stopped by its cap
-    # leaves whole pairs judged rather than one perspective of many
-    order = per_user_blocks(pairs["user_id"].to_numpy())
-    prompts = [user_prompts[i] if view == 0 else item_prompts[i] for view, i in order]
-    answers, stats = judge_prompts(judge, prompts, cache, options)
-    results = {"user": [None] * len(user_prompts), "item": [None] * len(item_prompts)}
-    for (view, i), answer in zip(order, answers, strict=True):
-        results["user" if view == 0 else "item"][i] = answer
     thresholds = LabelThresholds(config.threshold_mode, config.high, config.low)
+    judged = judge_pairs(
+        judge,
+        user_prompts,
+        item_prompts,
+        pairs["user_id"].to_numpy(),
+        cache,
+        options,
+        thresholds,
+        config.skip_undecided,
+    )
+    stats = judged.stats
+    results = {"user": judged.user, "item": judged.item}
+    skipped = {"user": [False] * len(judged.user), "item": judged.item_skipped}
     columns = {}
     for view, view_results in results.items():
         p = {
@@ -75,16 +74,16 @@ def llm_logical_scores(
             f"{view}_p_high": p["p_high"],
             f"{view}_p_mid": p["p_mid"],
             f"{view}_p_low": p["p_low"],
-            f"{view}_status": [str(r.status) if r else "unjudged" for r in view_results],
+            f"{view}_status": [
+                str(r.status) if r else "skipped" if skip else "unjudged"
+                for r, skip in zip(view_results, skipped[view], strict=True)
+            ],
         }
     table = pairs.select("user_id", "item_id", "kind", "model_score").with_columns(
         **{k: pl.Series(v) for k, v in columns.items()}
     )
-    judged = pl.col("user_view").is_not_null() & pl.col("item_view").is_not_null()
     table = table.with_columns(
-        label=pl.when(judged)
-        .then(hard_or_noisy(pl.col("user_view"), pl.col("item_view")))
-        .otherwise(pl.lit("unjudged")),
+        label=hard_or_noisy(pl.col("user_view"), pl.col("item_view")),
         model=pl.lit(judge.model),
         prompt_version=pl.lit(f"{PROMPT_VERSIONS['user']}+{PROMPT_VERSIONS['item']}"),
     )
@@ -110,7 +109,8 @@ def llm_logical_scores(
     quality = judge_quality(table, raw_interactions)  # against validation positives and injected noise
     if quality:
         context.log.info(
-            "judge quality: " + ", ".join(f"{k} {v}" for k, v in quality.items() if k.endswith(("auc", "base_rate")))
+            "judge quality: "
+            + ", ".join(f"{k} {v}" for k, v in quality.items() if k.endswith(("auc", "base_rate")))
         )
     return dg.Output(
         table,
@@ -119,6 +119,7 @@ def llm_logical_scores(
             **{f"quality_{k}": v for k, v in quality.items()},
             **stats.as_metadata(),
             "unjudged_pairs": unjudged,
+            "second_view_prompts_skipped": judged.skipped_second,
             "judge": f"{judge.backend}:{judge.model}",
             "prompts": dg.MetadataValue.md(prompt_templates_markdown()),
         },

@@ -21,12 +21,17 @@ _NOISE = re.compile(r"-noise(\d{2})$")
 def model_summary(evaluation: pl.DataFrame) -> pl.DataFrame:
     """One row per (method, backbone, protocol): mean and std over seeds of test R@20 and N@10."""
     wide = (
-        evaluation.filter(((pl.col("metric") == "recall") & (pl.col("k") == 20)) | ((pl.col("metric") == "ndcg") & (pl.col("k") == 10)))
+        evaluation.filter(
+            ((pl.col("metric") == "recall") & (pl.col("k") == 20))
+            | ((pl.col("metric") == "ndcg") & (pl.col("k") == 10))
+        )
         .with_columns(name=pl.concat_str("metric", pl.lit("@"), pl.col("k").cast(pl.String)))
         .pivot(on="name", index=["model", "method", "backbone", "seed", "protocol"], values="value")
     )
-    label = pl.when(pl.col("backbone").is_null()).then(pl.col("method")).otherwise(
-        pl.concat_str("method", pl.lit(" ("), "backbone", pl.lit(")"))
+    label = (
+        pl.when(pl.col("backbone").is_null())
+        .then(pl.col("method"))
+        .otherwise(pl.concat_str("method", pl.lit(" ("), "backbone", pl.lit(")")))
     )
     return (
         wide.with_columns(label=label)
@@ -62,29 +67,62 @@ def noise_curve(lake: LakeResource, key: str) -> dict[str, dict[float, float]] |
     return points if len(ratios) > 1 else None
 
 
-@dg.asset(partitions_def=dataset_partitions, group_name="eval", kinds={"parquet"}, code_version="1",
-          deps=[EVALUATION, SCORES, GRAPH])
-def report(context: dg.AssetExecutionContext, raw_interactions: pl.DataFrame, lake: LakeResource) -> dg.Output[pl.DataFrame]:
+@dg.asset(
+    partitions_def=dataset_partitions,
+    group_name="eval",
+    kinds={"parquet"},
+    code_version="1",
+    deps=[EVALUATION, SCORES, GRAPH],
+)
+def report(
+    context: dg.AssetExecutionContext, raw_interactions: pl.DataFrame, lake: LakeResource
+) -> dg.Output[pl.DataFrame]:
     key = context.partition_key
     evaluation_path = table_path(lake.lake_path, EVALUATION, key)
     if not evaluation_path.is_file():
         raise FileNotFoundError(f"{evaluation_path}: materialize evaluation for {key} first")
     summary = model_summary(pl.read_parquet(evaluation_path))
-    lines = [f"# {key}", "", "## Test metrics (full ranking, train ∪ valid masked)", "",
-             "| model | protocol | seeds | R@20 | N@10 |", "|---|---|---|---|---|"]
-    lines += [f"| {r['label']} | {r['protocol']} | {r['seeds']} | {_pm(r['r20'], r['r20_std'], r['seeds'])} | "
-              f"{_pm(r['n10'], r['n10_std'], r['seeds'])} |" for r in summary.iter_rows(named=True)]
+    lines = [
+        f"# {key}",
+        "",
+        "## Test metrics (full ranking, train ∪ valid masked)",
+        "",
+        "| model | protocol | seeds | R@20 | N@10 |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['label']} | {r['protocol']} | {r['seeds']} | {_pm(r['r20'], r['r20_std'], r['seeds'])} | "
+        f"{_pm(r['n10'], r['n10_std'], r['seeds'])} |"
+        for r in summary.iter_rows(named=True)
+    ]
     bars = dict(zip(summary["label"], summary["r20"], strict=True))
-    lines += ["", png_markdown(bars_png(bars, f"{key}: test R@20", "R@20",
-                                        dict(zip(summary["label"], summary["r20_std"], strict=True))), "R@20 by model")]
-    rows = [{"section": "model", "name": r["label"], "value": r["r20"]} for r in summary.iter_rows(named=True)]
+    lines += [
+        "",
+        png_markdown(
+            bars_png(
+                bars,
+                f"{key}: test R@20",
+                "R@20",
+                dict(zip(summary["label"], summary["r20_std"], strict=True)),
+            ),
+            "R@20 by model",
+        ),
+    ]
+    rows = [
+        {"section": "model", "name": r["label"], "value": r["r20"]} for r in summary.iter_rows(named=True)
+    ]
     scores_path = table_path(lake.lake_path, SCORES, key)
     if scores_path.is_file():
         scores = pl.read_parquet(scores_path)
         judged = scores.filter(pl.col("label") != "unjudged")
         coverage = judged.height / max(scores.height, 1)
-        lines += ["", "## The judge", "", f"{judged.height:,} of {scores.height:,} candidate pairs judged "
-                  f"({coverage:.1%}), {judged['user_id'].n_unique():,} users; model `{scores['model'][0]}`."]
+        lines += [
+            "",
+            "## The judge",
+            "",
+            f"{judged.height:,} of {scores.height:,} candidate pairs judged "
+            f"({coverage:.1%}), {judged['user_id'].n_unique():,} users; model `{scores['model'][0]}`.",
+        ]
         quality = judge_quality(scores, raw_interactions)
         if quality:
             lines += ["", "| measure | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in quality.items()]
@@ -103,9 +141,21 @@ def report(context: dg.AssetExecutionContext, raw_interactions: pl.DataFrame, la
     if curve:
         ratios = sorted({r for p in curve.values() for r in p})
         series = {name: [p.get(r, float("nan")) for r in ratios] for name, p in curve.items()}
-        lines += ["", "## Noise robustness", "",
-                  png_markdown(lines_png(ratios, series, "test R@20 against injected noise", "noise ratio", "R@20"),
-                               "noise curve")]
-        rows += [{"section": "noise", "name": f"{n}@{r:.2f}", "value": v} for n, p in curve.items() for r, v in p.items()]
+        lines += [
+            "",
+            "## Noise robustness",
+            "",
+            png_markdown(
+                lines_png(ratios, series, "test R@20 against injected noise", "noise ratio", "R@20"),
+                "noise curve",
+            ),
+        ]
+        rows += [
+            {"section": "noise", "name": f"{n}@{r:.2f}", "value": v}
+            for n, p in curve.items()
+            for r, v in p.items()
+        ]
     table = pl.DataFrame(rows, schema={"section": pl.String, "name": pl.String, "value": pl.Float64})
-    return dg.Output(table, metadata={"report": dg.MetadataValue.md("\n".join(lines)), "models": summary.height})
+    return dg.Output(
+        table, metadata={"report": dg.MetadataValue.md("\n".join(lines)), "models": summary.height}
+    )

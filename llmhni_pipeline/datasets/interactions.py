@@ -191,7 +191,9 @@ def check_trainable(result: StageZeroResult, path: Path) -> None:
     per_split = dict(result.interactions.group_by("split").len().iter_rows())
     problems = []
     if result.n_users < MIN_USERS or result.n_items < MIN_ITEMS:
-        problems.append(f"{result.n_users} user(s) and {result.n_items} item(s); at least {MIN_USERS} of each")
+        problems.append(
+            f"{result.n_users} user(s) and {result.n_items} item(s); at least {MIN_USERS} of each"
+        )
     for split in ("train", "test"):
         if not per_split.get(split):
             problems.append(f"no {split} interaction after the split")

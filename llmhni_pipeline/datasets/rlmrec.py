@@ -115,9 +115,7 @@ LLARD_EDITED_TRAIN = "llard/aug_traindata.npy"
 _LLARD_SENTINEL = 9_999_999  # LLaRD pads its per-user lists with this id
 
 
-def load_llard_edited_train(
-    folder: Path, n_users: int, n_items: int
-) -> tuple[np.ndarray, np.ndarray, int]:
+def load_llard_edited_train(folder: Path, n_users: int, n_items: int) -> tuple[np.ndarray, np.ndarray, int]:
     """LLaRD's published LLM-edited training set (``{user: [items]}`` in an ``.npy``) as (users, items) arrays,
     without the ``9999999`` padding and without duplicate pairs, and the number of pairs dropped because their ids
     lie outside the dataset (the amazon file has one: item 10256 of 9,332; its LLM's addition, it seems)."""

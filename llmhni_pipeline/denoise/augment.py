@@ -1,6 +1,7 @@
 """Stages 6–7: the hard/noisy rule and the augmented graph G′ (method_spec §8–9).
 
-A judged pair is **hard** iff both perspectives (user-centric and item-centric) say High, **noisy** otherwise.
+A judged pair is **hard** iff both perspectives (user-centric and item-centric) say High, **noisy** otherwise;
+so the second perspective is asked only where the first said High (:func:`needs_second_view`).
 E′ = (E \\ (C⁺ ∩ noisy)) ∪ (C⁻ ∩ hard): suspicious positives the LLM does not back are removed, high-scored
 negatives it backs from both sides are added. C⁺ ∩ hard stays; C⁻ ∩ noisy is not added.
 """
@@ -13,9 +14,25 @@ HIGH = "High"
 
 
 def hard_or_noisy(user_view: pl.Expr, item_view: pl.Expr) -> pl.Expr:
-    """The paper's rule on the two labels (a missing label counts as not High)."""
-    both_high = (user_view.fill_null("") == HIGH) & (item_view.fill_null("") == HIGH)
-    return pl.when(both_high).then(pl.lit("hard")).otherwise(pl.lit("noisy"))
+    """The paper's rule on the two labels: ``hard`` iff both are High, ``noisy`` as soon as one judged
+    perspective is not High, ``unjudged`` while neither decides (a perspective not judged yet is null)."""
+    user, item = user_view.fill_null(""), item_view.fill_null("")
+    decided_not_high = (user_view.is_not_null() & (user != HIGH)) | (item_view.is_not_null() & (item != HIGH))
+    return (
+        pl.when((user == HIGH) & (item == HIGH))
+        .then(pl.lit("hard"))
+        .when(decided_not_high)
+        .then(pl.lit("noisy"))
+        .otherwise(pl.lit("unjudged"))
+    )
+
+
+def needs_second_view(first_view: str | None) -> bool:
+    """Whether the other perspective can still change a pair's label under :func:`hard_or_noisy`: only when
+    the first one says High (any other answer makes the pair noisy whatever the second says). This is exact
+    for the both-High rule with labels fixed per prompt (``threshold_mode: fixed``); under quantile labels a
+    label depends on every other score, and every prompt is sent."""
+    return first_view == HIGH
 
 
 def augmented_edges(train_edges: pl.DataFrame, judged: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

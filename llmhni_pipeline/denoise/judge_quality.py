@@ -60,7 +60,9 @@ def _block(frame: pl.DataFrame, truth: str, label: str, score_sign: float, prefi
     )
     if truth == "is_injected":
         positives = int(y.sum())
-        out[f"{prefix}_{label}_recall"] = round(flagged[truth].sum() / positives, 4) if positives else float("nan")
+        out[f"{prefix}_{label}_recall"] = (
+            round(flagged[truth].sum() / positives, 4) if positives else float("nan")
+        )
     return out
 
 
@@ -71,7 +73,9 @@ def judge_quality(scores: pl.DataFrame, interactions: pl.DataFrame) -> dict[str,
     score); for noise, a lower margin should mean "injected" (and so should a lower recommender score).
     """
     table = scores.with_columns(margin=pair_margin(scores))
-    valid = interactions.filter(pl.col("split") == "valid").select("user_id", "item_id", pl.lit(True).alias("in_valid"))
+    valid = interactions.filter(pl.col("split") == "valid").select(
+        "user_id", "item_id", pl.lit(True).alias("in_valid")
+    )
     out: dict[str, float] = {}
     negatives = (
         table.filter(pl.col("kind") == "neg_high")
@@ -81,7 +85,9 @@ def judge_quality(scores: pl.DataFrame, interactions: pl.DataFrame) -> dict[str,
     if negatives.height:
         out |= _block(negatives, "in_valid", "hard", 1.0, "hard")
     if interactions["is_injected"].any():
-        injected = interactions.filter(pl.col("is_injected")).select("user_id", "item_id", pl.lit(True).alias("injected"))
+        injected = interactions.filter(pl.col("is_injected")).select(
+            "user_id", "item_id", pl.lit(True).alias("injected")
+        )
         positives = (
             table.filter(pl.col("kind") == "pos_low")
             .join(injected, on=["user_id", "item_id"], how="left")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -52,6 +53,14 @@ class CallStats:
     malformed: int = 0  # answered, but unreadable: not cached, so the next run asks again
     stopped_by_failures: bool = False
     last_error: str = ""
+
+    def __add__(self, other: CallStats) -> CallStats:
+        """Two runs of one stage as one: counts add up, a stop in either is a stop, the later error wins."""
+        merged = {}
+        for f in dataclasses.fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            merged[f.name] = (b or a) if isinstance(a, str) else (a or b) if isinstance(a, bool) else a + b
+        return CallStats(**merged)
 
     def as_metadata(self, prefix: str = "llm_") -> dict[str, float | int | bool]:
         return {f"{prefix}{k}": (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}

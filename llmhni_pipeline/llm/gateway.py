@@ -127,7 +127,9 @@ def _run_batches(
                         calls=stats.calls + state["in_flight"], failed=stats.failed, cost_usd=stats.cost_usd
                     )
                     room = options.budget.room(projected)
-                    if room < len(queue[0]) and room > 0:  # a cap of N calls makes exactly N: trim the last batch
+                    if (
+                        room < len(queue[0]) and room > 0
+                    ):  # a cap of N calls makes exactly N: trim the last batch
                         queue[0:1] = [queue[0][:room], queue[0][room:]]
                     if room <= 0:
                         stats.stopped_by_budget = True
@@ -142,7 +144,9 @@ def _run_batches(
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     finish(future, running.pop(future), queue)
-        except BaseException:  # Ctrl-C, SIGTERM, an orchestrator's interrupt: keep what is finished, then stop
+        except (
+            BaseException
+        ):  # Ctrl-C, SIGTERM, an orchestrator's interrupt: keep what is finished, then stop
             queue.clear()
             for future in list(running):
                 if future.cancel():

@@ -59,10 +59,18 @@ def export_judgments(cache: CallCache, path: Path) -> dict[str, object]:
     missing = set(COLUMNS) - set(rows.columns)
     if missing:
         raise JudgmentSetError(f"{cache.folder}: the cache lacks column(s) {sorted(missing)}")
-    frame = rows.select([pl.col(c).cast(t) for c, t in COLUMNS.items()]).filter(pl.col("status") == "ok").sort("key")
+    frame = (
+        rows.select([pl.col(c).cast(t) for c, t in COLUMNS.items()])
+        .filter(pl.col("status") == "ok")
+        .sort("key")
+    )
     description = _describe(frame)
-    atomic_write(path, lambda tmp: frame.write_parquet(tmp, compression="zstd",
-                                                       metadata={META_KEY: json.dumps(description)}))
+    atomic_write(
+        path,
+        lambda tmp: frame.write_parquet(
+            tmp, compression="zstd", metadata={META_KEY: json.dumps(description)}
+        ),
+    )
     return description
 
 
@@ -74,10 +82,14 @@ def read_judgment_set(path: Path) -> tuple[pl.DataFrame, dict[str, object]]:
         meta = pl.read_parquet_metadata(path)
         frame = pl.read_parquet(path)
     except Exception as exc:  # a truncated file has no footer; anything else unreadable is no set either
-        raise JudgmentSetError(f"{path}: not a readable Parquet file (truncated or damaged?): {exc}") from None
+        raise JudgmentSetError(
+            f"{path}: not a readable Parquet file (truncated or damaged?): {exc}"
+        ) from None
     if META_KEY not in meta:
-        raise JudgmentSetError(f"{path}: not a judgment set (no {META_KEY!r} metadata); export one with "
-                               "`llmhni judgments export`")
+        raise JudgmentSetError(
+            f"{path}: not a judgment set (no {META_KEY!r} metadata); export one with "
+            "`llmhni judgments export`"
+        )
     description = json.loads(meta[META_KEY])
     if description.get("format") != FORMAT:
         raise JudgmentSetError(f"{path}: format {description.get('format')!r}, this version reads {FORMAT!r}")

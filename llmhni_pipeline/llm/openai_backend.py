@@ -136,13 +136,18 @@ class _OpenAIBase:
             status = getattr(exc, "status_code", "?")
             hint = "check OPENAI_API_KEY" if status in (401, 403) else "check the base URL and model name"
             raise FatalLLMError(
-                redact(f"{status} {type(exc).__name__} from {self.endpoint()} ({hint}): {exc}", self.settings.api_key)
+                redact(
+                    f"{status} {type(exc).__name__} from {self.endpoint()} ({hint}): {exc}",
+                    self.settings.api_key,
+                )
             ) from None
         except openai.OpenAIError as exc:
             attempts = retrying.statistics.get("attempt_number", "?")
             raise LLMCallError(
-                redact(f"{type(exc).__name__} from {self.endpoint()} after {attempts} attempt(s): {exc}",
-                       self.settings.api_key)
+                redact(
+                    f"{type(exc).__name__} from {self.endpoint()} after {attempts} attempt(s): {exc}",
+                    self.settings.api_key,
+                )
             ) from None
 
 

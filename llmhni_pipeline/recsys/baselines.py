@@ -56,8 +56,12 @@ def ease_graph_check(
 
     out = {}
     for name, graph in (("G", data.train), ("G_prime", augmented)):
-        metrics = evaluate_ranking(ease_scorer(graph, l2, device), data.valid, data.train_sets, ks=(20,), device=device)
+        metrics = evaluate_ranking(
+            ease_scorer(graph, l2, device), data.valid, data.train_sets, ks=(20,), device=device
+        )
         out[f"ease_valid_recall@20_{name}"] = round(metrics["recall@20"], 5)
         out[f"ease_valid_ndcg@20_{name}"] = round(metrics["ndcg@20"], 5)
-    out["ease_valid_recall@20_gain"] = round(out["ease_valid_recall@20_G_prime"] - out["ease_valid_recall@20_G"], 5)
+    out["ease_valid_recall@20_gain"] = round(
+        out["ease_valid_recall@20_G_prime"] - out["ease_valid_recall@20_G"], 5
+    )
     return out

@@ -17,7 +17,9 @@ from llmhni_pipeline.llm.interfaces import Embedder, Judge
 from llmhni_pipeline.llm.model_store import JUDGE_MODELS, installed_gguf
 from llmhni_pipeline.llm.openai_backend import OpenAIEmbedder, OpenAIJudge, OpenAISettings
 
-LOCAL_JUDGE_BATCH = 2  # prompts per batch for the embedded judge (~1.5 s each on 2 cores): an interrupt waits for one
+LOCAL_JUDGE_BATCH = (
+    2  # prompts per batch for the embedded judge (~1.5 s each on 2 cores): an interrupt waits for one
+)
 
 
 class LLMResource(dg.ConfigurableResource):

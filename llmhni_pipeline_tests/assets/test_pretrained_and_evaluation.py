@@ -51,7 +51,11 @@ def test_pretraining_writes_history_checkpoint_and_curve(trained_lake):
 def test_evaluation_table_compares_models_on_test(trained_lake):
     lake, result = trained_lake
     table = pl.read_parquet(table_path(lake, "evaluation", "ml-100k"))
-    assert set(table["model"]) == {"lightgcn (pretrained)", "MostPop", "EASE (λ=100)"}  # no joint, no baselines
+    assert set(table["model"]) == {
+        "lightgcn (pretrained)",
+        "MostPop",
+        "EASE (λ=100)",
+    }  # no joint, no baselines
     assert set(table["protocol"]) == {"held-out validation", "closed form"}
     assert table.height == 3 * 16
     r20 = {

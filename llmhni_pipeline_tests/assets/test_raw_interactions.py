@@ -84,15 +84,21 @@ def test_a_table_built_from_an_older_stage_0_refuses_to_be_read(lake, datasets_i
     (folder / "items.csv").write_text("item_id,text\n" + "".join(f"{i},book {i}\n" for i in range(9)))
     instance = datasets_instance("shop")
     resources = build_resources(str(lake))
-    assert dg.materialize([raw_interactions, text_profiles], partition_key="shop", instance=instance,
-                          resources=resources).success
+    assert dg.materialize(
+        [raw_interactions, text_profiles], partition_key="shop", instance=instance, resources=resources
+    ).success
     lineage = pl.read_parquet_metadata(table_path(lake, "text_profiles", "shop"))[LINEAGE_KEY]
     assert lineage == pl.read_parquet_metadata(table_path(lake, "raw_interactions", "shop"))[LINEAGE_KEY]
     write_incoming(lake, "shop", rows + "6,8\n6,0\n6,1\n")  # one more user: every id after it shifts
     assert _materialize(lake, "shop", instance).success
-    result = dg.materialize([raw_interactions, text_profiles, llm_embeddings], partition_key="shop",
-                            instance=instance, resources=resources, selection=[llm_embeddings],
-                            raise_on_error=False)
+    result = dg.materialize(
+        [raw_interactions, text_profiles, llm_embeddings],
+        partition_key="shop",
+        instance=instance,
+        resources=resources,
+        selection=[llm_embeddings],
+        raise_on_error=False,
+    )
     assert not result.success
     error = str(result.failure_data_for_node("llm_embeddings").error)
     assert "text_profiles was built from another version of raw_interactions" in error

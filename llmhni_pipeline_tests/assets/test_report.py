@@ -9,16 +9,31 @@ def _evaluation(r20_by_seed: dict[int, float], method="sgl") -> pl.DataFrame:
     rows = []
     for seed, r20 in r20_by_seed.items():
         for metric, k, value in (("recall", 20, r20), ("ndcg", 10, r20 / 2), ("recall", 10, r20 / 3)):
-            rows.append({"model": f"{method} (lightgcn, seed {seed})", "method": method, "backbone": "lightgcn",
-                         "seed": seed, "protocol": "held-out validation", "split": "test", "metric": metric,
-                         "k": k, "value": value, "users": 10})
+            rows.append(
+                {
+                    "model": f"{method} (lightgcn, seed {seed})",
+                    "method": method,
+                    "backbone": "lightgcn",
+                    "seed": seed,
+                    "protocol": "held-out validation",
+                    "split": "test",
+                    "metric": metric,
+                    "k": k,
+                    "value": value,
+                    "users": 10,
+                }
+            )
     return pl.DataFrame(rows)
 
 
 def test_model_summary_is_mean_and_std_over_seeds():
     row = model_summary(_evaluation({1: 0.10, 2: 0.12, 3: 0.14})).row(0, named=True)
     assert row["label"] == "sgl (lightgcn)" and row["seeds"] == 3
-    assert abs(row["r20"] - 0.12) < 1e-12 and abs(row["r20_std"] - 0.02) < 1e-12 and abs(row["n10"] - 0.06) < 1e-12
+    assert (
+        abs(row["r20"] - 0.12) < 1e-12
+        and abs(row["r20_std"] - 0.02) < 1e-12
+        and abs(row["n10"] - 0.06) < 1e-12
+    )
 
 
 def test_the_noise_curve_collects_the_same_datasets_noise_partitions_only(tmp_path):

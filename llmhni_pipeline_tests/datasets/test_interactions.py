@@ -128,7 +128,11 @@ def test_bad_rlmrec_files(tmp_path, lake, shared_data, case, problem, monkeypatc
         ("interactions.csv", "", "file is empty"),
         ("interactions.csv", "user_id,item_id\n", "no rows"),
         ("interactions.csv", "user,item\n1,2\n", "missing column"),
-        ("interactions.csv", "user_id,item_id\n1,2\nNaN,3\n", r"1 empty or NaN id\(s\), e.g. on line\(s\) \[3\]"),
+        (
+            "interactions.csv",
+            "user_id,item_id\n1,2\nNaN,3\n",
+            r"1 empty or NaN id\(s\), e.g. on line\(s\) \[3\]",
+        ),
         ("interactions.csv", "user_id,item_id\n1,2\n ,3\n", "empty or NaN id"),
         ("interactions.csv", "user_id,item_id\n1,2\n1,2\n3,4\n", "duplicate"),
         ("interactions.csv", "user_id,item_id,split\n1,2,train\n1,2,test\n3,4,train\n", "train/test overlap"),
@@ -167,7 +171,9 @@ def test_incoming_parquet_float_ids_are_rejected(lake, shared_data):
 
 
 def test_csv_ids_keep_leading_zeros_and_lose_surrounding_spaces(lake, shared_data):
-    rows = "user_id,item_id,split\n07,0002005018,train\n7,2005018,train\n 07 ,2005018 ,test\n7,0002005018,test\n"
+    rows = (
+        "user_id,item_id,split\n07,0002005018,train\n7,2005018,train\n 07 ,2005018 ,test\n7,0002005018,test\n"
+    )
     write_incoming(lake, "shop", rows)
     result, _ = _build("shop", lake, shared_data)
     raw_users = set(result.id_mappings.filter(pl.col("entity") == "user")["raw_id"])

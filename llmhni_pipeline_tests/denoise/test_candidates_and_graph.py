@@ -2,7 +2,12 @@ import numpy as np
 import polars as pl
 import torch
 
-from llmhni_pipeline.denoise.augment import augmented_edges, denoising_report, hard_or_noisy
+from llmhni_pipeline.denoise.augment import (
+    augmented_edges,
+    denoising_report,
+    hard_or_noisy,
+    needs_second_view,
+)
 from llmhni_pipeline.denoise.candidates import select_candidates
 from llmhni_pipeline.recsys.data import UserItemSets
 
@@ -27,9 +32,29 @@ def test_candidates_are_lowest_positives_and_highest_negatives_with_evidence():
 
 
 def test_hard_only_when_both_perspectives_say_high():
-    frame = pl.DataFrame({"u": ["High", "High", "Mid", None], "i": ["High", "Low", "High", "High"]})
+    frame = pl.DataFrame(
+        {
+            "u": ["High", "High", "Mid", None, "Low", "High", None],
+            "i": ["High", "Low", "High", "High", None, None, None],
+        }
+    )
     labels = frame.select(hard_or_noisy(pl.col("u"), pl.col("i")).alias("label"))["label"].to_list()
-    assert labels == ["hard", "noisy", "noisy", "noisy"]
+    # one judged perspective that is not High decides; High with the other missing, or nothing, does not
+    assert labels == ["hard", "noisy", "noisy", "unjudged", "noisy", "unjudged", "unjudged"]
+
+
+def test_skipping_the_second_view_never_changes_a_label():
+    import itertools
+
+    views = ["High", "Mid", "Low"]
+    both = pl.DataFrame([{"u": u, "i": i} for u, i in itertools.product(views, views)])
+    skipped = both.with_columns(i=pl.when(pl.col("u") == "High").then(pl.col("i")).otherwise(None))
+    assert [needs_second_view(u) for u in views] == [True, False, False]
+
+    def label(frame: pl.DataFrame) -> list[str]:
+        return frame.select(hard_or_noisy(pl.col("u"), pl.col("i")).alias("label"))["label"].to_list()
+
+    assert label(skipped) == label(both) and "unjudged" not in label(both)
 
 
 def test_augmented_graph_removes_noisy_positives_and_adds_hard_negatives():
@@ -81,7 +106,9 @@ def test_the_ease_check_prefers_a_graph_with_the_validation_edges_and_scores_g_a
     g = torch.Generator().manual_seed(0)
     users = torch.arange(60).repeat_interleave(6)
     items = torch.randint(0, 20, (360,), generator=g) + (1 - users % 2) * 20
-    noisy = InteractionGraph(torch.cat([data.train.users, users]), torch.cat([data.train.items, items]), 60, 40)
+    noisy = InteractionGraph(
+        torch.cat([data.train.users, users]), torch.cat([data.train.items, items]), 60, 40
+    )
     worse = ease_graph_check(data, noisy, l2=10.0)
     assert worse["ease_valid_recall@20_gain"] < 0
     assert set(worse) >= {"ease_valid_recall@20_G", "ease_valid_recall@20_G_prime", "ease_valid_ndcg@20_G"}

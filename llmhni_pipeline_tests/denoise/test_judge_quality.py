@@ -18,29 +18,42 @@ def test_auc_against_the_pairwise_definition():
 
 
 def _row(user, item, kind, score, user_margin, item_margin, label):
-    return {"user_id": user, "item_id": item, "kind": kind, "model_score": score,
-            "user_p_high": (1 + user_margin) / 2, "user_p_low": (1 - user_margin) / 2,
-            "item_p_high": (1 + item_margin) / 2, "item_p_low": (1 - item_margin) / 2, "label": label}
+    return {
+        "user_id": user,
+        "item_id": item,
+        "kind": kind,
+        "model_score": score,
+        "user_p_high": (1 + user_margin) / 2,
+        "user_p_low": (1 - user_margin) / 2,
+        "item_p_high": (1 + item_margin) / 2,
+        "item_p_low": (1 - item_margin) / 2,
+        "label": label,
+    }
 
 
 def test_hand_made_case_base_rates_precision_recall_and_both_aucs():
-    scores = pl.DataFrame([
-        # high-scored negatives of user 0: items 5 and 6 are validation positives
-        _row(0, 5, "neg_high", 0.9, 0.8, 0.6, "hard"),
-        _row(0, 6, "neg_high", 0.1, 0.4, 0.2, "noisy"),
-        _row(0, 7, "neg_high", 0.5, -0.6, -0.2, "noisy"),
-        _row(0, 8, "neg_high", 0.3, 0.9, 0.9, "hard"),
-        # low-scored positives: item 1 injected
-        _row(0, 1, "pos_low", 0.2, -0.9, -0.7, "noisy"),
-        _row(0, 2, "pos_low", 0.1, 0.5, 0.1, "hard"),
-        _row(0, 3, "pos_low", 0.3, -0.5, -0.5, "noisy"),
-        _row(0, 4, "pos_low", 0.4, float("nan"), float("nan"), "unjudged"),
-    ])
-    interactions = pl.DataFrame({
-        "user_id": [0] * 6, "item_id": [1, 2, 3, 4, 5, 6],
-        "split": ["train", "train", "train", "train", "valid", "valid"],
-        "is_injected": [True, False, False, False, False, False],
-    })
+    scores = pl.DataFrame(
+        [
+            # high-scored negatives of user 0: items 5 and 6 are validation positives
+            _row(0, 5, "neg_high", 0.9, 0.8, 0.6, "hard"),
+            _row(0, 6, "neg_high", 0.1, 0.4, 0.2, "noisy"),
+            _row(0, 7, "neg_high", 0.5, -0.6, -0.2, "noisy"),
+            _row(0, 8, "neg_high", 0.3, 0.9, 0.9, "hard"),
+            # low-scored positives: item 1 injected
+            _row(0, 1, "pos_low", 0.2, -0.9, -0.7, "noisy"),
+            _row(0, 2, "pos_low", 0.1, 0.5, 0.1, "hard"),
+            _row(0, 3, "pos_low", 0.3, -0.5, -0.5, "noisy"),
+            _row(0, 4, "pos_low", 0.4, float("nan"), float("nan"), "unjudged"),
+        ]
+    )
+    interactions = pl.DataFrame(
+        {
+            "user_id": [0] * 6,
+            "item_id": [1, 2, 3, 4, 5, 6],
+            "split": ["train", "train", "train", "train", "valid", "valid"],
+            "is_injected": [True, False, False, False, False, False],
+        }
+    )
     q = judge_quality(scores, interactions)
     assert q["hard_pairs_judged"] == 4 and q["hard_base_rate"] == 0.5
     # margins 0.7, 0.3, -0.4, 0.9 for labels T, T, F, F: pairs (T>F): 0.7>-0.4, 0.3>-0.4 → 2 of 4
@@ -49,6 +62,8 @@ def test_hand_made_case_base_rates_precision_recall_and_both_aucs():
     assert q["hard_hard_labels"] == 2 and q["hard_hard_precision"] == 0.5
     assert q["noise_pairs_judged"] == 3 and q["noise_base_rate"] == pytest.approx(1 / 3, abs=1e-4)
     assert q["noise_judge_auc"] == 1.0  # the injected edge has the lowest margin
-    assert q["noise_noisy_labels"] == 2 and q["noise_noisy_precision"] == 0.5 and q["noise_noisy_recall"] == 1.0
+    assert (
+        q["noise_noisy_labels"] == 2 and q["noise_noisy_precision"] == 0.5 and q["noise_noisy_recall"] == 1.0
+    )
     clean = judge_quality(scores, interactions.with_columns(is_injected=False))
     assert "noise_judge_auc" not in clean  # no noise measures on a clean partition

@@ -26,8 +26,11 @@ def test_directives_in_a_profile_are_removed_and_the_rest_is_kept(injection):
 
 @pytest.mark.parametrize(
     "text",
-    ["High fantasy with dragons and a low-key romance.", "A high-school drama; readers rate it highly.",
-     "Its heroine puts love above all else and disregards convention."],
+    [
+        "High fantasy with dragons and a low-key romance.",
+        "A high-school drama; readers rate it highly.",
+        "Its heroine puts love above all else and disregards convention.",
+    ],
 )
 def test_ordinary_descriptions_pass_unchanged(text):
     assert neutralize(text) == text
@@ -35,7 +38,11 @@ def test_ordinary_descriptions_pass_unchanged(text):
 
 def test_no_shipped_profile_loses_a_sentence(shared_data):
     texts = []
-    for name in ("amazon/amazon_item_profiles.csv", "amazon/amazon_user_profiles.csv", "steam/steam_item_profiles.csv"):
+    for name in (
+        "amazon/amazon_item_profiles.csv",
+        "amazon/amazon_user_profiles.csv",
+        "steam/steam_item_profiles.csv",
+    ):
         texts += pl.read_csv(shared_data / name, infer_schema=False)["profile_text"].to_list()
     assert len(texts) > 25_000 and not [t for t in texts if "[instruction removed]" in neutralize(t)]
 

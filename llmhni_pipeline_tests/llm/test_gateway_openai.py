@@ -92,7 +92,9 @@ def test_malformed_answers_are_counted_not_cached_and_asked_again_next_run(tmp_p
     with FakeOpenAI() as server:
         server.script = ["malformed"] * 2
         logs, options = _messages()
-        results, stats = judge_prompts(OpenAIJudge(_settings(server, max_attempts=2)), prompts, cache, options)
+        results, stats = judge_prompts(
+            OpenAIJudge(_settings(server, max_attempts=2)), prompts, cache, options
+        )
         assert results == [None] and stats.calls == 1 and stats.failed == 0 and stats.malformed == 1
         assert len(cache) == 0 and any("unreadable answers not cached" in m for m in logs)
         again, stats2 = judge_prompts(OpenAIJudge(_settings(server)), prompts, cache, _messages()[1])
@@ -107,7 +109,9 @@ def test_budget_stops_cleanly_and_the_next_run_continues(tmp_path):
         _, found, stats = embed_texts(OpenAIEmbedder(_settings(server)), TEXTS, cache, options)
         assert stats.stopped_by_budget and stats.calls <= 40 and found.sum() == stats.calls
         assert any("budget reached" in m for m in logs)
-        assert any(f"{len(TEXTS)} to call, 40 of them in this run" in m for m in logs)  # progress counts the cap
+        assert any(
+            f"{len(TEXTS)} to call, 40 of them in this run" in m for m in logs
+        )  # progress counts the cap
         assert not any(f"/{len(TEXTS)} (" in m for m in logs) and any("40/40 (" in m for m in logs)
         _, found2, stats2 = embed_texts(OpenAIEmbedder(_settings(server)), TEXTS, cache, _messages()[1])
         assert found2.all() and stats2.cache_hits == stats.calls and stats2.calls == len(TEXTS) - stats.calls
@@ -119,7 +123,9 @@ def test_exhausted_retries_leave_inputs_uncached_and_the_key_never_leaks(tmp_pat
         server.script = ["500"] * 50
         logs, options = _messages()
         cache = CallCache(tmp_path, "embeddings")
-        with pytest.raises(LLMStageFailed, match=r"every call to http://127\.0\.0\.1:\d+/v1 .* failed") as failed:
+        with pytest.raises(
+            LLMStageFailed, match=r"every call to http://127\.0\.0\.1:\d+/v1 .* failed"
+        ) as failed:
             embed_texts(OpenAIEmbedder(_settings(server, max_attempts=2)), TEXTS[:16], cache, options)
         assert "after 2 attempt(s)" in str(failed.value) and len(cache) == 0
         assert any("failed after retries" in m for m in logs)
@@ -213,7 +219,12 @@ def test_a_wrong_key_stops_at_once_and_failed_attempts_spend_the_cap(tmp_path):
         options.batch_size, options.budget, options.max_consecutive_failures = 2, Budget(max_calls=4), 100
         options.max_in_flight = 1
         with pytest.raises(LLMStageFailed, match="4 inputs, 16 not attempted"):
-            embed_texts(OpenAIEmbedder(_settings(server, max_attempts=1)), TEXTS[:20], CallCache(tmp_path, "g"), options)
+            embed_texts(
+                OpenAIEmbedder(_settings(server, max_attempts=1)),
+                TEXTS[:20],
+                CallCache(tmp_path, "g"),
+                options,
+            )
         assert server.requests == 2  # 2 failed batches of 2 spent the cap of 4 calls
 
 
@@ -223,7 +234,9 @@ def test_consecutive_failed_batches_stop_the_run_and_some_success_is_not_a_failu
         logs, options = _messages()
         options.batch_size, options.max_in_flight = 2, 1
         with pytest.raises(LLMStageFailed):
-            embed_texts(OpenAIEmbedder(_settings(server, max_attempts=1)), TEXTS, CallCache(tmp_path, "e"), options)
+            embed_texts(
+                OpenAIEmbedder(_settings(server, max_attempts=1)), TEXTS, CallCache(tmp_path, "e"), options
+            )
         assert server.requests == options.max_consecutive_failures  # 3 batches of 2, then it stopped
     with FakeOpenAI() as server:
         server.script = ["500"]  # one failed batch, the rest answered

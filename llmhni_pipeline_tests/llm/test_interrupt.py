@@ -44,7 +44,9 @@ def test_an_interrupt_stops_within_a_batch_and_keeps_every_finished_answer(tmp_p
         judge_prompts(judge, prompts, cache, options)
     stopped_after = time.perf_counter() - sent["at"]
     assert stopped_after < 4 * 0.1 + 0.5  # at most the batch in flight after the signal
-    assert 0 < judge.scored < 40 and judge.scored % 4 == 0 and len(cache) == judge.scored  # all finished cached
+    assert (
+        0 < judge.scored < 40 and judge.scored % 4 == 0 and len(cache) == judge.scored
+    )  # all finished cached
     assert any("interrupted" in m for m in logs)
     again, stats = judge_prompts(SlowJudge(0.0), prompts, cache, RunOptions(batch_size=4, report=logs.append))
     assert stats.cache_hits == judge.scored and stats.calls == 40 - judge.scored  # nothing is paid twice
@@ -71,7 +73,9 @@ def test_any_interrupt_keeps_the_batch_in_flight(tmp_path):
     try:
         judge = Interrupting(0.05)
         with pytest.raises(OrchestratorInterrupt):
-            judge_prompts(judge, prompts, cache, RunOptions(batch_size=4, max_in_flight=1, report=lambda m: None))
+            judge_prompts(
+                judge, prompts, cache, RunOptions(batch_size=4, max_in_flight=1, report=lambda m: None)
+            )
     finally:
         signal.signal(signal.SIGUSR1, previous)
     assert judge.scored == 8 and len(cache) == 8  # both finished batches cached, the third never started

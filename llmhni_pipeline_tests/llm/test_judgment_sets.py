@@ -14,13 +14,22 @@ from llmhni_pipeline.llm.judgment_sets import (
 
 
 def _rows(keys, status="ok"):
-    return pl.DataFrame({
-        "p_high": [0.6] * len(keys), "p_mid": [0.3] * len(keys), "p_low": [0.1] * len(keys),
-        "label_mass": [0.9] * len(keys), "raw": ["High"] * len(keys), "status": [status] * len(keys),
-        "tokens_in": pl.Series([20] * len(keys), dtype=pl.Int32), "tokens_out": pl.Series([1] * len(keys), dtype=pl.Int32),
-        "backend": ["llama.cpp"] * len(keys), "model": ["qwen"] * len(keys), "prompt_version": ["user-centric-v2"] * len(keys),
-        "key": keys,
-    })
+    return pl.DataFrame(
+        {
+            "p_high": [0.6] * len(keys),
+            "p_mid": [0.3] * len(keys),
+            "p_low": [0.1] * len(keys),
+            "label_mass": [0.9] * len(keys),
+            "raw": ["High"] * len(keys),
+            "status": [status] * len(keys),
+            "tokens_in": pl.Series([20] * len(keys), dtype=pl.Int32),
+            "tokens_out": pl.Series([1] * len(keys), dtype=pl.Int32),
+            "backend": ["llama.cpp"] * len(keys),
+            "model": ["qwen"] * len(keys),
+            "prompt_version": ["user-centric-v2"] * len(keys),
+            "key": keys,
+        }
+    )
 
 
 def test_export_import_round_trip_pays_nothing_twice(tmp_path):

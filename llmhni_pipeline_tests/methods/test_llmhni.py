@@ -50,7 +50,9 @@ def test_joint_loss_matches_the_formula_term_by_term():
 def test_switched_off_terms_are_absent_and_inference_uses_the_augmented_graph():
     g, g_aug = _graphs()
     model = build_backbone("lightgcn", 3, 4, dim=8, n_layers=2)
-    obj = LLMHNIObjective(model, g, g_aug, 1e-5, torch.device("cpu"), LLMHNIParams(lambda_de=0.0, lambda_hal=0.0))
+    obj = LLMHNIObjective(
+        model, g, g_aug, 1e-5, torch.device("cpu"), LLMHNIParams(lambda_de=0.0, lambda_hal=0.0)
+    )
     obj.start_epoch(1, torch.Generator().manual_seed(0))
     _, parts = obj.loss(torch.tensor([0]), torch.tensor([0]), torch.tensor([3]))
     assert set(parts) == {"bpr", "reg"} and obj.adj_drop is None

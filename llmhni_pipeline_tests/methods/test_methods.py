@@ -46,7 +46,11 @@ def _mean_layers(adj, e0, layers, include_ego=True):
 def _bpr(z, reg, e0):
     u, i, j = z[USERS], z[3 + POS], z[3 + NEG]
     bpr = -F.logsigmoid((u * i).sum(1) - (u * j).sum(1)).mean()
-    l2 = reg * (e0[USERS].pow(2).sum() + e0[3 + POS].pow(2).sum() + e0[3 + NEG].pow(2).sum()) / (2 * len(USERS))
+    l2 = (
+        reg
+        * (e0[USERS].pow(2).sum() + e0[3 + POS].pow(2).sum() + e0[3 + NEG].pow(2).sum())
+        / (2 * len(USERS))
+    )
     return bpr + l2
 
 

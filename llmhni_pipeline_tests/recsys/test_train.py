@@ -78,7 +78,9 @@ def test_train_and_test_reports_test_metrics_of_the_best_epoch():
     spec = RunSpec(epochs=15, batch_size=128, lr=0.01, patience=5, dim=16, n_layers=2)
     uniform = train_and_test(spec, inputs, "cpu")
     module1 = {"use_augmented_graph": False, "lambda_de": 0.0, "lambda_hal": 0.0, "pool_size": 10, "k_low": 3}
-    semantic = train_and_test(spec.override(method="llmhni", params={**module1, "warmup_epochs": 2}), inputs, "cpu")
+    semantic = train_and_test(
+        spec.override(method="llmhni", params={**module1, "warmup_epochs": 2}), inputs, "cpu"
+    )
     assert uniform["method"] == "lightgcn" and semantic["params"]["pool_size"] == 10
     for row in (uniform, semantic):
         assert 0.5 < row["test_recall@20"] <= 1 and 1 <= row["best_epoch"] <= row["epochs_run"]

@@ -76,10 +76,14 @@ def test_a_dataset_without_text_fails_clearly(lake, shared_data):
         ("item_id,text\n1,a book\n2,\n", r"1 item\(s\) have an empty text, e.g. on line\(s\) \[3\]"),
     ],
 )
-def test_item_texts_with_repeated_ids_or_empty_texts_are_rejected_naming_the_lines(lake, shared_data, items, problem):
+def test_item_texts_with_repeated_ids_or_empty_texts_are_rejected_naming_the_lines(
+    lake, shared_data, items, problem
+):
     from llmhni_pipeline_tests.conftest import write_incoming
 
-    folder = write_incoming(lake, "shop", "user_id,item_id\n" + "".join(f"{u},{i}\n" for u in range(6) for i in range(1, 11)))
+    folder = write_incoming(
+        lake, "shop", "user_id,item_id\n" + "".join(f"{u},{i}\n" for u in range(6) for i in range(1, 11))
+    )
     (folder / "items.csv").write_text(items)
     spec = parse_dataset_key("shop", lake)
     stage0 = build_raw_interactions(spec, lake, shared_data)

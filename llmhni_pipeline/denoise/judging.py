@@ -1,0 +1,94 @@
+"""Stage 6's judging plan: which prompts of a candidate pair are sent, in which order, within one run's cap.
+
+Every pair has a user-centric and an item-centric prompt. Under the both-High rule with fixed thresholds the
+item-centric answer matters only where the user-centric one said High (``augment.needs_second_view``), so
+by default the user-centric prompts go first and the item-centric ones follow only for those pairs: the
+labels are exactly those of judging both (tested), for about half the prompts. With quantile thresholds, or
+``skip_undecided=False``, both prompts of each pair are sent, user by user (a capped run then leaves whole
+pairs judged).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+
+from llmhni_pipeline.denoise.augment import needs_second_view
+from llmhni_pipeline.llm.accounting import Budget, CallStats
+from llmhni_pipeline.llm.cache import CallCache
+from llmhni_pipeline.llm.gateway import RunOptions, judge_prompts
+from llmhni_pipeline.llm.interfaces import Judge, JudgePrompt, JudgeResult
+from llmhni_pipeline.llm.labels import LabelThresholds
+
+
+def per_user_blocks(users: np.ndarray) -> list[tuple[int, int]]:
+    """(perspective, pair index) in judging order for pairs sorted by user: per user, 0 = user-centric block,
+    then 1 = item-centric block."""
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    stops = np.r_[starts[1:], len(users)]
+    return [(view, i) for lo, hi in zip(starts, stops, strict=True) for view in (0, 1) for i in range(lo, hi)]
+
+
+@dataclasses.dataclass
+class PairJudgments:
+    user: list[JudgeResult | None]
+    item: list[JudgeResult | None]
+    stats: CallStats
+    item_skipped: list[bool]  # item-centric prompt not sent: it could not change the pair's label
+
+    @property
+    def skipped_second(self) -> int:
+        return sum(self.item_skipped)
+
+
+def _margin(result: JudgeResult | None) -> float:
+    return result.p_high - result.p_low if result is not None else float("nan")
+
+
+def judge_pairs(
+    judge: Judge,
+    user_prompts: Sequence[JudgePrompt],
+    item_prompts: Sequence[JudgePrompt],
+    users: np.ndarray,
+    cache: CallCache,
+    options: RunOptions,
+    thresholds: LabelThresholds,
+    skip_undecided: bool = True,
+) -> PairJudgments:
+    """Both perspectives' answers in pair order (``None``: not judged), for pairs sorted by user."""
+    n = len(user_prompts)
+    if not (skip_undecided and thresholds.mode == "fixed"):
+        order = per_user_blocks(users)
+        answers, stats = judge_prompts(
+            judge, [user_prompts[i] if v == 0 else item_prompts[i] for v, i in order], cache, options
+        )
+        out: dict[int, list[JudgeResult | None]] = {0: [None] * n, 1: [None] * n}
+        for (view, i), answer in zip(order, answers, strict=True):
+            out[view][i] = answer
+        return PairJudgments(out[0], out[1], stats, [False] * n)
+    first, stats = judge_prompts(judge, list(user_prompts), cache, options)
+    labels = thresholds.labels(np.array([_margin(r) for r in first]))
+    decided = [r is not None and lab is not None for r, lab in zip(first, labels, strict=True)]
+    wanted = [i for i in range(n) if decided[i] and needs_second_view(str(labels[i]))]
+    room, cost = (
+        options.budget.max_calls,
+        options.budget.max_cost_usd,
+    )  # what the first phase left of the caps
+    if room is not None:
+        room = max(0, room - stats.calls - stats.failed)
+    if cost is not None:
+        cost = max(0.0, cost - stats.cost_usd)
+    second_options = dataclasses.replace(options, budget=Budget(room, cost))
+    item: list[JudgeResult | None] = [None] * n
+    if wanted and room != 0:
+        answers, more = judge_prompts(judge, [item_prompts[i] for i in wanted], cache, second_options)
+        for i, answer in zip(wanted, answers, strict=True):
+            item[i] = answer
+        stats = stats + more
+    elif wanted:
+        stats.stopped_by_budget = True
+        stats.skipped += len(wanted)
+    skipped = [decided[i] and not needs_second_view(str(labels[i])) for i in range(n)]
+    return PairJudgments(first, item, stats, skipped)

@@ -1,0 +1,65 @@
+import polars as pl
+import pytest
+import torch
+
+from llmhni_pipeline.denoise.graph_selection import GraphRule, apply_rule, choose_rule, relabel
+from llmhni_pipeline.recsys.data import SplitData
+from llmhni_pipeline_tests.recsys.test_train import _clustered_table
+
+
+def _noisy_case(judge_right: bool):
+    """The clustered table plus 4 cross-block (noise) training edges per user; candidates: every noise edge and
+    6 true edges per user as low-scored positives, 2 cross-block non-edges per user as high-scored negatives."""
+    table = _clustered_table()
+    g = torch.Generator().manual_seed(1)
+    noise = []
+    for u in range(60):
+        other = (1 - u % 2) * 20
+        noise += [(u, int(i) + other, "train") for i in torch.randperm(20, generator=g)[:6].tolist()]
+    noise_frame = pl.DataFrame(noise, schema=table.schema, orient="row")
+    full = pl.concat([table, noise_frame]).unique(["user_id", "item_id"], keep="first")
+    data = SplitData.from_frame(full)
+    train = full.filter(pl.col("split") == "train").select("user_id", "item_id")
+    true_edges = table.filter(pl.col("split") == "train").group_by("user_id").head(6)
+    good, bad = (0.9, -0.8) if judge_right else (-0.8, 0.9)
+    rows = [(u, i, "pos_low", bad) for u, i, _ in noise_frame.head(4 * 60).iter_rows()]
+    rows += [(u, i, "pos_low", good) for u, i, _ in true_edges.iter_rows()]
+    rows += [(u, i, "neg_high", -0.8) for u, i, _ in noise_frame.tail(60).iter_rows()]
+    schema = {"user_id": pl.Int32, "item_id": pl.Int32, "kind": pl.String, "m": pl.Float64}
+    frame = pl.DataFrame(rows, schema=schema, orient="row")
+    scores = frame.with_columns(
+        user_p_high=(1 + pl.col("m")) / 2, user_p_low=(1 - pl.col("m")) / 2, item_p_high=(1 + pl.col("m")) / 2
+    ).with_columns(item_p_low=pl.col("user_p_low"))
+    return data, train, scores
+
+
+def test_a_judge_that_finds_the_noise_gives_a_g_prime_chosen_over_g():
+    data, train, scores = _noisy_case(judge_right=True)
+    chosen, table = choose_rule(data, train, scores, [0.5], l2=10.0)
+    assert chosen.rule in ("remove_only", "remove_and_add") and chosen.high == 0.5
+    none = table.filter(pl.col("rule") == "none")["ease_valid_recall@20"][0]
+    assert table["ease_valid_recall@20"].max() > none
+    assert table.filter(pl.col("rule") == "remove_only")["removed"][0] == 240
+
+
+def test_a_judge_that_is_wrong_leaves_g_unchanged():
+    data, train, scores = _noisy_case(judge_right=False)
+    chosen, table = choose_rule(data, train, scores, [0.5], l2=10.0)
+    assert chosen.rule == "none", table
+    edges, removed = apply_rule(train, scores, chosen)
+    assert removed.height == 0 and edges.height == train.height
+
+
+def test_relabel_uses_the_threshold_and_leaves_a_missing_view_undecided():
+    scores = pl.DataFrame(
+        {
+            "user_p_high": [0.9, 0.7, 0.9, 0.1],
+            "user_p_low": [0.0, 0.1, 0.0, 0.8],
+            "item_p_high": [0.9, 0.9, float("nan"), float("nan")],
+            "item_p_low": [0.0, 0.0, float("nan"), float("nan")],
+        }
+    )
+    assert relabel(scores, 0.5)["label"].to_list() == ["hard", "hard", "unjudged", "noisy"]
+    assert relabel(scores, 0.8)["label"].to_list() == ["hard", "noisy", "unjudged", "noisy"]
+    with pytest.raises(ValueError, match="known: remove_and_add"):
+        GraphRule("drop_everything")
