@@ -3,8 +3,8 @@
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/judge_variants.py ml-100k --users 150 \
         --models qwen2.5-coder-1.5b qwen2.5-coder-0.5b --perspective user --out benchmarks/results/x.jsonl
 
-Reads the partition's ``candidate_pairs``, ``text_profiles`` and ``raw_interactions`` from the lake (materialize
-them first), judges the chosen perspective's prompts of every candidate pair of ``--users`` users (seeded)
+Reads the partition's ``candidate_pairs`` (or, with ``--candidates ease``, each user's top unseen items under
+EASE), ``text_profiles`` and ``raw_interactions`` from the lake (materialize them first), judges the chosen perspective's prompts of every candidate pair of ``--users`` users (seeded)
 with each model in turn through the gateway, into a **temporary** cache (the lake's cache, and so the main job's
 timing, is left alone), and reports per model: prompts/s, tokens evaluated per prompt, and — among the
 high-scored negatives — the AUC of P(High) − P(Low) for picking the user's held-out *validation* positives,
@@ -24,12 +24,66 @@ import numpy as np
 import polars as pl
 
 from llmhni_pipeline.denoise.judge_quality import auc
-from llmhni_pipeline.denoise.prompts import build_prompts
+from llmhni_pipeline.denoise.prompts import ITEM_CHARS, build_prompts
 from llmhni_pipeline.lake import default_lake_dir, raw_dir, table_path
 from llmhni_pipeline.llm.cache import CallCache
 from llmhni_pipeline.llm.gateway import RunOptions, judge_prompts
 from llmhni_pipeline.llm.local_backends import LlamaCppJudge
 from llmhni_pipeline.llm.model_store import JUDGE_MODELS, installed_gguf
+
+
+def ease_candidates(raw: pl.DataFrame, users: np.ndarray, k: int) -> pl.DataFrame:
+    """Top-``k`` unseen training-masked items under EASE for each user in ``users``, as ``neg_high`` pairs."""
+    import torch
+
+    from llmhni_pipeline.recsys.baselines import ease_weights
+    from llmhni_pipeline.recsys.data import SplitData
+
+    data = SplitData.from_frame(raw)
+    b = ease_weights(data.train, 100.0)
+    train = raw.filter(pl.col("split") == "train")
+    values, indices = [], []
+    for lo in range(0, len(users), 1024):  # a block of users at a time: X_block · B, training items masked
+        block = users[lo : lo + 1024]
+        index = {int(u): r for r, u in enumerate(block)}
+        sub = train.filter(pl.col("user_id").is_in(block.tolist()))
+        x = torch.zeros(len(block), data.n_items)
+        rows = torch.tensor([index[int(u)] for u in sub["user_id"]], dtype=torch.long)
+        x[rows, torch.from_numpy(sub["item_id"].to_numpy().astype(np.int64))] = 1.0
+        scores = x @ b
+        scores[x > 0] = -float("inf")
+        top = scores.topk(k, dim=1)
+        values.append(top.values.flatten())
+        indices.append(top.indices.flatten())
+    return pl.DataFrame(
+        {
+            "user_id": np.repeat(users, k).astype(np.int32),
+            "item_id": torch.cat(indices).numpy().astype(np.int32),
+            "kind": ["neg_high"] * (len(users) * k),
+            "model_score": torch.cat(values).numpy(),
+            "rank_within_user": np.tile(np.arange(1, k + 1), len(users)).astype(np.int16),
+            "evidence_items": [[] for _ in range(len(users) * k)],
+        },
+        schema_overrides={"evidence_items": pl.List(pl.Int32)},
+    )
+
+
+def text_cosine(lake: Path, dataset: str, pairs: pl.DataFrame) -> np.ndarray | None:
+    """Cosine of the user's and the item's profile embeddings (``llm_embeddings``, unprojected), when present:
+    the text signal a judge should at least match."""
+    path = table_path(lake, "llm_embeddings", dataset)
+    if not path.is_file():
+        return None
+    emb = pl.read_parquet(path)
+    vectors = {}
+    for entity in ("user", "item"):
+        part = emb.filter(pl.col("entity") == entity).sort("id")
+        matrix = np.zeros((int(part["id"].max()) + 1, len(part["vector"][0])), dtype=np.float32)
+        matrix[part["id"].to_numpy()] = np.stack(part["vector"].to_numpy())
+        vectors[entity] = matrix
+    u = vectors["user"][pairs["user_id"].to_numpy()]
+    i = vectors["item"][pairs["item_id"].to_numpy()]
+    return (u * i).sum(1) / (np.linalg.norm(u, axis=1) * np.linalg.norm(i, axis=1) + 1e-12)
 
 
 def main() -> None:
@@ -40,22 +94,52 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"])
     ap.add_argument("--perspective", choices=["user", "item"], default="user")
     ap.add_argument("--out", type=Path, help="append one JSON line per model")
+    ap.add_argument(
+        "--candidates",
+        choices=["lake", "ease"],
+        default="lake",
+        help="lake: the partition's candidate_pairs; ease: each chosen user's top --k-neg unseen items under EASE "
+        "(λ 100) as high-scored negatives, for a partition whose recommender is not trained yet",
+    )
+    ap.add_argument("--k-neg", type=int, default=2)
+    ap.add_argument(
+        "--users-with-positive",
+        action="store_true",
+        help="draw users among those with at least one validation positive among their candidates: more "
+        "positives per prompt paid, an inflated base rate, the same pairs for every judge",
+    )
+    ap.add_argument(
+        "--item-chars", type=int, default=ITEM_CHARS, help="characters of each item text in a prompt"
+    )
     args = ap.parse_args()
 
     lake = default_lake_dir()
-    pairs = pl.read_parquet(table_path(lake, "candidate_pairs", args.dataset))
     profiles = pl.read_parquet(table_path(lake, "text_profiles", args.dataset))
     raw = pl.read_parquet(table_path(lake, "raw_interactions", args.dataset))
-    users = np.unique(pairs["user_id"].to_numpy())
-    chosen = np.random.default_rng(args.seed).choice(users, size=min(args.users, len(users)), replace=False)
+    rng = np.random.default_rng(args.seed)
+    if args.candidates == "lake":
+        pairs = pl.read_parquet(table_path(lake, "candidate_pairs", args.dataset))
+    else:
+        pairs = ease_candidates(
+            raw, np.unique(raw.filter(pl.col("split") == "valid")["user_id"].to_numpy()), args.k_neg
+        )
+    valid = raw.filter(pl.col("split") == "valid").select(
+        "user_id", "item_id", pl.lit(True).alias("in_valid")
+    )
+    pool = pairs
+    if args.users_with_positive:
+        pool = pairs.filter(pl.col("kind") == "neg_high").join(valid, on=["user_id", "item_id"])
+    users = np.unique(pool["user_id"].to_numpy())
+    chosen = np.sort(rng.choice(users, size=min(args.users, len(users)), replace=False))
     pairs = pairs.filter(pl.col("user_id").is_in(chosen.tolist())).sort("user_id", "kind", "rank_within_user")
-    user_prompts, item_prompts = build_prompts(pairs, profiles)
+    user_prompts, item_prompts = build_prompts(pairs, profiles, args.item_chars)
     prompts = user_prompts if args.perspective == "user" else item_prompts
     valid = raw.filter(pl.col("split") == "valid").select(
         "user_id", "item_id", pl.lit(True).alias("in_valid")
     )
     truth = pairs.join(valid, on=["user_id", "item_id"], how="left")["in_valid"].fill_null(False).to_numpy()
     neg = (pairs["kind"] == "neg_high").to_numpy()
+    cosine = text_cosine(lake, args.dataset, pairs)
 
     for name in args.models:
         model = JUDGE_MODELS[name]
@@ -72,7 +156,10 @@ def main() -> None:
             "dataset": args.dataset,
             "model": name,
             "perspective": args.perspective,
+            "candidates": args.candidates,
+            "item_chars": args.item_chars,
             "users": int(len(chosen)),
+            "users_with_positive_only": args.users_with_positive,
             "seed": args.seed,
             "prompts": len(prompts),
             "seconds": round(seconds, 1),
@@ -82,6 +169,7 @@ def main() -> None:
             "valid_base_rate": round(float(truth[ok].mean()), 4),
             "judge_auc_valid": round(auc(margin[ok], truth[ok]), 4),
             "recommender_auc_valid": round(auc(pairs["model_score"].to_numpy()[ok], truth[ok]), 4),
+            "text_cosine_auc_valid": round(auc(cosine[ok], truth[ok]), 4) if cosine is not None else None,
             "share_high_fixed_0.5": round(float((margin[np.isfinite(margin)] >= 0.5).mean()), 4),
             "machine": platform.node(),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

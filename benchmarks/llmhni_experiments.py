@@ -324,10 +324,11 @@ def run(args: argparse.Namespace) -> None:
     grid = [dict(zip(sweep, values, strict=True)) for values in itertools.product(*sweep.values())] or [{}]
     first, rest = args.seeds[0], args.seeds[1:]
     if len(grid) > 1:  # choose each arm's setting on validation with the first seed
+        # each finished sweep run is logged at once (nothing is lost to a crash), the marked rows after the choice
         swept = run_jobs(
             [(b, a, arm_spec(a, base, first, s)) for b in args.bundles for a in args.arms for s in grid],
             opts,
-            log,
+            out / "sweep_progress.jsonl",
         )
         chosen = {}
         for (dataset, arm), group in itertools.groupby(
@@ -337,6 +338,7 @@ def run(args: argparse.Namespace) -> None:
             best = max(g, key=lambda r: r["valid_recall@20"])
             chosen[(dataset, arm)] = best
             for r in g:
+                r["sweep"], r["chosen_on_validation"] = True, r is best
                 if r is not best:
                     r["arm"] = f"{arm} (sweep)"
             print(
@@ -345,6 +347,8 @@ def run(args: argparse.Namespace) -> None:
                 flush=True,
             )
         rows += swept
+        with log.open("a") as f:
+            f.writelines(json.dumps(r) + "\n" for r in swept)
         jobs = []
         for b in args.bundles:
             dataset = load_bundle(b)["dataset"]

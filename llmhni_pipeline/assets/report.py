@@ -136,7 +136,11 @@ def report(
         check = {k: v.value for k, v in meta.items() if k.startswith("ease_valid_")}
         if check:
             lines += ["", "## EASE check of G′ (validation)", "", "| | value |", "|---|---|"]
+            if "rule" in meta:
+                lines += [f"| G′ rule | {meta['rule'].value} |"]
             lines += [f"| {k} | {v} |" for k, v in check.items()]
+        if "rule_candidates" in meta:
+            lines += ["", "Candidates (chosen on validation):", "", str(meta["rule_candidates"].value)]
     curve = noise_curve(lake, key)
     if curve:
         ratios = sorted({r for p in curve.values() for r in p})
