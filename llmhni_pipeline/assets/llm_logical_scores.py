@@ -23,7 +23,7 @@ class JudgeConfig(dg.Config):
     low: float = -0.5
     # prompts newly sent per materialization (0 = no cap): keeps one run of the main job to minutes on a CPU;
     # each further run continues where the last stopped, everything judged so far stays cached
-    max_calls_per_run: int = 1000
+    max_calls_per_run: int = 1500
     # send the item-centric prompt only where the user-centric one said High: the only pairs whose label it can
     # change under the both-High rule (exact with fixed thresholds; quantile labels always send both)
     skip_undecided: bool = True

@@ -38,7 +38,9 @@ class LLMResource(dg.ConfigurableResource):
     base_url: str | None = os.environ.get("LLMHNI_LLM_BASE_URL")
     embed_model: str = os.environ.get("LLMHNI_EMBED_MODEL", "text-embedding-ada-002")
     judge_model: str = os.environ.get("LLMHNI_JUDGE_MODEL", "gpt-4o-mini")
-    local_judge_model: str = os.environ.get("LLMHNI_LOCAL_JUDGE", "qwen2.5-coder-1.5b")
+    # the 0.5B model: on real candidate pairs neither embedded judge beats chance measurably, and the 0.5B is
+    # 1.7–1.8× faster (docs/benchmarks.md §10); LLMHNI_LOCAL_JUDGE=qwen2.5-coder-1.5b picks the larger one
+    local_judge_model: str = os.environ.get("LLMHNI_LOCAL_JUDGE", "qwen2.5-coder-0.5b")
     max_in_flight: int = 8
     timeout_s: float = 60.0
     max_attempts: int = 6
