@@ -5,7 +5,7 @@ import dagster as dg
 import polars as pl
 
 from llmhni_pipeline.denoise.augment import denoising_report
-from llmhni_pipeline.denoise.graph_selection import GraphRule, apply_rule, choose_rule
+from llmhni_pipeline.denoise.graph_selection import GraphRule, apply_rule, check_of, choose_rule
 from llmhni_pipeline.partitions import dataset_partitions
 from llmhni_pipeline.recsys.baselines import ease_graph_check
 from llmhni_pipeline.recsys.data import SplitData
@@ -58,10 +58,13 @@ def augmented_graph(
     report = denoising_report(removed, added, raw_interactions)
     context.log.info(f"G′: {report['removed_edges']} edges removed, {report['added_edges']} added")
     check = {}
-    if config.ease_check or candidates is not None:
+    if candidates is not None:  # G and the chosen G′ are both among the candidates already fit
+        check = check_of(candidates, chosen)
+    elif config.ease_check:
         check = ease_graph_check(
             data, InteractionGraph.from_frame(edges, data.n_users, data.n_items), config.ease_l2
         )
+    if check:
         context.log.info(
             f"EASE validation recall@20: G {check['ease_valid_recall@20_G']:.4f}, "
             f"G′ {check['ease_valid_recall@20_G_prime']:.4f}"

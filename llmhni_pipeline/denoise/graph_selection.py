@@ -17,9 +17,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from llmhni_pipeline.denoise.augment import HIGH, augmented_edges, hard_or_noisy
-from llmhni_pipeline.recsys.baselines import ease_scorer
+from llmhni_pipeline.recsys.baselines import ease_valid_metrics, graph_check
 from llmhni_pipeline.recsys.data import SplitData
-from llmhni_pipeline.recsys.evaluate import evaluate_ranking
 from llmhni_pipeline.recsys.graph import InteractionGraph
 
 RULES = ("remove_and_add", "remove_only", "add_only", "none")
@@ -86,16 +85,15 @@ def choose_rule(
     rows = []
     for rule in candidates:
         edges, removed = apply_rule(train, scores, rule)
-        graph = InteractionGraph.from_frame(edges, data.n_users, data.n_items)
-        metrics = evaluate_ranking(ease_scorer(graph, l2), data.valid, data.train_sets, ks=(20,))
+        metrics = ease_valid_metrics(data, InteractionGraph.from_frame(edges, data.n_users, data.n_items), l2)
         rows.append(
             {
                 "rule": rule.rule,
                 "high": None if rule.rule == "none" else rule.high,
                 "removed": removed.height,
                 "added": edges.filter(pl.col("origin") == "added_hard").height,
-                "ease_valid_recall@20": round(metrics["recall@20"], 5),
-                "ease_valid_ndcg@20": round(metrics["ndcg@20"], 5),
+                "ease_valid_recall@20": metrics["recall@20"],
+                "ease_valid_ndcg@20": metrics["ndcg@20"],
             }
         )
     table = pl.DataFrame(rows)
@@ -103,3 +101,16 @@ def choose_rule(
         range(len(candidates)), key=lambda k: (rows[k]["ease_valid_recall@20"], candidates[k].rule == "none")
     )
     return candidates[best], table
+
+
+def check_of(table: pl.DataFrame, chosen: GraphRule) -> dict[str, float]:
+    """The G-against-G′ check (``recsys.baselines.graph_check``) read from :func:`choose_rule`'s table: its
+    ``none`` row is G and the chosen rule's row is G′, both already fit, so nothing is refit."""
+
+    def metrics(row: pl.DataFrame) -> dict[str, float]:
+        return {"recall@20": row["ease_valid_recall@20"][0], "ndcg@20": row["ease_valid_ndcg@20"][0]}
+
+    none = table.filter(pl.col("rule") == "none")
+    high = None if chosen.rule == "none" else chosen.high
+    picked = table.filter((pl.col("rule") == chosen.rule) & (pl.col("high").eq_missing(high)))
+    return graph_check(metrics(none), metrics(picked))

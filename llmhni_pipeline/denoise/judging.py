@@ -43,10 +43,6 @@ class PairJudgments:
         return sum(self.item_skipped)
 
 
-def _margin(result: JudgeResult | None) -> float:
-    return result.p_high - result.p_low if result is not None else float("nan")
-
-
 def judge_pairs(
     judge: Judge,
     user_prompts: Sequence[JudgePrompt],
@@ -69,7 +65,7 @@ def judge_pairs(
             out[view][i] = answer
         return PairJudgments(out[0], out[1], stats, [False] * n)
     first, stats = judge_prompts(judge, list(user_prompts), cache, options)
-    labels = thresholds.labels(np.array([_margin(r) for r in first]))
+    labels = thresholds.labels(np.array([r.score if r is not None else np.nan for r in first]))
     decided = [r is not None and lab is not None for r, lab in zip(first, labels, strict=True)]
     wanted = [i for i in range(n) if decided[i] and needs_second_view(str(labels[i]))]
     room, cost = (

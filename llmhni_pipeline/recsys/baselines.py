@@ -47,21 +47,33 @@ def ease_scorer(train: InteractionGraph, l2: float = 100.0, device: torch.device
     return score
 
 
+def ease_valid_metrics(
+    data: SplitData, graph: InteractionGraph, l2: float = 100.0, device: torch.device | str = "cpu"
+) -> dict[str, float]:
+    """EASE fit on ``graph``, scored on the **validation** split with G's training items masked."""
+    from llmhni_pipeline.recsys.evaluate import evaluate_ranking
+
+    metrics = evaluate_ranking(
+        ease_scorer(graph, l2, device), data.valid, data.train_sets, ks=(20,), device=device
+    )
+    return {"recall@20": round(metrics["recall@20"], 5), "ndcg@20": round(metrics["ndcg@20"], 5)}
+
+
+def graph_check(on_g: dict[str, float], on_g_prime: dict[str, float]) -> dict[str, float]:
+    """:func:`ease_valid_metrics` of G and of G′ as the check's metadata keys, with the recall gain."""
+    out = {}
+    for name, metrics in (("G", on_g), ("G_prime", on_g_prime)):
+        out[f"ease_valid_recall@20_{name}"] = metrics["recall@20"]
+        out[f"ease_valid_ndcg@20_{name}"] = metrics["ndcg@20"]
+    out["ease_valid_recall@20_gain"] = round(on_g_prime["recall@20"] - on_g["recall@20"], 5)
+    return out
+
+
 def ease_graph_check(
     data: SplitData, augmented: InteractionGraph, l2: float = 100.0, device: torch.device | str = "cpu"
 ) -> dict[str, float]:
     """The quick loop for judging G′ (issue 11): EASE fit on G and on G′, both scored on the **validation**
     split with G's training items masked. If G′ does not beat G here, no GNN trained on it is likely to."""
-    from llmhni_pipeline.recsys.evaluate import evaluate_ranking
-
-    out = {}
-    for name, graph in (("G", data.train), ("G_prime", augmented)):
-        metrics = evaluate_ranking(
-            ease_scorer(graph, l2, device), data.valid, data.train_sets, ks=(20,), device=device
-        )
-        out[f"ease_valid_recall@20_{name}"] = round(metrics["recall@20"], 5)
-        out[f"ease_valid_ndcg@20_{name}"] = round(metrics["ndcg@20"], 5)
-    out["ease_valid_recall@20_gain"] = round(
-        out["ease_valid_recall@20_G_prime"] - out["ease_valid_recall@20_G"], 5
+    return graph_check(
+        ease_valid_metrics(data, data.train, l2, device), ease_valid_metrics(data, augmented, l2, device)
     )
-    return out

@@ -2,8 +2,10 @@ import polars as pl
 import pytest
 import torch
 
-from llmhni_pipeline.denoise.graph_selection import GraphRule, apply_rule, choose_rule, relabel
+from llmhni_pipeline.denoise.graph_selection import GraphRule, apply_rule, check_of, choose_rule, relabel
+from llmhni_pipeline.recsys.baselines import ease_graph_check
 from llmhni_pipeline.recsys.data import SplitData
+from llmhni_pipeline.recsys.graph import InteractionGraph
 from llmhni_pipeline_tests.recsys.test_train import _clustered_table
 
 
@@ -40,6 +42,10 @@ def test_a_judge_that_finds_the_noise_gives_a_g_prime_chosen_over_g():
     none = table.filter(pl.col("rule") == "none")["ease_valid_recall@20"][0]
     assert table["ease_valid_recall@20"].max() > none
     assert table.filter(pl.col("rule") == "remove_only")["removed"][0] == 240
+    # the check read from the table is the one a refit of G and the chosen G′ gives
+    edges, _ = apply_rule(train, scores, chosen)
+    refit = ease_graph_check(data, InteractionGraph.from_frame(edges, data.n_users, data.n_items), l2=10.0)
+    assert check_of(table, chosen) == refit and refit["ease_valid_recall@20_gain"] > 0
 
 
 def test_a_judge_that_is_wrong_leaves_g_unchanged():
