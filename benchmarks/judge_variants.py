@@ -30,37 +30,35 @@ from llmhni_pipeline.llm.cache import CallCache
 from llmhni_pipeline.llm.gateway import RunOptions, judge_prompts
 from llmhni_pipeline.llm.local_backends import LlamaCppJudge
 from llmhni_pipeline.llm.model_store import JUDGE_MODELS, installed_gguf
+from llmhni_pipeline.semantic.vectors import user_item_matrices
 
 
 def ease_candidates(raw: pl.DataFrame, users: np.ndarray, k: int) -> pl.DataFrame:
-    """Top-``k`` unseen training-masked items under EASE for each user in ``users``, as ``neg_high`` pairs."""
+    """Top-``k`` unseen items under EASE (λ 100, training items masked) for each user in ``users``, as
+    ``neg_high`` pairs."""
     import torch
 
-    from llmhni_pipeline.recsys.baselines import ease_weights
+    from llmhni_pipeline.recsys.baselines import ease_scorer
     from llmhni_pipeline.recsys.data import SplitData
 
     data = SplitData.from_frame(raw)
-    b = ease_weights(data.train, 100.0)
-    train = raw.filter(pl.col("split") == "train")
+    score = ease_scorer(data.train, 100.0)
     values, indices = [], []
-    for lo in range(0, len(users), 1024):  # a block of users at a time: X_block · B, training items masked
-        block = users[lo : lo + 1024]
-        index = {int(u): r for r, u in enumerate(block)}
-        sub = train.filter(pl.col("user_id").is_in(block.tolist()))
-        x = torch.zeros(len(block), data.n_items)
-        rows = torch.tensor([index[int(u)] for u in sub["user_id"]], dtype=torch.long)
-        x[rows, torch.from_numpy(sub["item_id"].to_numpy().astype(np.int64))] = 1.0
-        scores = x @ b
-        scores[x > 0] = -float("inf")
+    for lo in range(0, data.n_users, 1024):  # the scorer takes contiguous blocks of users
+        block = torch.arange(lo, min(lo + 1024, data.n_users))
+        scores = score(block)
+        rows, cols = data.train_sets.block(lo, int(block[-1]) + 1)
+        scores[rows, cols] = -float("inf")
         top = scores.topk(k, dim=1)
-        values.append(top.values.flatten())
-        indices.append(top.indices.flatten())
+        values.append(top.values)
+        indices.append(top.indices)
+    wanted = torch.from_numpy(np.asarray(users, dtype=np.int64))
     return pl.DataFrame(
         {
             "user_id": np.repeat(users, k).astype(np.int32),
-            "item_id": torch.cat(indices).numpy().astype(np.int32),
+            "item_id": torch.cat(indices)[wanted].flatten().numpy().astype(np.int32),
             "kind": ["neg_high"] * (len(users) * k),
-            "model_score": torch.cat(values).numpy(),
+            "model_score": torch.cat(values)[wanted].flatten().numpy(),
             "rank_within_user": np.tile(np.arange(1, k + 1), len(users)).astype(np.int16),
             "evidence_items": [[] for _ in range(len(users) * k)],
         },
@@ -68,21 +66,16 @@ def ease_candidates(raw: pl.DataFrame, users: np.ndarray, k: int) -> pl.DataFram
     )
 
 
-def text_cosine(lake: Path, dataset: str, pairs: pl.DataFrame) -> np.ndarray | None:
+def text_cosine(lake: Path, dataset: str, pairs: pl.DataFrame, raw: pl.DataFrame) -> np.ndarray | None:
     """Cosine of the user's and the item's profile embeddings (``llm_embeddings``, unprojected), when present:
     the text signal a judge should at least match."""
     path = table_path(lake, "llm_embeddings", dataset)
     if not path.is_file():
         return None
-    emb = pl.read_parquet(path)
-    vectors = {}
-    for entity in ("user", "item"):
-        part = emb.filter(pl.col("entity") == entity).sort("id")
-        matrix = np.zeros((int(part["id"].max()) + 1, len(part["vector"][0])), dtype=np.float32)
-        matrix[part["id"].to_numpy()] = np.stack(part["vector"].to_numpy())
-        vectors[entity] = matrix
-    u = vectors["user"][pairs["user_id"].to_numpy()]
-    i = vectors["item"][pairs["item_id"].to_numpy()]
+    n_users, n_items = int(raw["user_id"].max()) + 1, int(raw["item_id"].max()) + 1
+    users, items = user_item_matrices(pl.read_parquet(path), n_users, n_items)
+    u = users.numpy()[pairs["user_id"].to_numpy()]
+    i = items.numpy()[pairs["item_id"].to_numpy()]
     return (u * i).sum(1) / (np.linalg.norm(u, axis=1) * np.linalg.norm(i, axis=1) + 1e-12)
 
 
@@ -139,7 +132,7 @@ def main() -> None:
     )
     truth = pairs.join(valid, on=["user_id", "item_id"], how="left")["in_valid"].fill_null(False).to_numpy()
     neg = (pairs["kind"] == "neg_high").to_numpy()
-    cosine = text_cosine(lake, args.dataset, pairs)
+    cosine = text_cosine(lake, args.dataset, pairs, raw)
 
     for name in args.models:
         model = JUDGE_MODELS[name]
