@@ -96,3 +96,28 @@ def _forget_closed_dagster_instances():
     yield
     gc.collect()
     _current_storage.set(None)
+
+
+def materialize_backbone(cwd: Path, env: dict[str, str], run_config: str):
+    """The real ``llmhni`` entry point, in a subprocess, materializing the incoming ``shop`` dataset's stage 0
+    and its pretrained recommender with ``run_config`` (YAML, written to ``cwd/small.yaml``)."""
+    import subprocess
+    import sys
+
+    (cwd / "small.yaml").write_text(run_config)
+    return subprocess.run(
+        [
+            str(Path(sys.executable).with_name("llmhni")),
+            "materialize",
+            "shop",
+            "--select",
+            "raw_interactions,id_mappings,pretrained_recommender",
+            "--config",
+            "small.yaml",
+        ],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )

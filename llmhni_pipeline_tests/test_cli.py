@@ -3,6 +3,7 @@
 import pytest
 
 from llmhni_pipeline.cli import main
+from llmhni_pipeline_tests.conftest import materialize_backbone
 
 
 @pytest.mark.parametrize(
@@ -78,9 +79,6 @@ def test_materialize_from_the_cli_tags_the_run_and_writes_the_lake(tmp_path):
     """The real entry point in its own process, as a user runs it (the code location reads the environment
     when it is imported)."""
     import os
-    import subprocess
-    import sys
-    from pathlib import Path
 
     import dagster as dg
 
@@ -91,25 +89,11 @@ def test_materialize_from_the_cli_tags_the_run_and_writes_the_lake(tmp_path):
     home.mkdir()
     rows = "user_id,item_id\n" + "".join(f"{u},{i}\n" for u in range(8) for i in range(10))
     (lake / "incoming" / "shop" / "interactions.csv").write_text(rows)
-    (tmp_path / "small.yaml").write_text(
-        "ops:\n  pretrained_recommender:\n    config: {epochs: 2, dim: 8, n_layers: 1, batch_size: 64}\n"
-    )
     env = {**os.environ, "LLMHNI_LAKE_DIR": "lake", "DAGSTER_HOME": "home"}  # relative: the caller's folder
-    done = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("llmhni")),
-            "materialize",
-            "shop",
-            "--select",
-            "raw_interactions,id_mappings,pretrained_recommender",
-            "--config",
-            "small.yaml",
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    done = materialize_backbone(
+        tmp_path,
+        env,
+        "ops:\n  pretrained_recommender:\n    config: {epochs: 2, dim: 8, n_layers: 1, batch_size: 64}\n",
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "SUCCESS (shop)" in done.stdout

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from llmhni_pipeline_tests.conftest import materialize_backbone
+
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 STAGES = [
@@ -66,26 +68,13 @@ def test_the_ui_lists_the_stages_and_renders_a_training_curve(tmp_path):
         folder.mkdir(parents=True)
     rows = ["user_id,item_id"] + [f"{u},{i}" for u in range(30) for i in range(24) if i % 3 == u % 3]
     (lake / "incoming" / "shop" / "interactions.csv").write_text("\n".join(rows) + "\n")
-    (work / "small.yaml").write_text(
-        "ops:\n  pretrained_recommender:\n    config: {epochs: 5, dim: 16, n_layers: 2, batch_size: 128, lr: 0.01}\n"
-    )
     env = {**os.environ, "DAGSTER_HOME": str(home), "LLMHNI_LAKE_DIR": str(lake)}
-    subprocess.run(
-        [
-            llmhni,
-            "materialize",
-            "shop",
-            "--select",
-            "raw_interactions,id_mappings,pretrained_recommender",
-            "--config",
-            "small.yaml",
-        ],
-        cwd=work,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=300,
+    done = materialize_backbone(
+        work,
+        env,
+        "ops:\n  pretrained_recommender:\n    config: {epochs: 5, dim: 16, n_layers: 2, batch_size: 128, lr: 0.01}\n",
     )
+    assert done.returncode == 0, done.stderr[-2000:]
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     ui = subprocess.Popen(
