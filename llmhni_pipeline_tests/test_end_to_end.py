@@ -126,11 +126,17 @@ def test_a_capped_judge_run_leaves_pairs_unjudged_and_the_next_run_continues(
     config["ops"]["llm_logical_scores"]["config"]["max_calls_per_run"] = 30
     # both perspectives user by user (with skipping, the capped case is tested in denoise/test_judging.py)
     config["ops"]["llm_logical_scores"]["config"]["skip_undecided"] = False
+    config["ops"]["augmented_graph"]["config"]["rule"] = "auto"  # the default: the rule chosen on validation
     with FakeOpenAI(dim=12) as server:
         job = _job(lake, server)
         first = job.execute_in_process(partition_key="shop", instance=instance, run_config=config)
         meta = _meta(first, "llm_logical_scores")
         assert meta["llm_calls"].value == 30 and meta["unjudged_pairs"].value > 0
+        graph_meta = _meta(first, "augmented_graph")
+        assert "rule_candidates" in graph_meta and "none" in graph_meta["rule_candidates"].value
+        assert 0 < graph_meta["ease_valid_recall@20_G"].value <= 1
+        if graph_meta["rule"].value == "none":
+            assert graph_meta["ease_valid_recall@20_gain"].value == 0.0
         scores = pl.read_parquet(table_path(lake, "llm_logical_scores", "shop"))
         # judged user by user, both perspectives: a capped run leaves whole pairs judged (≈ 30 prompts / 2)
         assert scores.filter(pl.col("label") != "unjudged").height >= 12
