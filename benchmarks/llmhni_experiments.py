@@ -37,7 +37,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from llmhni_pipeline.methods import METHODS, MethodInputs, MethodUnavailable  # noqa: E402
-from llmhni_pipeline.methods.llmhni import ABLATIONS  # noqa: E402
+from llmhni_pipeline.methods.llmhni import ABLATIONS, RECIPES  # noqa: E402
 from llmhni_pipeline.recipe import RunSpec, mean_std, train_and_test  # noqa: E402
 from llmhni_pipeline.recsys.baselines import ease_scorer  # noqa: E402
 from llmhni_pipeline.recsys.data import SplitData  # noqa: E402
@@ -51,6 +51,7 @@ HERE = Path(__file__).resolve().parent
 ARMS: dict[str, dict[str, Any]] = {
     **{name: {"method": name} for name in METHODS},
     **{name: {"method": "llmhni", "params": p} for name, p in ABLATIONS.items() if name != "llmhni"},
+    **{name: {"method": "llmhni", "params": p} for name, p in RECIPES.items()},
     # controls
     "lightgcn_continued": {
         "method": "lightgcn",
@@ -180,19 +181,12 @@ def parse_value(text: str) -> Any:
     return {"true": True, "false": False, "none": None}.get(text.lower(), text)
 
 
-def apply(spec: RunSpec, key: str, value: Any) -> RunSpec:
-    """``key`` is a RunSpec field or ``params.<name>``."""
-    if key.startswith("params."):
-        return spec.override(params={key.removeprefix("params."): value})
-    return spec.override(**{key: value})
-
-
 def arm_spec(arm: str, base: RunSpec, seed: int, setting: dict[str, Any]) -> RunSpec:
     overrides = ARMS[arm]
     spec = base.override(**{k: v for k, v in overrides.items() if k != "params"})
     spec = spec.override(params=overrides.get("params", {}), seed=seed)
     for key, value in setting.items():
-        spec = apply(spec, key, value)
+        spec = spec.with_setting(key, value)
     return spec
 
 
@@ -301,7 +295,7 @@ def run(args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     base = RunSpec()
     for key, value in parse_pairs(args.set, multi=False).items():
-        base = apply(base, key, value)
+        base = base.with_setting(key, value)
     sweep = parse_pairs(args.sweep, multi=True)
     opts = {
         "threads": args.threads,

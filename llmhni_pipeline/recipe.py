@@ -10,9 +10,10 @@ The Dagster assets (``pretrained_recommender``, ``joint_model``, ``baselines``) 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import statistics
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,9 @@ class RunSpec:
     reg_weight: float = 1e-5
     epochs: int = 300
     patience: int = 20  # evaluations without improvement before stopping
+    # no early stop before this epoch: on ml-100k-noise10 a dip after epoch 2 outlasted the patience and ended
+    # LightGCN at epoch 22, while its clean curve climbs until about epoch 66 (docs/results.md §7)
+    min_epochs: int = 50
     eval_every: int = 1
     seed: int = 2026
     init: str = "scratch"  # scratch | pretrained (the pretrained recommender's weights)
@@ -61,6 +65,12 @@ class RunSpec:
             changes["params"] = {**self.params, **changes["params"]}
         return dataclasses.replace(self, **changes)
 
+    def with_setting(self, key: str, value: Any) -> RunSpec:
+        """A copy with one setting changed: ``key`` is a spec field or ``params.<name>`` (a method parameter)."""
+        if key.startswith("params."):
+            return self.override(params={key.removeprefix("params."): value})
+        return self.override(**{key: value})
+
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> RunSpec:
         """The fields of ``values`` that are spec fields (e.g. a Dagster config's), by name."""
@@ -74,6 +84,7 @@ class RunSpec:
             lr=self.lr,
             reg_weight=self.reg_weight,
             patience=self.patience,
+            min_epochs=self.min_epochs,
             eval_every=self.eval_every,
             seed=self.seed,
             device=device,
@@ -149,6 +160,32 @@ def train(
     with torch.no_grad():
         z_user, z_item = plan.objective.embeddings()
     return TrainedRun(spec, model, plan.objective, result, z_user.detach(), z_item.detach())
+
+
+def train_choosing(
+    spec: RunSpec,
+    inputs: MethodInputs,
+    choices: Mapping[str, Sequence[Any]],
+    device: torch.device | str = "auto",
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> tuple[TrainedRun, list[dict[str, Any]]]:
+    """``train`` at every combination of ``choices`` (setting → values, as ``RunSpec.with_setting`` takes them)
+    and keep the run with the best validation R@20; the first candidate wins ties. Returns it and one row per
+    candidate (its settings, best epoch, validation R@20, chosen). The test split is not touched."""
+    grid = [dict(zip(choices, values, strict=True)) for values in itertools.product(*choices.values())]
+    best, rows = None, []
+    for setting in grid or [{}]:
+        candidate = spec
+        for key, value in setting.items():
+            candidate = candidate.with_setting(key, value)
+        run = train(candidate, inputs, device, on_epoch)
+        score = run.result.best_valid.get("recall@20", float("nan"))
+        rows.append({**setting, "best_epoch": run.result.best_epoch, "valid_recall@20": score})
+        if best is None or score > best[1]:
+            best = (run, score, len(rows) - 1)
+    for i, row in enumerate(rows):
+        row["chosen"] = i == best[2]
+    return best[0], rows
 
 
 def train_and_test(

@@ -71,8 +71,24 @@ def test_the_baselines_asset_lists_unavailable_methods_as_skipped_and_rejects_un
 
 
 def test_harness_set_and_sweep_reach_any_spec_field_and_method_parameter():
-    spec = harness.apply(RunSpec(method="sgl"), "params.cl_weight", harness.parse_value("0.05"))
-    spec = harness.apply(spec, "patience", harness.parse_value("7"))
+    spec = RunSpec(method="sgl").with_setting("params.cl_weight", harness.parse_value("0.05"))
+    spec = spec.with_setting("patience", harness.parse_value("7"))
     assert spec.params == {"cl_weight": 0.05} and spec.patience == 7
     assert harness.arm_spec("wo_semantic", spec, 2, {}).params["sampler"] == "dns"
     assert harness.parse_pairs(["params.eps=0.1,0.2"], multi=True) == {"params.eps": [0.1, 0.2]}
+
+
+def test_train_choosing_keeps_the_best_validation_run_and_matches_a_direct_run():
+    from llmhni_pipeline.methods import MethodInputs
+    from llmhni_pipeline.recipe import train, train_choosing
+    from llmhni_pipeline.recsys.data import SplitData
+
+    inputs = MethodInputs(SplitData.from_frame(_clustered_table()))
+    spec = RunSpec(method="sgl", seed=3, **SMALL)
+    # lr 0 cannot learn: validation must choose lr 0.01 whatever the order
+    run, rows = train_choosing(spec, inputs, {"lr": [0.0, 0.01], "params.cl_weight": [0.1]}, "cpu")
+    assert [r["lr"] for r in rows] == [0.0, 0.01] and [r["chosen"] for r in rows] == [False, True]
+    assert run.spec.lr == 0.01 and run.spec.params == {"cl_weight": 0.1}
+    direct = train(spec.with_setting("params.cl_weight", 0.1), inputs, "cpu")
+    assert torch.equal(direct.z_user, run.z_user)  # a chosen run is the same run as trained on its own
+    assert rows[1]["valid_recall@20"] == direct.result.best_valid["recall@20"] > rows[0]["valid_recall@20"]

@@ -10,7 +10,7 @@ import polars as pl
 
 from llmhni_pipeline.denoise.augment import hard_or_noisy
 from llmhni_pipeline.denoise.judge_quality import judge_quality
-from llmhni_pipeline.denoise.judging import judge_pairs
+from llmhni_pipeline.denoise.judging import judge_pairs, judging_order
 from llmhni_pipeline.denoise.prompts import PROMPT_VERSIONS, build_prompts, prompt_templates_markdown
 from llmhni_pipeline.llm.labels import LabelThresholds
 from llmhni_pipeline.partitions import dataset_partitions
@@ -27,6 +27,10 @@ class JudgeConfig(dg.Config):
     # send the item-centric prompt only where the user-centric one said High: the only pairs whose label it can
     # change under the both-High rule (exact with fixed thresholds; quantile labels always send both)
     skip_undecided: bool = True
+    # the order users are judged in: "id", or "shuffled" (seeded) so a capped run covers a random subset of
+    # users completely, and further runs extend that subset
+    user_order: str = "id"
+    user_order_seed: int = 2026
 
 
 @dg.asset(
@@ -40,7 +44,12 @@ def llm_logical_scores(
     raw_interactions: pl.DataFrame,
     llm: LLMResource,
 ) -> dg.Output[pl.DataFrame]:
-    pairs = candidate_pairs.sort("user_id", "kind", "rank_within_user")  # one user's prompts in a row
+    order = judging_order(candidate_pairs["user_id"].to_numpy(), config.user_order, config.user_order_seed)
+    pairs = (  # one user's prompts in a row, users in the configured order
+        candidate_pairs.with_columns(_order=pl.Series(order))
+        .sort("_order", "kind", "rank_within_user")
+        .drop("_order")
+    )
     user_prompts, item_prompts = build_prompts(pairs, text_profiles)
     judge = llm.judge()
     cache = llm.cache("judgments")
@@ -86,7 +95,7 @@ def llm_logical_scores(
         label=hard_or_noisy(pl.col("user_view"), pl.col("item_view")),
         model=pl.lit(judge.model),
         prompt_version=pl.lit(f"{PROMPT_VERSIONS['user']}+{PROMPT_VERSIONS['item']}"),
-    )
+    ).sort("user_id", "kind", maintain_order=True)  # stored by user whatever order they were judged in
     labels = dict(
         table.group_by("kind", "label")
         .len()

@@ -23,6 +23,7 @@ class BackboneTrainingConfig(dg.Config):
     reg_weight: float = DEFAULTS.reg_weight
     epochs: int = DEFAULTS.epochs
     patience: int = DEFAULTS.patience
+    min_epochs: int = DEFAULTS.min_epochs
     eval_every: int = DEFAULTS.eval_every
     seed: int = DEFAULTS.seed
 

@@ -22,6 +22,20 @@ from llmhni_pipeline.llm.gateway import RunOptions, judge_prompts
 from llmhni_pipeline.llm.interfaces import Judge, JudgePrompt, JudgeResult
 from llmhni_pipeline.llm.labels import LabelThresholds
 
+USER_ORDERS = ("id", "shuffled")
+
+
+def judging_order(users: np.ndarray, order: str = "id", seed: int = 2026) -> np.ndarray:
+    """Each user's rank in the order users are judged. ``id``: by user id; ``shuffled``: a seeded random order,
+    so that capped runs judge a random subset of users completely and each further run extends it."""
+    if order not in USER_ORDERS:
+        raise ValueError(f"user order must be one of {', '.join(USER_ORDERS)}, not {order!r}")
+    users = np.asarray(users, dtype=np.int64)
+    if order == "id":
+        return users
+    permutation = np.random.default_rng(seed).permutation(int(users.max()) + 1 if users.size else 0)
+    return permutation[users]
+
 
 def per_user_blocks(users: np.ndarray) -> list[tuple[int, int]]:
     """(perspective, pair index) in judging order for pairs sorted by user: per user, 0 = user-centric block,

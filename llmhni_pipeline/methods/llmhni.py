@@ -32,6 +32,7 @@ class LLMHNIParams:
     pool_size: int = 50  # M
     k_low: int = 5
     warmup_epochs: int = 5  # uniform negatives first, while scores mean nothing (none when warm-started)
+    hard_share: float = 1.0  # share of negatives from the hard sampler after the warm-up; the rest uniform
 
     def __post_init__(self):
         if self.sampler not in SAMPLER_KINDS:
@@ -46,6 +47,18 @@ ABLATIONS: dict[str, dict[str, object]] = {
     "wo_denoising": {"use_augmented_graph": False, "lambda_de": 0.0},
     "wo_hallucination": {"lambda_hal": 0.0},
     "llmhni_uniform": {"sampler": "uniform"},  # the joint loss without hard negatives
+}
+
+# training-recipe candidates (issue 12), from scratch: the SGL configuration of the joint loss (G′ = G, λ1 = 0,
+# uniform negatives), then the semantic hard negatives added as a minority share or after the contrastive
+# terms have shaped the space. Chosen on validation; see docs/results.md.
+_SGL_LIKE = {"use_augmented_graph": False, "lambda_de": 0.0, "sampler": "uniform"}
+RECIPES: dict[str, dict[str, object]] = {
+    "recipe_sgl": _SGL_LIKE,
+    "recipe_mix25": {**_SGL_LIKE, "sampler": "semantic", "hard_share": 0.25},
+    "recipe_mix50": {**_SGL_LIKE, "sampler": "semantic", "hard_share": 0.5},
+    "recipe_late": {**_SGL_LIKE, "sampler": "semantic", "warmup_epochs": 20},
+    "recipe_late_mix25": {**_SGL_LIKE, "sampler": "semantic", "warmup_epochs": 20, "hard_share": 0.25},
 }
 
 
@@ -98,6 +111,7 @@ def build(c: BuildContext) -> Plan:
         p.pool_size,
         p.k_low,
         0 if c.warm_start else p.warmup_epochs,
+        p.hard_share,
     )
     return Plan(LLMHNIObjective(c.model, train, augmented, c.reg_weight, c.device, p), augmented, sampler)
 

@@ -19,9 +19,9 @@ def embedding_l2(*ego: torch.Tensor) -> torch.Tensor:
 
 def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
     """mean_v −log( exp(cos(a_v, b_v)/τ) / Σ_w exp(cos(a_v, b_w)/τ) ), in-batch negatives."""
-    a = F.normalize(a, dim=1)
+    a = F.normalize(a, dim=1) / temperature  # 1/τ on the N×d side, not on the N×N logits (and their gradient)
     b = F.normalize(b, dim=1)
-    logits = a @ b.T / temperature
+    logits = a @ b.T
     return F.cross_entropy(logits, torch.arange(a.shape[0], device=a.device))
 
 

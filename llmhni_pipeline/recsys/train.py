@@ -34,6 +34,7 @@ class TrainSettings:
     lr: float = 1e-3
     reg_weight: float = 1e-5
     patience: int = 20  # evaluations without improvement before stopping
+    min_epochs: int = 0  # never stop early before this epoch (an early dip longer than the patience)
     eval_every: int = 1
     valid_metric: str = "recall@20"
     seed: int = 2026
@@ -223,7 +224,7 @@ def fit(
         history.append(record)
         if on_epoch:
             on_epoch(record)
-        if stale >= settings.patience:
+        if stale >= settings.patience and epoch >= settings.min_epochs:
             stopped_early = True
             break
         if settings.time_budget_s is not None and time.perf_counter() - start > settings.time_budget_s:

@@ -18,7 +18,8 @@ class SemanticHardNegativeSampler(NegativeSampler):
     ``mode="semantic"`` keeps the ``k_low`` members with the **lowest** rel_sem(u, j) = cos(s_u, s_j) (likely
     true negatives; the semantically close high scorers are probable false negatives and are skipped), and
     ``mode="dns"`` keeps the ``k_low`` highest-scored (score only, the "w/o semantic" ablation). A negative is
-    drawn uniformly from the kept members. Pass raw LLM embeddings as ``user_sem``/``item_sem`` for the
+    drawn uniformly from the kept members; with ``hard_share`` < 1 only that share of the negatives is (each
+    independently), the rest uniform over the user's non-positives. Pass raw LLM embeddings as ``user_sem``/``item_sem`` for the
     "w/o goal alignment" ablation.
     """
 
@@ -32,7 +33,10 @@ class SemanticHardNegativeSampler(NegativeSampler):
         warmup_epochs: int = 5,
         mode: str = "semantic",
         chunk_users: int = 2048,
+        hard_share: float = 1.0,
     ):
+        if not 0.0 <= hard_share <= 1.0:
+            raise ValueError(f"hard_share must be in [0, 1], not {hard_share}")
         if mode not in {"semantic", "dns"}:
             raise ValueError(f"mode must be 'semantic' or 'dns', not {mode!r}")
         if mode == "semantic" and (user_sem is None or item_sem is None):
@@ -47,7 +51,7 @@ class SemanticHardNegativeSampler(NegativeSampler):
         self.user_sem = norm(user_sem.float(), dim=1) if user_sem is not None else None
         self.item_sem = norm(item_sem.float(), dim=1) if item_sem is not None else None
         self.pool_size, self.k_low, self.warmup_epochs = pool_size, k_low, warmup_epochs
-        self.mode, self.chunk_users = mode, chunk_users
+        self.mode, self.chunk_users, self.hard_share = mode, chunk_users, hard_share
         self.candidates: torch.Tensor | None = None  # [n_users, k_low] item ids
 
     @torch.no_grad()
@@ -82,7 +86,11 @@ class SemanticHardNegativeSampler(NegativeSampler):
         if self.candidates is None:
             return self.uniform.sample(users, generator)
         pick = torch.randint(0, self.k_low, users.shape, generator=generator)
-        return self.candidates[users, pick]
+        hard = self.candidates[users, pick]
+        if self.hard_share >= 1.0:
+            return hard
+        use_hard = torch.rand(users.shape, generator=generator) < self.hard_share
+        return torch.where(use_hard, hard, self.uniform.sample(users, generator))
 
 
 SAMPLER_KINDS = ("uniform", "dns", "semantic", "raw")
@@ -98,20 +106,25 @@ def build_negative_sampler(
     pool_size: int = 50,
     k_low: int = 5,
     warmup_epochs: int = 5,
+    hard_share: float = 1.0,
 ) -> NegativeSampler:
     """The sampler of one LLMHNI arm: ``semantic`` (projected LLM vectors, the method), ``raw`` (the same rule
     on raw LLM vectors: "w/o goal alignment"), ``dns`` (score-only pool: "w/o semantic sampling") or
-    ``uniform``."""
+    ``uniform``. ``hard_share``: the share of negatives drawn by the hard rule, the rest uniform."""
     if kind == "uniform":
         return UniformNegativeSampler(graph)
     if kind == "dns":
-        return SemanticHardNegativeSampler(graph, None, None, pool_size, k_low, warmup_epochs, mode="dns")
+        return SemanticHardNegativeSampler(
+            graph, None, None, pool_size, k_low, warmup_epochs, mode="dns", hard_share=hard_share
+        )
     if kind not in SAMPLER_KINDS:
         raise ValueError(f"negative sampler must be one of {', '.join(SAMPLER_KINDS)}, not {kind!r}")
     vectors = projected if kind == "semantic" else raw
     if vectors is None:
         what = "projected (aligned_projector)" if kind == "semantic" else "raw (llm_embeddings)"
         raise ValueError(f"the {kind!r} sampler needs {what} user and item vectors")
-    sampler = SemanticHardNegativeSampler(graph, *vectors, pool_size, k_low, warmup_epochs)
+    sampler = SemanticHardNegativeSampler(
+        graph, *vectors, pool_size, k_low, warmup_epochs, hard_share=hard_share
+    )
     sampler.name = kind
     return sampler

@@ -90,3 +90,20 @@ def test_the_cap_is_shared_by_both_phases_and_a_capped_pair_stays_unjudged(tmp_p
     rerun = judge_pairs(again, user, item, users, CallCache(tmp_path, "j"), opts, thresholds, True)
     assert len(again.sent) == sum(high_first) - (len(judge.sent) - 40)
     assert "unjudged" not in _labels(rerun, thresholds)
+
+
+def test_shuffled_user_order_is_seeded_keeps_users_together_and_covers_a_random_subset():
+    import pytest
+
+    from llmhni_pipeline.denoise.judging import judging_order
+
+    users = np.repeat(np.arange(50), 4)
+    assert np.array_equal(judging_order(users, "id"), users)
+    a, b, c = (judging_order(users, "shuffled", seed) for seed in (1, 1, 2))
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    ranks = a.reshape(50, 4)
+    assert (ranks == ranks[:, :1]).all() and sorted(ranks[:, 0]) == list(range(50))  # a permutation of users
+    first_ten = np.flatnonzero(ranks[:, 0] < 10)  # what a cap of 40 pairs judges first
+    assert not np.array_equal(first_ten, np.arange(10))
+    with pytest.raises(ValueError, match="one of id, shuffled"):
+        judging_order(users, "random")

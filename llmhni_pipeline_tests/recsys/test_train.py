@@ -119,3 +119,17 @@ def test_engine_imports_where_only_torch_and_numpy_are_installed():
         "import llmhni_pipeline.recipe, llmhni_pipeline.methods, llmhni_pipeline.recsys.checkpoint"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_min_epochs_holds_off_early_stopping():
+    # lr 0 never improves after epoch 1: patience 2 alone stops at epoch 3; min_epochs 6 keeps it to epoch 6
+    data = SplitData.from_frame(_clustered_table())
+    runs = {}
+    for min_epochs in (0, 6):
+        model = build_backbone("mf", data.n_users, data.n_items, dim=8)
+        settings = TrainSettings(
+            epochs=20, batch_size=64, lr=0.0, patience=2, min_epochs=min_epochs, device="cpu"
+        )
+        runs[min_epochs] = fit(BPRObjective(model, data.train, 0.0, torch.device("cpu")), data, settings)
+    assert runs[0].epochs_run == 3 and runs[6].epochs_run == 6
+    assert runs[0].stopped_early and runs[6].stopped_early and runs[6].best_epoch == 1

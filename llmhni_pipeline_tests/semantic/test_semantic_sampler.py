@@ -40,6 +40,26 @@ def test_dns_ablation_takes_the_top_scored_and_warmup_is_uniform():
     assert set(negatives.tolist()) == set(range(3, 10))  # uniform over user 0's non-positives
 
 
+def test_hard_share_mixes_hard_and_uniform_negatives():
+    graph, user_emb, item_emb, user_sem, item_sem = _setup()
+    users = torch.zeros(4000, dtype=torch.long)
+    shares = {}
+    for share in (0.0, 0.25, 1.0):
+        s = SemanticHardNegativeSampler(
+            graph, user_sem, item_sem, pool_size=4, k_low=2, warmup_epochs=0, hard_share=share
+        )
+        s.refresh(user_emb, item_emb, epoch=1)
+        negatives = s.sample(users, torch.Generator().manual_seed(0))
+        assert not set(negatives.tolist()) & {0, 1, 2}  # never a positive
+        shares[share] = torch.isin(negatives, torch.tensor([5, 6])).float().mean().item()
+    # items 5, 6 are the hard pair; uniform over user 0's 7 non-positives draws them 2/7 of the time
+    assert shares[1.0] == 1.0
+    assert abs(shares[0.0] - 2 / 7) < 0.03
+    assert abs(shares[0.25] - (0.25 + 0.75 * 2 / 7)) < 0.03
+    with pytest.raises(ValueError, match="hard_share must be in"):
+        SemanticHardNegativeSampler(graph, user_sem, item_sem, hard_share=1.5)
+
+
 def test_semantic_mode_needs_vectors():
     graph, *_ = _setup()
     with pytest.raises(ValueError, match="needs user and item semantic vectors"):

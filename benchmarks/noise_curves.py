@@ -1,0 +1,105 @@
+"""Noise robustness from run records: test R@20 against the injected-noise ratio, per method, and the relative
+drop from the clean partition (issue 12, item 3). Reads the harness's JSON lines (``runs.jsonl``); a dataset
+``<base>-noiseNN`` is the base partition with NN% fake training edges.
+
+    .venv/bin/python benchmarks/noise_curves.py benchmarks/results/2026-12-01-cpu/final_noise_ml100k.jsonl \\
+        --png docs/noise_ml100k.png
+
+Prints a Markdown table (mean ± std over seeds where there are several) and writes the figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from llmhni_pipeline.plots import lines_png  # noqa: E402
+
+_NOISE = re.compile(r"^(?P<base>.+?)(?:-noise(?P<ratio>\d{2}))?$")
+
+
+def noise_ratio(dataset: str) -> tuple[str, int]:
+    """``ml-100k-noise10`` → (``ml-100k``, 10); a clean key → (key, 0)."""
+    match = _NOISE.match(dataset)
+    return match["base"], int(match["ratio"] or 0)
+
+
+def curves(rows: list[dict], metric: str = "test_recall@20") -> dict[tuple[str, str], dict[int, list[float]]]:
+    """(base dataset, method arm) → noise ratio → the metric of each seed's run."""
+    out: dict[tuple[str, str], dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        if "best_epoch" not in r or "(sweep)" in r["arm"] or r.get("select_on_test"):
+            continue
+        base, ratio = noise_ratio(r["dataset"])
+        out[(base, r["arm"])][ratio].append(r[metric])
+    return out
+
+
+def _cell(values: list[float] | None) -> str:
+    if not values:
+        return "–"
+    spread = f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else ""
+    return f"{statistics.mean(values):.4f}{spread}"
+
+
+def _drop(values: list[float] | None, clean: list[float] | None) -> str:
+    if not values or not clean:
+        return "–"
+    base = statistics.mean(clean)
+    return f"{(statistics.mean(values) - base) / base * 100:+.1f}%"
+
+
+def table(points: dict[tuple[str, str], dict[int, list[float]]]) -> str:
+    ratios = sorted({ratio for series in points.values() for ratio in series})
+    noisy = [ratio for ratio in ratios if ratio]
+    head = " | ".join(f"{ratio}%" for ratio in ratios) + "".join(f" | drop at {r}%" for r in noisy)
+    lines = [f"| dataset | method | {head} |", "|---|---|" + "---|" * (len(ratios) + len(noisy))]
+    for (base, arm), series in sorted(points.items()):
+        cells = [_cell(series.get(r)) for r in ratios] + [_drop(series.get(r), series.get(0)) for r in noisy]
+        lines.append(f"| {base} | {arm} | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("records", nargs="+", type=Path)
+    parser.add_argument(
+        "--png", type=Path, help="write the figure here (one per base dataset: name suffixed)"
+    )
+    args = parser.parse_args()
+    rows = [
+        json.loads(line) for path in args.records for line in path.read_text().splitlines() if line.strip()
+    ]
+    points = curves(rows)
+    print(table(points))
+    if args.png:
+        for base in sorted({b for b, _ in points}):
+            series = {arm: s for (b, arm), s in points.items() if b == base}
+            ratios = sorted({ratio for s in series.values() for ratio in s})
+            lines = {
+                arm: [statistics.mean(s[r]) if r in s else float("nan") for r in ratios]
+                for arm, s in series.items()
+            }
+            png = lines_png(
+                ratios, lines, f"{base}: test R@20 against injected noise", "injected noise (%)", "test R@20"
+            )
+            path = (
+                args.png
+                if len({b for b, _ in points}) == 1
+                else args.png.with_stem(f"{args.png.stem}_{base}")
+            )
+            path.write_bytes(png)
+            print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""The tables and figures the benchmark scripts build from run records."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks import noise_curves  # noqa: E402
+
+
+def _row(dataset, arm, value, **extra):
+    return {"dataset": dataset, "arm": arm, "best_epoch": 3, "test_recall@20": value, **extra}
+
+
+def test_noise_curve_table_gives_the_relative_drop_and_ignores_sweeps_and_select_on_test():
+    assert noise_curves.noise_ratio("ml-100k-noise15") == ("ml-100k", 15)
+    assert noise_curves.noise_ratio("amazon-book-llard") == ("amazon-book-llard", 0)
+    rows = [
+        _row("ml-100k", "lightgcn", 0.40),
+        _row("ml-100k-noise10", "lightgcn", 0.30),
+        _row("ml-100k-noise10", "lightgcn", 0.32),
+        _row("ml-100k-noise10", "lightgcn (sweep)", 0.99),
+        _row("ml-100k-noise10", "lightgcn", 0.99, select_on_test=True),
+        _row("ml-100k-noise20", "sgl", 0.20),
+    ]
+    text = noise_curves.table(noise_curves.curves(rows))
+    lines = text.splitlines()
+    assert lines[0] == "| dataset | method | 0% | 10% | 20% | drop at 10% | drop at 20% |"
+    assert lines[2] == "| ml-100k | lightgcn | 0.4000 | 0.3100 ± 0.0141 | – | -22.5% | – |"
+    assert lines[3] == "| ml-100k | sgl | – | – | 0.2000 | – | – |"  # no clean run: no drop
+
+
+def test_noise_curves_script_writes_the_figure(tmp_path):
+    records = tmp_path / "runs.jsonl"
+    rows = [_row("toy", "lightgcn", 0.4), _row("toy-noise10", "lightgcn", 0.3)]
+    records.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    png = tmp_path / "noise.png"
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "noise_curves.py"), str(records), "--png", str(png)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "-25.0%" in out.stdout and png.read_bytes()[:4] == b"\x89PNG"
