@@ -92,3 +92,19 @@ def test_train_choosing_keeps_the_best_validation_run_and_matches_a_direct_run()
     direct = train(spec.with_setting("params.cl_weight", 0.1), inputs, "cpu")
     assert torch.equal(direct.z_user, run.z_user)  # a chosen run is the same run as trained on its own
     assert rows[1]["valid_recall@20"] == direct.result.best_valid["recall@20"] > rows[0]["valid_recall@20"]
+
+
+def test_joint_config_carries_every_llmhni_parameter_and_names_unknown_choices():
+    import dataclasses
+
+    from llmhni_pipeline.assets.joint_model import JointConfig
+    from llmhni_pipeline.methods.llmhni import LLMHNIParams
+
+    config = JointConfig()
+    assert set(config.llmhni_params()) == {f.name for f in dataclasses.fields(LLMHNIParams)}
+    assert JointConfig(choose_on_validation={"lambda_hal": [0.1], "lr": [1e-3]}).choices() == {
+        "params.lambda_hal": [0.1],
+        "lr": [1e-3],
+    }
+    with pytest.raises(ValueError, match="unknown setting\\(s\\) \\['lamda_hal'\\]"):
+        JointConfig(choose_on_validation={"lamda_hal": [0.1]}).choices()

@@ -17,7 +17,7 @@ from llmhni_pipeline.assets.training import BackboneTrainingConfig, epoch_logger
 from llmhni_pipeline.methods import MethodInputs
 from llmhni_pipeline.methods.llmhni import LLMHNIParams
 from llmhni_pipeline.partitions import dataset_partitions
-from llmhni_pipeline.recipe import train
+from llmhni_pipeline.recipe import train_choosing
 from llmhni_pipeline.recsys.data import SplitData
 from llmhni_pipeline.recsys.graph import InteractionGraph
 from llmhni_pipeline.resources.device import DeviceResource
@@ -40,12 +40,41 @@ class JointConfig(BackboneTrainingConfig):
     pool_size: int = _P.pool_size
     k_low: int = _P.k_low
     warmup_epochs: int = _P.warmup_epochs  # uniform negatives first (none when warm-started)
+    hard_share: float = _P.hard_share  # share of negatives from the hard sampler, the rest uniform
     # start from the pretrained recommender's weights (method_spec §10 allows it): meaningful scores for the
     # hard-negative pool from epoch 1, and the contrastive terms act on trained rather than random embeddings
     init_from_pretrained: bool = True
+    # settings tried (every combination), the one with the best validation recall@20 kept: an LLMHNI parameter
+    # or a training field by name, e.g. {"lambda_hal": [0.1, 0.01]}; {} trains the configured settings once
+    choose_on_validation: dict[str, list[float]] = {"lambda_hal": [0.1, 0.01]}
 
     def llmhni_params(self) -> dict[str, object]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(LLMHNIParams)}
+
+    def choices(self) -> dict[str, list[float]]:
+        """``choose_on_validation`` in the recipe's setting names (``params.<name>`` for LLMHNI's)."""
+        params = {f.name for f in dataclasses.fields(LLMHNIParams)}
+        fields = set(type(self).model_fields) - params - {"choose_on_validation", "init_from_pretrained"}
+        unknown = set(self.choose_on_validation) - params - fields
+        if unknown:
+            raise ValueError(
+                f"joint_model choose_on_validation: unknown setting(s) {sorted(unknown)}; known: "
+                f"{', '.join(sorted(params | fields))}"
+            )
+        return {(f"params.{k}" if k in params else k): v for k, v in self.choose_on_validation.items()}
+
+
+def candidates_markdown(rows: list[dict[str, object]]) -> str:
+    """The settings tried, their best epoch and validation recall@20, the chosen one marked."""
+    keys = [k for k in rows[0] if k not in ("best_epoch", "valid_recall@20", "chosen")]
+    head = "".join(f"{k.removeprefix('params.')} | " for k in keys)
+    lines = [f"| {head}best epoch | valid recall@20 | chosen |", "|" + "---|" * (len(keys) + 3)]
+    for r in rows:
+        cells = "".join(f"{r[k]} | " for k in keys)
+        lines.append(
+            f"| {cells}{r['best_epoch']} | {r['valid_recall@20']:.4f} | {'yes' if r['chosen'] else ''} |"
+        )
+    return "\n".join(lines)
 
 
 @dg.asset(
@@ -91,7 +120,13 @@ def joint_model(
         text=user_item_matrices(llm_embeddings, n_users, n_items),
         pretrained=pretrained,
     )
-    run = train(spec, inputs, device.torch_device(), on_epoch=epoch_logger(context, config.epochs))
+    choices = config.choices()
+    if any(len(v) > 1 for v in choices.values()):
+        context.log.info(f"choosing on validation recall@20 among {choices}")
+    run, candidates = train_choosing(
+        spec, inputs, choices, device.torch_device(), on_epoch=epoch_logger(context, config.epochs)
+    )
+    chosen = next(c for c in candidates if c["chosen"])
     # the final Z′ travels with the weights: evaluation scores with it without rebuilding G′
     path = store.save(
         context.asset_key.path[-1],
@@ -107,8 +142,10 @@ def joint_model(
             "backbone": spec.backbone,
             "sampler": config.sampler,
             "init": "pretrained_recommender" if config.init_from_pretrained else "random",
-            "lambda_de": config.lambda_de,
-            "lambda_hal": config.lambda_hal,
+            "lambda_de": run.spec.params["lambda_de"],
+            "lambda_hal": run.spec.params["lambda_hal"],
+            "chosen_on_validation": ", ".join(f"{k} {v}" for k, v in chosen.items() if k in choices) or "-",
+            "candidates": dg.MetadataValue.md(candidates_markdown(candidates)),
             "augmented_graph_edges": run.objective.graph.n_edges,
             **training_metadata(run.result, f"LLMHNI joint training ({spec.backbone})"),
             "checkpoint": dg.MetadataValue.path(str(path)),

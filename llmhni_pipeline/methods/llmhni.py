@@ -5,7 +5,7 @@ One ID table e⁽⁰⁾, one backbone f, four graph views (the dropped ones redr
 Z = f(e⁽⁰⁾; Â)  Z′ = f(e⁽⁰⁾; Â′)  Z̃ = f(e⁽⁰⁾; drop_p(Â))  Z̃′ = f(e⁽⁰⁾; drop_p(Â′)),  G′ = augmented_graph.
 L_total = L_rec + λ1·L_de + λ2·L_hal for triples (u, i, j), (u, i) ∈ E′, j from the semantic hard-negative sampler:
   L_rec = L_BPR(Z′) + reg · ½Σ‖e⁽⁰⁾‖²/B
-  L_de  = InfoNCE(Z_U, Z′_U) + InfoNCE(Z_I, Z′_I)     (cross-graph, the batch's unique users / items)
+  L_de  = InfoNCE(Z_U, Z′_U) + InfoNCE(Z_I, Z′_I)     (cross-graph, the batch's unique users / items; 0 if G′ = G)
   L_hal = InfoNCE(Z̃_U, Z̃′_U) + InfoNCE(Z̃_I, Z̃′_I)   (edge-dropped views)
 Ranking uses Z′. The paper's ablations are named parameter overrides (``ABLATIONS``).
 """
@@ -70,6 +70,9 @@ class LLMHNIObjective(BPRObjective):
     ):
         super().__init__(model, augmented, reg_weight, device)
         self.params, self.original = params, graph
+        # L_de aligns the views of G and G′; where G′ = G (no judgment changed an edge, or the validated rule
+        # kept G) it would only be a uniformity term between identical views, so it is left out
+        self.lambda_de = 0.0 if augmented.same_edges(graph) else params.lambda_de
         self.adj_g = graph.norm_adj(device)
         self.adj_drop = self.adj_aug_drop = None
 
@@ -83,9 +86,9 @@ class LLMHNIObjective(BPRObjective):
         p, n_users = self.params, self.model.n_users
         z_aug = self.model.encode(self.adj)
         total, parts = self.bpr(z_aug, users, pos, neg)
-        if p.lambda_de > 0:
+        if self.lambda_de > 0:
             de = node_info_nce(self.model.encode(self.adj_g), z_aug, users, pos, n_users, p.temperature)
-            total = total + p.lambda_de * de
+            total = total + self.lambda_de * de
             parts["l_de"] = de.detach()
         if p.lambda_hal > 0:
             z_drop, z_aug_drop = self.model.encode(self.adj_drop), self.model.encode(self.adj_aug_drop)

@@ -49,6 +49,13 @@ class InteractionGraph:
     def n_edges(self) -> int:
         return int(self.users.numel())
 
+    def same_edges(self, other: InteractionGraph) -> bool:
+        """The same set of user–item pairs (in any order)."""
+        if (self.n_users, self.n_items, self.n_edges) != (other.n_users, other.n_items, other.n_edges):
+            return False
+        keys = [torch.sort(g.users * g.n_items + g.items).values for g in (self, other)]
+        return bool(torch.equal(*keys))
+
     def user_degree(self) -> torch.Tensor:
         return torch.bincount(self.users, minlength=self.n_users)
 

@@ -59,3 +59,15 @@ def test_switched_off_terms_are_absent_and_inference_uses_the_augmented_graph():
     z_u, z_i = obj.embeddings()
     expected = _lightgcn(g_aug.norm_adj().to_dense(), model.ego().detach())
     assert torch.allclose(torch.cat([z_u, z_i]).detach(), expected, atol=1e-6)
+
+
+def test_the_cross_graph_term_is_left_out_when_g_prime_equals_g():
+    g, g_aug = _graphs()
+    shuffled = InteractionGraph(g.users.flip(0), g.items.flip(0), 3, 4)  # the same edges in another order
+    assert g.same_edges(shuffled) and not g.same_edges(g_aug)
+    model = build_backbone("lightgcn", 3, 4, dim=8, n_layers=2)
+    params = LLMHNIParams(lambda_de=0.3, lambda_hal=0.0)
+    same = LLMHNIObjective(model, g, shuffled, 1e-5, torch.device("cpu"), params)
+    edited = LLMHNIObjective(model, g, g_aug, 1e-5, torch.device("cpu"), params)
+    batch = torch.tensor([0]), torch.tensor([0]), torch.tensor([3])
+    assert "l_de" not in same.loss(*batch)[1] and "l_de" in edited.loss(*batch)[1]
