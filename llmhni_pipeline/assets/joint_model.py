@@ -15,7 +15,7 @@ import polars as pl
 
 from llmhni_pipeline.assets.training import BackboneTrainingConfig, epoch_logger, training_metadata
 from llmhni_pipeline.methods import MethodInputs
-from llmhni_pipeline.methods.llmhni import LLMHNIParams
+from llmhni_pipeline.methods.llmhni import ASSET_CHOICES, ASSET_PARAMS, ASSET_TRAINING, LLMHNIParams
 from llmhni_pipeline.partitions import dataset_partitions
 from llmhni_pipeline.recipe import train_choosing
 from llmhni_pipeline.recsys.data import SplitData
@@ -25,12 +25,14 @@ from llmhni_pipeline.resources.lake import LakeResource
 from llmhni_pipeline.semantic.vectors import user_item_matrices
 
 PRETRAINED = "pretrained_recommender"  # the upstream asset whose model warm-starts this one
-_P = LLMHNIParams()
+_P = ASSET_PARAMS
 
 
 class JointConfig(BackboneTrainingConfig):
-    """The backbone settings plus LLMHNI's parameters; each default is ``LLMHNIParams``'."""
+    """The backbone settings plus LLMHNI's parameters; defaults from ``methods/llmhni.py``'s ``ASSET_*`` (the
+    paper's parameters where no measurement says otherwise)."""
 
+    lr: float = ASSET_TRAINING["lr"]
     lambda_de: float = _P.lambda_de
     lambda_hal: float = _P.lambda_hal
     temperature: float = _P.temperature
@@ -41,12 +43,12 @@ class JointConfig(BackboneTrainingConfig):
     k_low: int = _P.k_low
     warmup_epochs: int = _P.warmup_epochs  # uniform negatives first (none when warm-started)
     hard_share: float = _P.hard_share  # share of negatives from the hard sampler, the rest uniform
-    # start from the pretrained recommender's weights (method_spec §10 allows it): meaningful scores for the
-    # hard-negative pool from epoch 1, and the contrastive terms act on trained rather than random embeddings
-    init_from_pretrained: bool = True
+    # start from the pretrained recommender's weights (method_spec §10 allows it). Off by default: warm-started,
+    # every arm was best after its first epoch and declined (docs/results.md §5)
+    init_from_pretrained: bool = ASSET_TRAINING["init"] == "pretrained"
     # settings tried (every combination), the one with the best validation recall@20 kept: an LLMHNI parameter
     # or a training field by name, e.g. {"lambda_hal": [0.1, 0.01]}; {} trains the configured settings once
-    choose_on_validation: dict[str, list[float]] = {"lambda_hal": [0.1, 0.01]}
+    choose_on_validation: dict[str, list[float]] = ASSET_CHOICES
 
     def llmhni_params(self) -> dict[str, object]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(LLMHNIParams)}

@@ -59,6 +59,12 @@ RECIPES: dict[str, dict[str, object]] = {
     "recipe_mix50": {**_SGL_LIKE, "sampler": "semantic", "hard_share": 0.5},
     "recipe_late": {**_SGL_LIKE, "sampler": "semantic", "warmup_epochs": 20},
     "recipe_late_mix25": {**_SGL_LIKE, "sampler": "semantic", "warmup_epochs": 20, "hard_share": 0.25},
+    # a milder pool: a quarter of the negatives from the 100 semantically least related of the 200 top-scored
+    "recipe_soft25": (
+        _SOFT := {**_SGL_LIKE, "sampler": "semantic", "hard_share": 0.25, "pool_size": 200, "k_low": 100}
+    ),
+    "recipe_soft25_dns": {**_SOFT, "sampler": "dns"},  # w/o semantic: the 100 top-scored of the 200
+    "recipe_soft25_raw": {**_SOFT, "sampler": "raw"},  # w/o goal alignment: raw LLM vectors
 }
 
 
@@ -120,3 +126,11 @@ def build(c: BuildContext) -> Plan:
 
 
 METHOD = Method("llmhni", "AAAI 2026 (arXiv 2511.07295)", LLMHNIParams, build, needs=needs)
+
+
+# The joint_model asset's defaults, following issue 12's measurements (docs/results.md §8): from scratch at lr
+# 5e-3 (warm-started runs peaked after one epoch), the milder semantic pool, and λ2 and the hard-negative share
+# chosen on each dataset's own validation split (a share of 0 is plain uniform negatives: SGL plus L_de).
+ASSET_PARAMS = LLMHNIParams(**{k: v for k, v in RECIPES["recipe_soft25"].items() if k not in _SGL_LIKE})
+ASSET_TRAINING = {"lr": 5e-3, "init": "scratch"}
+ASSET_CHOICES = {"lambda_hal": [0.1, 0.01], "hard_share": [0.0, 0.25]}

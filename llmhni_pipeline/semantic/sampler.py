@@ -50,7 +50,12 @@ class SemanticHardNegativeSampler(NegativeSampler):
         norm = torch.nn.functional.normalize
         self.user_sem = norm(user_sem.float(), dim=1) if user_sem is not None else None
         self.item_sem = norm(item_sem.float(), dim=1) if item_sem is not None else None
-        self.pool_size, self.k_low, self.warmup_epochs = pool_size, k_low, warmup_epochs
+        # a pool larger than the fewest non-positives any user has would have to hold positives: shrink it
+        room = graph.n_items - int(graph.user_degree().max()) if graph.n_edges else graph.n_items
+        if room < 1:
+            raise ValueError("a user has interacted with every item: there is no negative to sample")
+        pool_size = min(pool_size, room)
+        self.pool_size, self.k_low, self.warmup_epochs = pool_size, min(k_low, pool_size), warmup_epochs
         self.mode, self.chunk_users, self.hard_share = mode, chunk_users, hard_share
         self.candidates: torch.Tensor | None = None  # [n_users, k_low] item ids
 
@@ -85,7 +90,7 @@ class SemanticHardNegativeSampler(NegativeSampler):
     def sample(self, users: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if self.candidates is None:
             return self.uniform.sample(users, generator)
-        pick = torch.randint(0, self.k_low, users.shape, generator=generator)
+        pick = torch.randint(0, self.candidates.shape[1], users.shape, generator=generator)
         hard = self.candidates[users, pick]
         if self.hard_share >= 1.0:
             return hard
@@ -111,7 +116,7 @@ def build_negative_sampler(
     """The sampler of one LLMHNI arm: ``semantic`` (projected LLM vectors, the method), ``raw`` (the same rule
     on raw LLM vectors: "w/o goal alignment"), ``dns`` (score-only pool: "w/o semantic sampling") or
     ``uniform``. ``hard_share``: the share of negatives drawn by the hard rule, the rest uniform."""
-    if kind == "uniform":
+    if kind == "uniform" or hard_share == 0.0:  # no hard negative would ever be drawn: no pool to refresh
         return UniformNegativeSampler(graph)
     if kind == "dns":
         return SemanticHardNegativeSampler(

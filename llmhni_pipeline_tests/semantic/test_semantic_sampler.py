@@ -80,7 +80,18 @@ def test_sampler_factory_gives_each_ablation_arm_and_names_missing_vectors():
         for k in ("uniform", "dns", "semantic", "raw")
     }
     assert names == {"uniform": "uniform", "dns": "dns", "semantic": "semantic", "raw": "raw"}
+    # a share of 0 never draws a hard negative: plain uniform, with no pool to refresh
+    assert build_negative_sampler("semantic", graph, vectors, hard_share=0.0).name == "uniform"
     with pytest.raises(ValueError, match="needs raw \\(llm_embeddings\\)"):
         build_negative_sampler("raw", graph, vectors, None)
     with pytest.raises(ValueError, match="one of uniform, dns, semantic, raw"):
         build_negative_sampler("hardest", graph)
+
+
+def test_a_pool_larger_than_a_users_non_positives_shrinks_and_never_holds_a_positive():
+    graph, user_emb, item_emb, user_sem, item_sem = _setup()  # 10 items; user 0 has 3 positives: room for 7
+    s = SemanticHardNegativeSampler(graph, user_sem, item_sem, pool_size=200, k_low=100, warmup_epochs=0)
+    assert (s.pool_size, s.k_low) == (7, 7)
+    s.refresh(user_emb, item_emb, epoch=1)
+    negatives = s.sample(torch.zeros(500, dtype=torch.long), torch.Generator().manual_seed(0))
+    assert set(negatives.tolist()) == set(range(3, 10))
