@@ -167,18 +167,23 @@ def train_choosing(
     inputs: MethodInputs,
     choices: Mapping[str, Sequence[Any]],
     device: torch.device | str = "auto",
-    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    logger: Callable[[str], Callable[[dict[str, float]], None] | None] | None = None,
 ) -> tuple[TrainedRun, list[dict[str, Any]]]:
-    """``train`` at every combination of ``choices`` (setting → values, as ``RunSpec.with_setting`` takes them)
-    and keep the run with the best validation R@20; the first candidate wins ties. Returns it and one row per
-    candidate (its settings, best epoch, validation R@20, chosen). The test split is not touched."""
+    """``train`` at every combination of ``choices`` and keep the run with the best validation R@20; the first
+    candidate wins ties. A key is a setting as ``RunSpec.with_setting`` takes it, or several joined by ``+``
+    that take the same value (``params.lambda_de+params.lambda_hal``). ``logger(label)`` gives each
+    candidate's per-epoch callback. Returns the chosen run and one row per candidate (its settings, best
+    epoch, validation R@20, chosen). The test split is not touched."""
     grid = [dict(zip(choices, values, strict=True)) for values in itertools.product(*choices.values())]
+    grid = grid or [{}]
     best, rows = None, []
-    for setting in grid or [{}]:
+    for n, setting in enumerate(grid, 1):
         candidate = spec
-        for key, value in setting.items():
-            candidate = candidate.with_setting(key, value)
-        run = train(candidate, inputs, device, on_epoch)
+        for keys, value in setting.items():
+            for key in keys.split("+"):
+                candidate = candidate.with_setting(key, value)
+        label = f"candidate {n}/{len(grid)} ({', '.join(f'{k} {v}' for k, v in setting.items())}): "
+        run = train(candidate, inputs, device, logger(label if len(grid) > 1 else "") if logger else None)
         score = run.result.best_valid.get("recall@20", float("nan"))
         rows.append({**setting, "best_epoch": run.result.best_epoch, "valid_recall@20": score})
         if best is None or score > best[1]:

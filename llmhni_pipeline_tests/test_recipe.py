@@ -86,10 +86,15 @@ def test_train_choosing_keeps_the_best_validation_run_and_matches_a_direct_run()
     inputs = MethodInputs(SplitData.from_frame(_clustered_table()))
     spec = RunSpec(method="sgl", seed=3, **SMALL)
     # lr 0 cannot learn: validation must choose lr 0.01 whatever the order
-    run, rows = train_choosing(spec, inputs, {"lr": [0.0, 0.01], "params.cl_weight": [0.1]}, "cpu")
+    labels = []
+    choices = {"lr": [0.0, 0.01], "params.cl_weight+params.temperature": [0.1]}
+    run, rows = train_choosing(spec, inputs, choices, "cpu", logger=lambda label: labels.append(label))
     assert [r["lr"] for r in rows] == [0.0, 0.01] and [r["chosen"] for r in rows] == [False, True]
-    assert run.spec.lr == 0.01 and run.spec.params == {"cl_weight": 0.1}
-    direct = train(spec.with_setting("params.cl_weight", 0.1), inputs, "cpu")
+    assert run.spec.lr == 0.01 and run.spec.params == {"cl_weight": 0.1, "temperature": 0.1}
+    assert labels[1].startswith("candidate 2/2 (lr 0.01, ")
+    direct = train(
+        spec.with_setting("params.cl_weight", 0.1).with_setting("params.temperature", 0.1), inputs, "cpu"
+    )
     assert torch.equal(direct.z_user, run.z_user)  # a chosen run is the same run as trained on its own
     assert rows[1]["valid_recall@20"] == direct.result.best_valid["recall@20"] > rows[0]["valid_recall@20"]
 
@@ -102,8 +107,8 @@ def test_joint_config_carries_every_llmhni_parameter_and_names_unknown_choices()
 
     config = JointConfig()
     assert set(config.llmhni_params()) == {f.name for f in dataclasses.fields(LLMHNIParams)}
-    assert JointConfig(choose_on_validation={"lambda_hal": [0.1], "lr": [1e-3]}).choices() == {
-        "params.lambda_hal": [0.1],
+    assert JointConfig(choose_on_validation={"lambda_de+lambda_hal": [0.1], "lr": [1e-3]}).choices() == {
+        "params.lambda_de+params.lambda_hal": [0.1],
         "lr": [1e-3],
     }
     with pytest.raises(ValueError, match="unknown setting\\(s\\) \\['lamda_hal'\\]"):

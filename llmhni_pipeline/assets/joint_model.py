@@ -47,7 +47,8 @@ class JointConfig(BackboneTrainingConfig):
     # every arm was best after its first epoch and declined (docs/results.md §5)
     init_from_pretrained: bool = ASSET_TRAINING["init"] == "pretrained"
     # settings tried (every combination), the one with the best validation recall@20 kept: an LLMHNI parameter
-    # or a training field by name, e.g. {"lambda_hal": [0.1, 0.01]}; {} trains the configured settings once
+    # or a training field by name, e.g. {"lambda_hal": [0.1, 0.01]}, or several joined by "+" that take the
+    # same value ("lambda_de+lambda_hal"); {} trains the configured settings once
     choose_on_validation: dict[str, list[float]] = ASSET_CHOICES
 
     def llmhni_params(self) -> dict[str, object]:
@@ -57,19 +58,23 @@ class JointConfig(BackboneTrainingConfig):
         """``choose_on_validation`` in the recipe's setting names (``params.<name>`` for LLMHNI's)."""
         params = {f.name for f in dataclasses.fields(LLMHNIParams)}
         fields = set(type(self).model_fields) - params - {"choose_on_validation", "init_from_pretrained"}
-        unknown = set(self.choose_on_validation) - params - fields
+        names = {name for key in self.choose_on_validation for name in key.split("+")}
+        unknown = names - params - fields
         if unknown:
             raise ValueError(
                 f"joint_model choose_on_validation: unknown setting(s) {sorted(unknown)}; known: "
                 f"{', '.join(sorted(params | fields))}"
             )
-        return {(f"params.{k}" if k in params else k): v for k, v in self.choose_on_validation.items()}
+        return {
+            "+".join(f"params.{k}" if k in params else k for k in key.split("+")): values
+            for key, values in self.choose_on_validation.items()
+        }
 
 
 def candidates_markdown(rows: list[dict[str, object]]) -> str:
     """The settings tried, their best epoch and validation recall@20, the chosen one marked."""
     keys = [k for k in rows[0] if k not in ("best_epoch", "valid_recall@20", "chosen")]
-    head = "".join(f"{k.removeprefix('params.')} | " for k in keys)
+    head = "".join(f"{k.replace('params.', '')} | " for k in keys)
     lines = [f"| {head}best epoch | valid recall@20 | chosen |", "|" + "---|" * (len(keys) + 3)]
     for r in rows:
         cells = "".join(f"{r[k]} | " for k in keys)
@@ -126,7 +131,11 @@ def joint_model(
     if any(len(v) > 1 for v in choices.values()):
         context.log.info(f"choosing on validation recall@20 among {choices}")
     run, candidates = train_choosing(
-        spec, inputs, choices, device.torch_device(), on_epoch=epoch_logger(context, config.epochs)
+        spec,
+        inputs,
+        choices,
+        device.torch_device(),
+        logger=lambda label: epoch_logger(context, config.epochs, label=label),
     )
     chosen = next(c for c in candidates if c["chosen"])
     # the final Z′ travels with the weights: evaluation scores with it without rebuilding G′
@@ -146,7 +155,10 @@ def joint_model(
             "init": "pretrained_recommender" if config.init_from_pretrained else "random",
             "lambda_de": run.spec.params["lambda_de"],
             "lambda_hal": run.spec.params["lambda_hal"],
-            "chosen_on_validation": ", ".join(f"{k} {v}" for k, v in chosen.items() if k in choices) or "-",
+            "chosen_on_validation": ", ".join(
+                f"{k.replace('params.', '')} {v}" for k, v in chosen.items() if k in choices
+            )
+            or "-",
             "candidates": dg.MetadataValue.md(candidates_markdown(candidates)),
             "augmented_graph_edges": run.objective.graph.n_edges,
             **training_metadata(run.result, f"LLMHNI joint training ({spec.backbone})"),

@@ -47,9 +47,12 @@ def warn_cold_entities(context: dg.AssetExecutionContext, data: SplitData) -> di
     return cold
 
 
-def epoch_logger(context: dg.AssetExecutionContext, total_epochs: int, every_seconds: float = 15.0):
+def epoch_logger(
+    context: dg.AssetExecutionContext, total_epochs: int, every_seconds: float = 15.0, label: str = ""
+):
     """Progress at a readable rate: the first epoch, then at most one line per ``every_seconds`` (and every new
-    best), with the time left if training ran to ``total_epochs`` (early stopping usually ends it sooner)."""
+    best), with the time left if training ran to ``total_epochs`` (early stopping usually ends it sooner). One
+    logger per training run; ``label`` names the run (e.g. a candidate of a validated choice)."""
     state = {"last": -float("inf"), "best": -float("inf"), "start": time.perf_counter()}
 
     def log(record: dict[str, float]) -> None:
@@ -63,7 +66,7 @@ def epoch_logger(context: dg.AssetExecutionContext, total_epochs: int, every_sec
         per_epoch = (now - state["start"]) / epoch
         valid = f", valid recall@20 {score:.4f} (best {state['best']:.4f})" if score == score else ""
         context.log.info(
-            f"epoch {epoch}/{total_epochs}: loss {record['loss']:.4f}{valid}; {per_epoch:.1f}s/epoch, "
+            f"{label}epoch {epoch}/{total_epochs}: loss {record['loss']:.4f}{valid}; {per_epoch:.1f}s/epoch, "
             f"at most {per_epoch * (total_epochs - epoch):.0f}s left"
         )
 
