@@ -182,7 +182,8 @@ def train_choosing(
         for keys, value in setting.items():
             for key in keys.split("+"):
                 candidate = candidate.with_setting(key, value)
-        label = f"candidate {n}/{len(grid)} ({', '.join(f'{k} {v}' for k, v in setting.items())}): "
+        shown = ", ".join(f"{k.replace('params.', '')} {v}" for k, v in setting.items())
+        label = f"candidate {n}/{len(grid)} ({shown}): "
         run = train(candidate, inputs, device, logger(label if len(grid) > 1 else "") if logger else None)
         score = run.result.best_valid.get("recall@20", float("nan"))
         rows.append({**setting, "best_epoch": run.result.best_epoch, "valid_recall@20": score})
