@@ -3,7 +3,7 @@ drop from the clean partition (issue 12, item 3). Reads the harness's JSON lines
 ``<base>-noiseNN`` is the base partition with NN% fake training edges.
 
     .venv/bin/python benchmarks/noise_curves.py benchmarks/results/2026-12-01-cpu/final_noise_ml100k.jsonl \\
-        --png docs/noise_ml100k.png
+        --png docs/noise_ml100k.png --name "recipe_soft25=LLMHNI (G′ = G)"
 
 Prints a Markdown table (mean ± std over seeds where there are several) and writes the figure.
 """
@@ -75,10 +75,16 @@ def main() -> None:
     parser.add_argument(
         "--png", type=Path, help="write the figure here (one per base dataset: name suffixed)"
     )
+    parser.add_argument(
+        "--name", nargs="*", default=[], metavar="ARM=NAME", help="show an arm under this name"
+    )
     args = parser.parse_args()
+    names = dict(item.split("=", 1) for item in args.name)
     rows = [
         json.loads(line) for path in args.records for line in path.read_text().splitlines() if line.strip()
     ]
+    for r in rows:
+        r["arm"] = names.get(r["arm"], r["arm"])
     points = curves(rows)
     print(table(points))
     if args.png:
