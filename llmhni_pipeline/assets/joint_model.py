@@ -88,7 +88,7 @@ def candidates_markdown(rows: list[dict[str, object]]) -> str:
     partitions_def=dataset_partitions,
     group_name="train",
     kinds={"pytorch", "parquet"},
-    code_version="2",
+    code_version="3",
     pool="gpu",
     deps=[PRETRAINED],
 )
