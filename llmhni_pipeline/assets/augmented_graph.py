@@ -21,6 +21,9 @@ class AugmentedGraphConfig(dg.Config):
     high_grid: list[float] = [0.5, 0.8]
     ease_check: bool = True  # EASE on G and on G′, scored on validation (always on under "auto")
     ease_l2: float = 100.0
+    # under "auto", a G′ replaces G only if its per-user validation recall@20 beats G's by at least this many
+    # standard errors (a paired test over validation users), so a chance judge's edits do not pass as a gain
+    min_z: float = 2.0
 
 
 @dg.multi_asset(
@@ -49,7 +52,9 @@ def augmented_graph(
     train = raw_interactions.filter(pl.col("split") == "train").select("user_id", "item_id", "is_injected")
     data = SplitData.from_frame(raw_interactions)
     if config.rule == "auto":
-        chosen, candidates = choose_rule(data, train, llm_logical_scores, config.high_grid, l2=config.ease_l2)
+        chosen, candidates = choose_rule(
+            data, train, llm_logical_scores, config.high_grid, l2=config.ease_l2, min_z=config.min_z
+        )
         context.log.info(f"G′ rule chosen on validation (EASE recall@20): {chosen.name}")
     else:
         chosen, candidates = GraphRule(config.rule, config.high), None
@@ -89,7 +94,7 @@ def augmented_graph(
 
 
 def _markdown(candidates: pl.DataFrame, chosen: GraphRule) -> str:
-    head = "| rule | High ≥ | removed | added | EASE valid R@20 | N@20 |\n|---|---|---|---|---|---|\n"
+    head = "| rule | High ≥ | removed | added | EASE valid R@20 | N@20 | z vs G |\n|---|---|---|---|---|---|---|\n"
     rows = []
     for r in candidates.iter_rows(named=True):
         mark = (
@@ -100,6 +105,6 @@ def _markdown(candidates: pl.DataFrame, chosen: GraphRule) -> str:
         high = "" if r["high"] is None else f"{r['high']:g}"
         rows.append(
             f"| {r['rule']}{mark} | {high} | {r['removed']} | {r['added']} | "
-            f"{r['ease_valid_recall@20']:.4f} | {r['ease_valid_ndcg@20']:.4f} |"
+            f"{r['ease_valid_recall@20']:.4f} | {r['ease_valid_ndcg@20']:.4f} | {r['z_vs_G']:+.2f} |"
         )
     return head + "\n".join(rows)

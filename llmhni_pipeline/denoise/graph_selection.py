@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
+import torch
 
 from llmhni_pipeline.denoise.augment import HIGH, augmented_edges, hard_or_noisy
-from llmhni_pipeline.recsys.baselines import ease_valid_metrics, graph_check
+from llmhni_pipeline.recsys.baselines import ease_valid_per_user, graph_check, means_of
 from llmhni_pipeline.recsys.data import SplitData
 from llmhni_pipeline.recsys.graph import InteractionGraph
 
@@ -71,6 +72,16 @@ def apply_rule(
     return augmented_edges(train, judged.select("user_id", "item_id", "kind", "label"))
 
 
+def paired_z(candidate: torch.Tensor, reference: torch.Tensor) -> float:
+    """mean(candidate − reference) / its standard error over users: how many standard errors a per-user metric
+    moved. 0 where nothing moved."""
+    diff = candidate - reference
+    spread = float(diff.std()) if diff.numel() > 1 else 0.0
+    if spread == 0.0:
+        return 0.0 if float(diff.mean()) == 0.0 else float("inf") * float(diff.mean())
+    return float(diff.mean()) / (spread / diff.numel() ** 0.5)
+
+
 def choose_rule(
     data: SplitData,
     train: pl.DataFrame,
@@ -78,14 +89,20 @@ def choose_rule(
     grid: list[float],
     rules: Sequence[str] = RULES,
     l2: float = 100.0,
+    min_z: float = 2.0,
 ) -> tuple[GraphRule, pl.DataFrame]:
-    """The candidate with the best EASE validation Recall@20, and every candidate's row (edits and metrics)."""
+    """The candidate with the best EASE validation Recall@20, and every candidate's row (edits, metrics and the
+    paired z of its per-user recall against G). A G′ replaces G only if its gain is at least ``min_z`` standard
+    errors over the validation users; otherwise ``none`` (G) is kept, so a judge's noise is not taken for signal."""
     candidates = [GraphRule("none")] if "none" in rules else []
     candidates += [GraphRule(r, h) for r in rules if r != "none" for h in grid]
+    on_g = ease_valid_per_user(data, data.train, l2)  # G, every candidate's reference
     rows = []
     for rule in candidates:
         edges, removed = apply_rule(train, scores, rule)
-        metrics = ease_valid_metrics(data, InteractionGraph.from_frame(edges, data.n_users, data.n_items), l2)
+        graph = InteractionGraph.from_frame(edges, data.n_users, data.n_items)
+        per_user = on_g if rule.rule == "none" else ease_valid_per_user(data, graph, l2)
+        metrics = means_of(per_user)
         rows.append(
             {
                 "rule": rule.rule,
@@ -94,12 +111,14 @@ def choose_rule(
                 "added": edges.filter(pl.col("origin") == "added_hard").height,
                 "ease_valid_recall@20": metrics["recall@20"],
                 "ease_valid_ndcg@20": metrics["ndcg@20"],
+                "z_vs_G": round(paired_z(per_user["recall@20"], on_g["recall@20"]), 2),
             }
         )
     table = pl.DataFrame(rows)
-    best = max(
-        range(len(candidates)), key=lambda k: (rows[k]["ease_valid_recall@20"], candidates[k].rule == "none")
-    )
+    eligible = [k for k, c in enumerate(candidates) if c.rule == "none" or rows[k]["z_vs_G"] >= min_z]
+    if not eligible:  # "none" not among the rules: the best candidate, as before
+        eligible = list(range(len(candidates)))
+    best = max(eligible, key=lambda k: (rows[k]["ease_valid_recall@20"], candidates[k].rule == "none"))
     return candidates[best], table
 
 

@@ -45,22 +45,24 @@ def top_k_items(scores: torch.Tensor, k: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate_ranking(
+def evaluate_per_user(
     scorer: Scorer,
     truth: UserItemSets,
     mask: UserItemSets | None,
     ks: tuple[int, ...] = KS,
     batch_users: int = 4096,
     device: torch.device | str = "cpu",
-) -> dict[str, float]:
-    """Mean metrics over users with at least one ground-truth item; also returns ``users`` evaluated."""
+) -> dict[str, torch.Tensor]:
+    """Each metric for every user with at least one ground-truth item (in user-id order, float64 on the CPU),
+    plus ``users``: their ids. Two scorers evaluated on the same truth and mask give aligned vectors, so their
+    per-user differences can be tested."""
     device = torch.device(device)
     k_max = max(ks)
     discounts = 1.0 / torch.log2(torch.arange(2, k_max + 2, device=device, dtype=torch.float64))
     ideal = torch.cumsum(discounts, 0)
-    sums = {f"{m}@{k}": torch.zeros((), dtype=torch.float64, device=device) for m in METRICS for k in ks}
+    parts: dict[str, list[torch.Tensor]] = {f"{m}@{k}": [] for m in METRICS for k in ks}
+    parts["users"] = []
     counts_all = truth.counts()
-    evaluated = 0
     for start in range(0, truth.n_users, batch_users):
         stop = min(start + batch_users, truth.n_users)
         n_truth = counts_all[start:stop].to(device)
@@ -79,18 +81,32 @@ def evaluate_ranking(
             hits = torch.nn.functional.pad(hits, (0, k_max - hits.shape[1]))
         keep = n_truth > 0
         hits, n_truth = hits[keep], n_truth[keep].double()
-        evaluated += int(keep.sum())
+        parts["users"].append(torch.arange(start, stop, device=device)[keep].cpu())
         cum_hits = hits.cumsum(1)
         dcg = (hits * discounts).cumsum(1)
         for k in ks:
             found = cum_hits[:, k - 1]
-            sums[f"recall@{k}"] += (found / n_truth).sum()
-            sums[f"precision@{k}"] += (found / k).sum()
-            sums[f"hit@{k}"] += (found > 0).double().sum()
+            parts[f"recall@{k}"].append((found / n_truth).cpu())
+            parts[f"precision@{k}"].append((found / k).cpu())
+            parts[f"hit@{k}"].append((found > 0).double().cpu())
             idcg = ideal[(n_truth.clamp(max=k) - 1).long()]
-            sums[f"ndcg@{k}"] += (dcg[:, k - 1] / idcg).sum()
-    if evaluated == 0:
+            parts[f"ndcg@{k}"].append((dcg[:, k - 1] / idcg).cpu())
+    if not parts["users"]:
         raise ValueError("no user has a ground-truth item in this split: nothing to evaluate")
-    result = {name: float(total) / evaluated for name, total in sums.items()}
-    result["users"] = evaluated
+    return {name: torch.cat(values) for name, values in parts.items()}
+
+
+def evaluate_ranking(
+    scorer: Scorer,
+    truth: UserItemSets,
+    mask: UserItemSets | None,
+    ks: tuple[int, ...] = KS,
+    batch_users: int = 4096,
+    device: torch.device | str = "cpu",
+) -> dict[str, float]:
+    """Mean metrics over users with at least one ground-truth item; also returns ``users`` evaluated."""
+    per_user = evaluate_per_user(scorer, truth, mask, ks, batch_users, device)
+    users = per_user.pop("users")
+    result = {name: float(values.mean()) for name, values in per_user.items()}
+    result["users"] = len(users)
     return result

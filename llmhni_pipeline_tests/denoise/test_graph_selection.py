@@ -2,7 +2,14 @@ import polars as pl
 import pytest
 import torch
 
-from llmhni_pipeline.denoise.graph_selection import GraphRule, apply_rule, check_of, choose_rule, relabel
+from llmhni_pipeline.denoise.graph_selection import (
+    GraphRule,
+    apply_rule,
+    check_of,
+    choose_rule,
+    paired_z,
+    relabel,
+)
 from llmhni_pipeline.recsys.baselines import ease_graph_check
 from llmhni_pipeline.recsys.data import SplitData
 from llmhni_pipeline.recsys.graph import InteractionGraph
@@ -46,6 +53,19 @@ def test_a_judge_that_finds_the_noise_gives_a_g_prime_chosen_over_g():
     edges, _ = apply_rule(train, scores, chosen)
     refit = ease_graph_check(data, InteractionGraph.from_frame(edges, data.n_users, data.n_items), l2=10.0)
     assert check_of(table, chosen) == refit and refit["ease_valid_recall@20_gain"] > 0
+    z = table.filter(pl.col("rule") == "remove_only")["z_vs_G"][0]
+    assert z >= 2 and table.filter(pl.col("rule") == "none")["z_vs_G"][0] == 0
+    # the same gain held to a bar it cannot reach keeps G
+    strict, _ = choose_rule(data, train, scores, [0.5], l2=10.0, min_z=z + 1)
+    assert strict.rule == "none"
+
+
+def test_paired_z_is_the_mean_difference_in_standard_errors():
+    ref = torch.zeros(4, dtype=torch.float64)
+    moved = torch.tensor([0.1, 0.3, 0.1, 0.3], dtype=torch.float64)
+    # mean 0.2, sample std sqrt(0.04 / 3), n 4: z = 0.2 / (sqrt(0.04 / 3) / 2) = 2·sqrt(3)
+    assert abs(paired_z(moved, ref) - 2 * 3**0.5) < 1e-9
+    assert paired_z(ref, ref) == 0.0 and paired_z(-moved, ref) < -3
 
 
 def test_a_judge_that_is_wrong_leaves_g_unchanged():
