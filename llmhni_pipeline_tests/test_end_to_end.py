@@ -23,7 +23,15 @@ def _config(lambda_de):
             "llm_logical_scores": {"config": {"high": 0.5, "low": 0.2}},
             "augmented_graph": {"config": {"rule": "remove_and_add"}},
             "joint_model": {
-                "config": {**small, "lambda_de": lambda_de, "warmup_epochs": 1, "pool_size": 5, "k_low": 2}
+                "config": {
+                    **small,
+                    "lambda_de": lambda_de,
+                    "warmup_epochs": 1,
+                    "pool_size": 5,
+                    "k_low": 2,
+                    # the validated choice over a setting other than λ1, so the λ1 change below is what trains
+                    "choose_on_validation": {"hard_share": [0.0, 0.25]},
+                }
             },
             "baselines": {"config": {**small, "methods": ["sgl", "rlmrec_con", "llard_graph"], "seeds": [1]}},
         }
@@ -108,7 +116,8 @@ def test_the_whole_graph_runs_and_a_lambda_change_reuses_every_llm_answer(
         assert 0 < sent_item < scores.height
         assert (scores["item_status"] == "skipped").sum() == scores.height - sent_item
         assert _meta(second, "llm_logical_scores")["llm_cache_hits"].value == scores.height + sent_item
-        assert _meta(second, "joint_model")["lambda_de"].value == 0.5
+        joint = _meta(second, "joint_model")
+        assert joint["lambda_de"].value == 0.5 and "| hard_share |" in joint["candidates"].value
         assert sum(server.paid.values()) == paid  # not one more paid call
 
 
