@@ -162,6 +162,11 @@ def train(
     return TrainedRun(spec, model, plan.objective, result, z_user.detach(), z_item.detach())
 
 
+def setting_label(key: str) -> str:
+    """A choice key as tables and logs show it: ``params.lambda_de+params.lambda_hal`` → ``lambda_de+lambda_hal``."""
+    return key.replace("params.", "")
+
+
 def train_choosing(
     spec: RunSpec,
     inputs: MethodInputs,
@@ -182,7 +187,7 @@ def train_choosing(
         for keys, value in setting.items():
             for key in keys.split("+"):
                 candidate = candidate.with_setting(key, value)
-        shown = ", ".join(f"{k.replace('params.', '')} {v}" for k, v in setting.items())
+        shown = ", ".join(f"{setting_label(k)} {v}" for k, v in setting.items())
         label = f"candidate {n}/{len(grid)} ({shown}): "
         run = train(candidate, inputs, device, logger(label if len(grid) > 1 else "") if logger else None)
         score = run.result.best_valid.get("recall@20", float("nan"))

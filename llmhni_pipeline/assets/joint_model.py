@@ -17,7 +17,7 @@ from llmhni_pipeline.assets.training import BackboneTrainingConfig, epoch_logger
 from llmhni_pipeline.methods import MethodInputs
 from llmhni_pipeline.methods.llmhni import ASSET_CHOICES, ASSET_PARAMS, ASSET_TRAINING, LLMHNIParams
 from llmhni_pipeline.partitions import dataset_partitions
-from llmhni_pipeline.recipe import train_choosing
+from llmhni_pipeline.recipe import setting_label, train_choosing
 from llmhni_pipeline.recsys.data import SplitData
 from llmhni_pipeline.recsys.graph import InteractionGraph
 from llmhni_pipeline.resources.device import DeviceResource
@@ -74,7 +74,7 @@ class JointConfig(BackboneTrainingConfig):
 def candidates_markdown(rows: list[dict[str, object]]) -> str:
     """The settings tried, their best epoch and validation recall@20, the chosen one marked."""
     keys = [k for k in rows[0] if k not in ("best_epoch", "valid_recall@20", "chosen")]
-    head = "".join(f"{k.replace('params.', '')} | " for k in keys)
+    head = "".join(f"{setting_label(k)} | " for k in keys)
     lines = [f"| {head}best epoch | valid recall@20 | chosen |", "|" + "---|" * (len(keys) + 3)]
     for r in rows:
         cells = "".join(f"{r[k]} | " for k in keys)
@@ -156,7 +156,7 @@ def joint_model(
             "lambda_de": run.spec.params["lambda_de"],
             "lambda_hal": run.spec.params["lambda_hal"],
             "chosen_on_validation": ", ".join(
-                f"{k.replace('params.', '')} {v}" for k, v in chosen.items() if k in choices
+                f"{setting_label(k)} {v}" for k, v in chosen.items() if k in choices
             )
             or "-",
             "candidates": dg.MetadataValue.md(candidates_markdown(candidates)),

@@ -11,6 +11,7 @@ threshold, so grid values below the judge's threshold change fewer pairs, never 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -77,9 +78,10 @@ def paired_z(candidate: torch.Tensor, reference: torch.Tensor) -> float:
     moved. 0 where nothing moved."""
     diff = candidate - reference
     spread = float(diff.std()) if diff.numel() > 1 else 0.0
-    if spread == 0.0:
-        return 0.0 if float(diff.mean()) == 0.0 else float("inf") * float(diff.mean())
-    return float(diff.mean()) / (spread / diff.numel() ** 0.5)
+    mean = float(diff.mean())
+    if spread == 0.0:  # every user moved by the same amount: nothing, or an unbounded z
+        return math.copysign(math.inf, mean) if mean else 0.0
+    return mean / (spread / diff.numel() ** 0.5)
 
 
 def choose_rule(

@@ -53,16 +53,15 @@ ABLATIONS: dict[str, dict[str, object]] = {
 # uniform negatives), then the semantic hard negatives added as a minority share or after the contrastive
 # terms have shaped the space. Chosen on validation; see docs/results.md.
 _SGL_LIKE = {"use_augmented_graph": False, "lambda_de": 0.0, "sampler": "uniform"}
+# a milder pool: a quarter of the negatives from the 100 semantically least related of the 200 top-scored
+_SOFT_POOL = {"hard_share": 0.25, "pool_size": 200, "k_low": 100}
 RECIPES: dict[str, dict[str, object]] = {
     "recipe_sgl": _SGL_LIKE,
     "recipe_mix25": {**_SGL_LIKE, "sampler": "semantic", "hard_share": 0.25},
     "recipe_mix50": {**_SGL_LIKE, "sampler": "semantic", "hard_share": 0.5},
     "recipe_late": {**_SGL_LIKE, "sampler": "semantic", "warmup_epochs": 20},
     "recipe_late_mix25": {**_SGL_LIKE, "sampler": "semantic", "warmup_epochs": 20, "hard_share": 0.25},
-    # a milder pool: a quarter of the negatives from the 100 semantically least related of the 200 top-scored
-    "recipe_soft25": (
-        _SOFT := {**_SGL_LIKE, "sampler": "semantic", "hard_share": 0.25, "pool_size": 200, "k_low": 100}
-    ),
+    "recipe_soft25": (_SOFT := {**_SGL_LIKE, "sampler": "semantic", **_SOFT_POOL}),
     "recipe_soft25_dns": {**_SOFT, "sampler": "dns"},  # w/o semantic: the 100 top-scored of the 200
     "recipe_soft25_raw": {**_SOFT, "sampler": "raw"},  # w/o goal alignment: raw LLM vectors
 }
@@ -133,6 +132,6 @@ METHOD = Method("llmhni", "AAAI 2026 (arXiv 2511.07295)", LLMHNIParams, build, n
 # share chosen on each dataset's own validation split (a share of 0 is plain uniform negatives: SGL plus L_de).
 # Both contrastive weights move together: on ml-100k 0.1 holds training back for either term, on amazon-book
 # 0.1 works.
-ASSET_PARAMS = LLMHNIParams(**{k: v for k, v in RECIPES["recipe_soft25"].items() if k not in _SGL_LIKE})
+ASSET_PARAMS = LLMHNIParams(sampler="semantic", **_SOFT_POOL)  # recipe_soft25's pool, on G′ with λ1
 ASSET_TRAINING = {"lr": 5e-3, "init": "scratch"}
 ASSET_CHOICES = {"lambda_de+lambda_hal": [0.1, 0.01], "hard_share": [0.0, 0.25]}

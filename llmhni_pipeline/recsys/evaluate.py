@@ -53,7 +53,8 @@ def evaluate_per_user(
     batch_users: int = 4096,
     device: torch.device | str = "cpu",
 ) -> dict[str, torch.Tensor]:
-    """Each metric for every user with at least one ground-truth item (in user-id order, float64 on the CPU),
+    """Each metric for every user with at least one ground-truth item (in user-id order, float64, on ``device``:
+    batches are not copied back one by one),
     plus ``users``: their ids. Two scorers evaluated on the same truth and mask give aligned vectors, so their
     per-user differences can be tested."""
     device = torch.device(device)
@@ -81,16 +82,16 @@ def evaluate_per_user(
             hits = torch.nn.functional.pad(hits, (0, k_max - hits.shape[1]))
         keep = n_truth > 0
         hits, n_truth = hits[keep], n_truth[keep].double()
-        parts["users"].append(torch.arange(start, stop, device=device)[keep].cpu())
+        parts["users"].append(torch.arange(start, stop, device=device)[keep])
         cum_hits = hits.cumsum(1)
         dcg = (hits * discounts).cumsum(1)
         for k in ks:
             found = cum_hits[:, k - 1]
-            parts[f"recall@{k}"].append((found / n_truth).cpu())
-            parts[f"precision@{k}"].append((found / k).cpu())
-            parts[f"hit@{k}"].append((found > 0).double().cpu())
+            parts[f"recall@{k}"].append(found / n_truth)
+            parts[f"precision@{k}"].append(found / k)
+            parts[f"hit@{k}"].append((found > 0).double())
             idcg = ideal[(n_truth.clamp(max=k) - 1).long()]
-            parts[f"ndcg@{k}"].append((dcg[:, k - 1] / idcg).cpu())
+            parts[f"ndcg@{k}"].append(dcg[:, k - 1] / idcg)
     if not parts["users"]:
         raise ValueError("no user has a ground-truth item in this split: nothing to evaluate")
     return {name: torch.cat(values) for name, values in parts.items()}
