@@ -107,7 +107,7 @@ class BODObjective(BPRObjective):
         bpr = weighted_bpr(u, i, j, w_pos, w_neg)
         align = weighted_alignment(u, i, w_pos)
         unif = (2 * uniformity(u) + uniformity(i) + uniformity(j)) / 4
-        reg = self.reg_weight * embedding_l2(*triple_rows(self.model.ego(), users, pos, neg, n_users))
+        reg = self.reg_weight * embedding_l2(*self.model.ego_rows(users, pos, neg))
         total = p.weight_bpr * bpr + p.weight_alignment * align + p.weight_uniformity * unif + reg
         return total, {
             "bpr": bpr.detach(),

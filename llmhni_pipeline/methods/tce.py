@@ -48,7 +48,7 @@ class TCEObjective(BPRObjective):
         self.iteration += 1
         rec = truncated_mean(per_triple, rate)
         reg = self.reg_weight * embedding_l2(
-            *triple_rows(self.model.ego(), users, pos, neg, self.model.n_users)
+            *self.model.ego_rows(users, pos, neg)
         )
         return rec + reg, {"bpr": rec.detach(), "reg": reg.detach()}
 

@@ -19,7 +19,8 @@ def embedding_l2(*ego: torch.Tensor) -> torch.Tensor:
 
 def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
     """mean_v −log( exp(cos(a_v, b_v)/τ) / Σ_w exp(cos(a_v, b_w)/τ) ), in-batch negatives."""
-    a = F.normalize(a, dim=1) / temperature  # 1/τ on the N×d side, not on the N×N logits (and their gradient)
+    # F.normalize's rows, with 1/τ folded into a's row scale: on the N×d side, not on the N×N logits
+    a = a / (torch.linalg.vector_norm(a, dim=1, keepdim=True).clamp_min(1e-12) * temperature)
     b = F.normalize(b, dim=1)
     logits = a @ b.T
     return F.cross_entropy(logits, torch.arange(a.shape[0], device=a.device))
@@ -35,5 +36,9 @@ def node_info_nce(
 ) -> torch.Tensor:
     """InfoNCE(a_U, b_U) + InfoNCE(a_I, b_I) between two node matrices (users first, then items) over the batch's
     unique users and unique items, each set its own in-batch negatives (SELFRec's ``cal_cl_loss``)."""
-    u, i = torch.unique(users), torch.unique(items) + n_users
-    return info_nce(a[u], b[u], temperature) + info_nce(a[i], b[i], temperature)
+    u = torch.unique(users)
+    rows = torch.cat([u, torch.unique(items) + n_users])
+    # one index_select per matrix (its backward is one index_add) instead of four advanced-indexing gathers
+    a_rows, b_rows = a.index_select(0, rows), b.index_select(0, rows)
+    n = len(u)
+    return info_nce(a_rows[:n], b_rows[:n], temperature) + info_nce(a_rows[n:], b_rows[n:], temperature)

@@ -99,7 +99,7 @@ class BPRObjective(Objective):
         u, i, j = triple_rows(z, users, pos, neg, self.model.n_users)
         rec = bpr_loss((u * i).sum(1), (u * j).sum(1))
         reg = self.reg_weight * embedding_l2(
-            *triple_rows(self.model.ego(), users, pos, neg, self.model.n_users)
+            *self.model.ego_rows(users, pos, neg)
         )
         return rec + reg, {"bpr": rec.detach(), "reg": reg.detach()}
 

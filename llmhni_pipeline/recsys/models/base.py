@@ -21,6 +21,13 @@ class Backbone(nn.Module):
         """e⁽⁰⁾ of all nodes, users first: [n_users + n_items, d]."""
         return torch.cat([self.user_embedding.weight, self.item_embedding.weight])
 
+    def ego_rows(
+        self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """e⁽⁰⁾ rows of a batch's users, positives and negatives, read from the tables (no full e⁽⁰⁾ built)."""
+        items = self.item_embedding.weight.index_select(0, torch.cat([pos, neg])).split(len(pos))
+        return self.user_embedding.weight.index_select(0, users), items[0], items[1]
+
     def encode(self, adj: torch.Tensor | None) -> torch.Tensor:
         """Final representations z of all nodes, users first, on the graph ``adj`` (Â)."""
         raise NotImplementedError
