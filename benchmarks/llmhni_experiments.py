@@ -38,7 +38,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from llmhni_pipeline.methods import METHODS, MethodInputs, MethodUnavailable  # noqa: E402
 from llmhni_pipeline.methods.llmhni import ABLATIONS, RECIPES  # noqa: E402
-from llmhni_pipeline.recipe import RunSpec, mean_std, train_and_test  # noqa: E402
+from llmhni_pipeline.recipe import (  # noqa: E402
+    RunSpec,
+    candidate_grid,
+    mean_std,
+    train_and_test,
+    with_choice,
+)
 from llmhni_pipeline.recsys.baselines import ease_scorer  # noqa: E402
 from llmhni_pipeline.recsys.data import SplitData  # noqa: E402
 from llmhni_pipeline.recsys.device import resolve_device  # noqa: E402
@@ -185,9 +191,7 @@ def arm_spec(arm: str, base: RunSpec, seed: int, setting: dict[str, Any]) -> Run
     overrides = ARMS[arm]
     spec = base.override(**{k: v for k, v in overrides.items() if k != "params"})
     spec = spec.override(params=overrides.get("params", {}), seed=seed)
-    for key, value in setting.items():
-        spec = spec.with_setting(key, value)
-    return spec
+    return with_choice(spec, setting)
 
 
 def run_arm(bundle_path: str, arm: str, spec: RunSpec, opts: dict[str, Any]) -> dict[str, Any]:
@@ -315,7 +319,7 @@ def run(args: argparse.Namespace) -> None:
     print(header, flush=True)
     log = out / "runs.jsonl"
     rows: list[dict[str, Any]] = []
-    grid = [dict(zip(sweep, values, strict=True)) for values in itertools.product(*sweep.values())] or [{}]
+    grid = candidate_grid(sweep)
     first, rest = args.seeds[0], args.seeds[1:]
     if len(grid) > 1:  # choose each arm's setting on validation with the first seed
         # each finished sweep run is logged at once (nothing is lost to a crash), the marked rows after the choice
@@ -382,7 +386,12 @@ def main() -> None:
     r.add_argument("--arms", nargs="+", default=["lightgcn", "llmhni"], choices=list(ARMS))
     r.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     r.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="RunSpec field or params.<name>, every arm")
-    r.add_argument("--sweep", nargs="*", metavar="KEY=V1,V2", help="values tried on the first seed, per arm")
+    r.add_argument(
+        "--sweep",
+        nargs="*",
+        metavar="KEY=V1,V2",
+        help="values tried on the first seed, per arm; K1+K2=V1,V2 sets both keys to each value",
+    )
     r.add_argument("--device", default="auto")
     r.add_argument("--workers", type=int, default=1)
     r.add_argument("--threads", type=int, default=1, help="torch CPU threads per worker")

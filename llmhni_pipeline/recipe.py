@@ -167,6 +167,20 @@ def setting_label(key: str) -> str:
     return key.replace("params.", "")
 
 
+def candidate_grid(choices: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """Every combination of ``choices`` (key → values), in order; ``[{}]`` when there is nothing to choose."""
+    grid = itertools.product(*choices.values())
+    return [dict(zip(choices, values, strict=True)) for values in grid] or [{}]
+
+
+def with_choice(spec: RunSpec, setting: Mapping[str, Any]) -> RunSpec:
+    """``spec`` with one grid point applied; a key joining several settings by ``+`` sets each to the value."""
+    for keys, value in setting.items():
+        for key in keys.split("+"):
+            spec = spec.with_setting(key, value)
+    return spec
+
+
 def train_choosing(
     spec: RunSpec,
     inputs: MethodInputs,
@@ -179,14 +193,10 @@ def train_choosing(
     that take the same value (``params.lambda_de+params.lambda_hal``). ``logger(label)`` gives each
     candidate's per-epoch callback. Returns the chosen run and one row per candidate (its settings, best
     epoch, validation R@20, chosen). The test split is not touched."""
-    grid = [dict(zip(choices, values, strict=True)) for values in itertools.product(*choices.values())]
-    grid = grid or [{}]
+    grid = candidate_grid(choices)
     best, rows = None, []
     for n, setting in enumerate(grid, 1):
-        candidate = spec
-        for keys, value in setting.items():
-            for key in keys.split("+"):
-                candidate = candidate.with_setting(key, value)
+        candidate = with_choice(spec, setting)
         shown = ", ".join(f"{setting_label(k)} {v}" for k, v in setting.items())
         label = f"candidate {n}/{len(grid)} ({shown}): "
         run = train(candidate, inputs, device, logger(label if len(grid) > 1 else "") if logger else None)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from llmhni_pipeline.assets.baselines import BaselinesConfig, baselines
-from llmhni_pipeline.recipe import RunSpec
+from llmhni_pipeline.recipe import RunSpec, candidate_grid
 from llmhni_pipeline.resources.device import DeviceResource
 from llmhni_pipeline.resources.lake import LakeResource
 from llmhni_pipeline_tests.recsys.test_train import _clustered_table
@@ -76,6 +76,9 @@ def test_harness_set_and_sweep_reach_any_spec_field_and_method_parameter():
     assert spec.params == {"cl_weight": 0.05} and spec.patience == 7
     assert harness.arm_spec("wo_semantic", spec, 2, {}).params["sampler"] == "dns"
     assert harness.parse_pairs(["params.eps=0.1,0.2"], multi=True) == {"params.eps": [0.1, 0.2]}
+    joined = harness.parse_pairs(["params.lambda_de+params.lambda_hal=0.1,0.01"], multi=True)
+    swept = harness.arm_spec("recipe_soft25", spec, 1, candidate_grid(joined)[1])
+    assert swept.params["lambda_de"] == swept.params["lambda_hal"] == 0.01
 
 
 def test_train_choosing_keeps_the_best_validation_run_and_matches_a_direct_run():
@@ -97,6 +100,21 @@ def test_train_choosing_keeps_the_best_validation_run_and_matches_a_direct_run()
     )
     assert torch.equal(direct.z_user, run.z_user)  # a chosen run is the same run as trained on its own
     assert rows[1]["valid_recall@20"] == direct.result.best_valid["recall@20"] > rows[0]["valid_recall@20"]
+
+
+def test_the_grid_and_a_joined_key_as_the_harness_sweep_uses_them():
+    from llmhni_pipeline.recipe import with_choice
+
+    grid = candidate_grid({"lr": [1e-3, 5e-3], "params.lambda_de+params.lambda_hal": [0.1, 0.01]})
+    assert [(g["lr"], g["params.lambda_de+params.lambda_hal"]) for g in grid] == [
+        (1e-3, 0.1),
+        (1e-3, 0.01),
+        (5e-3, 0.1),
+        (5e-3, 0.01),
+    ]
+    assert candidate_grid({}) == [{}]
+    spec = with_choice(RunSpec(method="llmhni", params={"sampler": "dns"}), grid[1])
+    assert spec.lr == 1e-3 and spec.params == {"sampler": "dns", "lambda_de": 0.01, "lambda_hal": 0.01}
 
 
 def test_joint_config_carries_every_llmhni_parameter_and_names_unknown_choices():

@@ -47,9 +47,7 @@ class TCEObjective(BPRObjective):
         rate = drop_rate(self.iteration, self.params.max_drop_rate, self.params.num_update)
         self.iteration += 1
         rec = truncated_mean(per_triple, rate)
-        reg = self.reg_weight * embedding_l2(
-            *self.model.ego_rows(users, pos, neg)
-        )
+        reg = self.reg_weight * embedding_l2(*self.model.ego_rows(users, pos, neg))
         return rec + reg, {"bpr": rec.detach(), "reg": reg.detach()}
 
 

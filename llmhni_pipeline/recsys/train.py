@@ -98,9 +98,7 @@ class BPRObjective(Objective):
         """L_BPR on the node matrix ``z`` plus the L2 term on the batch's ego embeddings."""
         u, i, j = triple_rows(z, users, pos, neg, self.model.n_users)
         rec = bpr_loss((u * i).sum(1), (u * j).sum(1))
-        reg = self.reg_weight * embedding_l2(
-            *self.model.ego_rows(users, pos, neg)
-        )
+        reg = self.reg_weight * embedding_l2(*self.model.ego_rows(users, pos, neg))
         return rec + reg, {"bpr": rec.detach(), "reg": reg.detach()}
 
     def loss(self, users, pos, neg):
