@@ -104,6 +104,12 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     # the whole graph is the main job; a selection may name any asset (baselines too)
     job = defs.resolve_implicit_global_asset_job_def() if selection else defs.resolve_job_def(MAIN_JOB)
     graph = defs.resolve_asset_graph()
+    if selection:  # an asset written together with others (raw_interactions and id_mappings) brings them along
+        whole = dg.AssetSelection.assets(*selection).required_multi_asset_neighbors().resolve(graph)
+        extra = sorted(k.to_user_string() for k in whole - set(selection))
+        if extra:
+            print(f"--select: also {', '.join(extra)} (written by the same step)", file=sys.stderr)
+        selection = sorted(whole, key=lambda k: k.to_user_string())
     wanted = selection or list(job.asset_layer.executable_asset_keys)
     pools = {pool for key in wanted if graph.has(key) for pool in (graph.get(key).pools or ())}
     wait_for_pools(instance, sorted(pools))

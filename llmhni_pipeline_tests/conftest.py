@@ -111,7 +111,7 @@ def materialize_backbone(cwd: Path, env: dict[str, str], run_config: str):
             "materialize",
             "shop",
             "--select",
-            "raw_interactions,id_mappings,pretrained_recommender",
+            "raw_interactions,pretrained_recommender",  # id_mappings comes along (same step)
             "--config",
             "small.yaml",
         ],

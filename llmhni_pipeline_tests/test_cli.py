@@ -97,7 +97,9 @@ def test_materialize_from_the_cli_tags_the_run_and_writes_the_lake(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "SUCCESS (shop)" in done.stdout
+    assert "--select: also id_mappings (written by the same step)" in done.stderr
     assert (lake / "raw_interactions" / "dataset=shop" / "part-0.parquet").is_file()
+    assert (lake / "id_mappings" / "dataset=shop" / "part-0.parquet").is_file()
     with dg.DagsterInstance.from_config(str(home)) as instance:
         (run,) = instance.get_runs()
         assert run.status == dg.DagsterRunStatus.SUCCESS
