@@ -91,16 +91,20 @@ def test_the_ui_lists_the_stages_and_renders_a_training_curve(tmp_path):
         with playwright.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.goto(f"{base}/assets", wait_until="networkidle", timeout=120_000)
-            skip = page.get_by_role("button", name="Skip")  # the first-visit community dialog
-            if skip.count():
-                skip.click()
+            page.set_default_timeout(60_000)
+            # the first-visit community dialog can open at any moment, over whatever the test is about to
+            # click: dismiss it whenever it shows instead of checking once
+            skip = page.get_by_role("button", name="Skip")
+            page.add_locator_handler(skip, lambda button: button.click())
+            # the UI polls its server without pause, so "networkidle" need never come: load the page, then
+            # wait for the elements themselves
+            page.goto(f"{base}/assets", wait_until="domcontentloaded", timeout=120_000)
             for stage in STAGES:
-                page.get_by_text(stage, exact=True).first.wait_for(timeout=30_000)
+                page.get_by_text(stage, exact=True).first.wait_for()
             page.screenshot(path=str(shots / "ui_asset_catalog.png"))
             page.goto(
                 f"{base}/assets/pretrained_recommender?view=partitions&partition=shop",
-                wait_until="networkidle",
+                wait_until="domcontentloaded",
             )
             page.locator("tr", has_text="training_curve").get_by_text("[Show Markdown]").click()
             plot = page.locator("img[src^='data:image/png']").first
