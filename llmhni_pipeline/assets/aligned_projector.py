@@ -3,6 +3,8 @@
 The table holds the projected vectors s_u = f_θ(t_u), s_i = f_θ(t_i); ``projector.pt`` sits beside it.
 """
 
+import dataclasses
+
 import dagster as dg
 import polars as pl
 import torch
@@ -13,6 +15,7 @@ from llmhni_pipeline.plots import png_markdown, training_curves_png
 from llmhni_pipeline.recsys.data import SplitData
 from llmhni_pipeline.resources.lake import LakeResource
 from llmhni_pipeline.semantic.projector import (
+    PSEUDO_QUANTILE,
     ProjectorSettings,
     pseudo_labels,
     separation_auc,
@@ -23,15 +26,26 @@ from llmhni_pipeline.semantic.vectors import entity_matrix, vectors_table
 CHECKPOINT = "projector.pt"
 
 
+_DEFAULTS = ProjectorSettings()
+
+
 class ProjectorConfig(dg.Config):
-    d: int = 64
-    pseudo_quantile: float = 0.5  # keep train edges whose text cosine is at least this quantile
-    temperature: float = 0.2
-    lr: float = 1e-3
-    batch_size: int = 4096
-    epochs: int = 50
-    patience: int = 5
-    seed: int = 2026
+    """The projector's settings (each default is ``ProjectorSettings``') and the pseudo-label quantile."""
+
+    d: int = _DEFAULTS.d
+    pseudo_quantile: float = PSEUDO_QUANTILE
+    temperature: float = _DEFAULTS.temperature
+    lr: float = _DEFAULTS.lr
+    batch_size: int = _DEFAULTS.batch_size
+    epochs: int = _DEFAULTS.epochs
+    patience: int = _DEFAULTS.patience
+    holdout: float = _DEFAULTS.holdout
+    seed: int = _DEFAULTS.seed
+
+    def settings(self) -> ProjectorSettings:
+        """The core settings from this config's fields, by name."""
+        names = {f.name for f in dataclasses.fields(ProjectorSettings)}
+        return ProjectorSettings(**{k: v for k, v in self.model_dump().items() if k in names})
 
 
 @dg.asset(partitions_def=dataset_partitions, group_name="llm", kinds={"pytorch", "parquet"}, code_version="1")
@@ -52,15 +66,7 @@ def aligned_projector(
     context.log.info(
         f"{len(chosen)} pseudo-labelled pairs of {len(users)} train edges (cosine ≥ {threshold:.3f})"
     )
-    settings = ProjectorSettings(
-        d=config.d,
-        temperature=config.temperature,
-        lr=config.lr,
-        batch_size=config.batch_size,
-        epochs=config.epochs,
-        patience=config.patience,
-        seed=config.seed,
-    )
+    settings = config.settings()
     model, result = train_projector(
         t_user,
         t_item,

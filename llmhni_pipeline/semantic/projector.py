@@ -40,12 +40,15 @@ def edge_cosines(
     return (F.normalize(t_user, dim=1)[users] * F.normalize(t_item, dim=1)[items]).sum(1)
 
 
+PSEUDO_QUANTILE = 0.5  # keep train edges whose text cosine is at least this quantile
+
+
 def pseudo_labels(
     t_user: torch.Tensor,
     t_item: torch.Tensor,
     users: torch.Tensor,
     items: torch.Tensor,
-    quantile: float = 0.5,
+    quantile: float = PSEUDO_QUANTILE,
 ) -> tuple[torch.Tensor, float]:
     """Indices of training edges kept as pseudo-labels, and the cosine threshold used."""
     cos = edge_cosines(t_user, t_item, users, items)

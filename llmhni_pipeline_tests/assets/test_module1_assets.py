@@ -88,3 +88,16 @@ def test_a_dataset_without_text_fails_text_profiles_and_skips_what_needs_text(la
     assert started == {"raw_interactions", "text_profiles"}  # nothing that needs text ran, nothing was faked
     assert table_path(lake, "raw_interactions", "shop").is_file()
     assert not table_path(lake, "llm_embeddings", "shop").exists()
+
+
+def test_the_projector_config_builds_its_settings_by_name_with_the_core_defaults():
+    import dataclasses
+
+    from llmhni_pipeline.assets.aligned_projector import ProjectorConfig
+    from llmhni_pipeline.semantic.projector import ProjectorSettings
+
+    assert ProjectorConfig().settings() == ProjectorSettings()
+    changed = ProjectorConfig(lr=0.01, holdout=0.2, pseudo_quantile=0.7).settings()
+    assert changed == dataclasses.replace(ProjectorSettings(), lr=0.01, holdout=0.2)
+    # every core setting is configurable from the UI
+    assert {f.name for f in dataclasses.fields(ProjectorSettings)} <= set(ProjectorConfig.model_fields)
