@@ -38,10 +38,17 @@ def test_an_interrupt_stops_within_a_batch_and_keeps_every_finished_answer(tmp_p
         sent["at"] = time.perf_counter()
         os.kill(os.getpid(), signal.SIGINT)
 
+    # Ctrl-C as a fresh process gets it, whatever handler an earlier test in this process left installed (a
+    # handler that only records the signal, as Dagster's capture_interrupts installs, would let the run finish)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.6, interrupt)
-    timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        judge_prompts(judge, prompts, cache, options)
+    try:
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            judge_prompts(judge, prompts, cache, options)
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     stopped_after = time.perf_counter() - sent["at"]
     assert stopped_after < 4 * 0.1 + 0.5  # at most the batch in flight after the signal
     assert (
