@@ -102,8 +102,11 @@ def choose_rule(
     rows = []
     for rule in candidates:
         edges, removed = apply_rule(train, scores, rule)
-        graph = InteractionGraph.from_frame(edges, data.n_users, data.n_items)
-        per_user = on_g if rule.rule == "none" else ease_valid_per_user(data, graph, l2)
+        if rule.rule == "none":  # G itself: fit once above
+            per_user = on_g
+        else:
+            graph = InteractionGraph.from_frame(edges, data.n_users, data.n_items)
+            per_user = ease_valid_per_user(data, graph, l2)
         metrics = means_of(per_user)
         rows.append(
             {
