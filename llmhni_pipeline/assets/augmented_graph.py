@@ -83,6 +83,9 @@ def augmented_graph(
         metadata={
             **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in report.items()},
             "edges": edges.height,
+            "judged_users": llm_logical_scores.filter(pl.col("user_p_high").is_not_nan())[
+                "user_id"
+            ].n_unique(),
             "original_edges": train.height,
             **choice,
             **check,
@@ -94,7 +97,10 @@ def augmented_graph(
 
 
 def _markdown(candidates: pl.DataFrame, chosen: GraphRule) -> str:
-    head = "| rule | High ≥ | removed | added | EASE valid R@20 | N@20 | z vs G |\n|---|---|---|---|---|---|---|\n"
+    subset = "z_judged_users" in candidates.columns  # the judge covered some users: their columns too
+    head = "| rule | High ≥ | removed | added | EASE valid R@20 | N@20 | z vs G |"
+    head += " R@20, judged users | z, judged users |\n" if subset else "\n"
+    head += "|---|---|---|---|---|---|---|" + ("---|---|\n" if subset else "\n")
     rows = []
     for r in candidates.iter_rows(named=True):
         mark = (
@@ -106,5 +112,10 @@ def _markdown(candidates: pl.DataFrame, chosen: GraphRule) -> str:
         rows.append(
             f"| {r['rule']}{mark} | {high} | {r['removed']} | {r['added']} | "
             f"{r['ease_valid_recall@20']:.4f} | {r['ease_valid_ndcg@20']:.4f} | {r['z_vs_G']:+.2f} |"
+            + (
+                f" {r['ease_valid_recall@20_judged_users']:.4f} | {r['z_judged_users']:+.2f} |"
+                if subset
+                else ""
+            )
         )
     return head + "\n".join(rows)

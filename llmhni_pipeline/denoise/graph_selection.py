@@ -99,6 +99,7 @@ def choose_rule(
     candidates = [GraphRule("none")] if "none" in rules else []
     candidates += [GraphRule(r, h) for r in rules if r != "none" for h in grid]
     on_g = ease_valid_per_user(data, data.train, l2)  # G, every candidate's reference
+    subset = judged_user_mask(data, scores)
     rows = []
     for rule in candidates:
         edges, removed = apply_rule(train, scores, rule)
@@ -119,12 +120,28 @@ def choose_rule(
                 "z_vs_G": round(paired_z(per_user["recall@20"], on_g["recall@20"]), 2),
             }
         )
+        if subset is not None:  # a capped judge covered some users: the effect where it judged
+            rows[-1] |= {
+                "ease_valid_recall@20_judged_users": round(float(per_user["recall@20"][subset].mean()), 5),
+                "z_judged_users": round(
+                    paired_z(per_user["recall@20"][subset], on_g["recall@20"][subset]), 2
+                ),
+            }
     table = pl.DataFrame(rows)
     eligible = [k for k, c in enumerate(candidates) if c.rule == "none" or rows[k]["z_vs_G"] >= min_z]
     if not eligible:  # "none" not among the rules: the best candidate, as before
         eligible = list(range(len(candidates)))
     best = max(eligible, key=lambda k: (rows[k]["ease_valid_recall@20"], candidates[k].rule == "none"))
     return candidates[best], table
+
+
+def judged_user_mask(data: SplitData, scores: pl.DataFrame) -> torch.Tensor | None:
+    """Over the validation users in :func:`ease_valid_per_user`'s order, which have at least one judged pair;
+    ``None`` when the judge reached every validation user (or none), so there is no subset to report."""
+    valid_users = torch.nonzero(data.valid.counts() > 0).squeeze(1)
+    judged = scores.filter(pl.col("user_p_high").is_not_nan() & pl.col("user_p_high").is_not_null())
+    mask = torch.isin(valid_users, torch.as_tensor(judged["user_id"].unique().to_numpy(), dtype=torch.int64))
+    return mask if 0 < int(mask.sum()) < mask.numel() else None
 
 
 def check_of(table: pl.DataFrame, chosen: GraphRule) -> dict[str, float]:

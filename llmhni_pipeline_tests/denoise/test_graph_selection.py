@@ -10,7 +10,7 @@ from llmhni_pipeline.denoise.graph_selection import (
     paired_z,
     relabel,
 )
-from llmhni_pipeline.recsys.baselines import ease_graph_check
+from llmhni_pipeline.recsys.baselines import ease_graph_check, ease_valid_per_user
 from llmhni_pipeline.recsys.data import SplitData
 from llmhni_pipeline.recsys.graph import InteractionGraph
 from llmhni_pipeline_tests.recsys.test_train import _clustered_table
@@ -58,6 +58,33 @@ def test_a_judge_that_finds_the_noise_gives_a_g_prime_chosen_over_g():
     # the same gain held to a bar it cannot reach keeps G
     strict, _ = choose_rule(data, train, scores, [0.5], l2=10.0, min_z=z + 1)
     assert strict.rule == "none"
+
+
+def test_a_judge_that_reached_some_users_reports_them_apart():
+    data, train, scores = _noisy_case(judge_right=True)
+    _, full = choose_rule(data, train, scores, [0.5], l2=10.0)
+    assert "z_judged_users" not in full.columns  # every user judged: no subset to report
+    half = scores.with_columns(  # users 30+ not reached yet: their probabilities are NaN
+        [
+            pl.when(pl.col("user_id") < 30).then(pl.col(c)).otherwise(float("nan")).alias(c)
+            for c in scores.columns[4:]
+        ]
+    )
+    _, table = choose_rule(data, train, half, [0.5], l2=10.0)
+    none = table.filter(pl.col("rule") == "none")
+    removed = table.filter(pl.col("rule") == "remove_only")
+    assert removed["removed"][0] == 30 * 6 and none["z_judged_users"][0] == 0
+    mask = torch.zeros(60, dtype=torch.bool)
+    mask[:30] = True
+    per_user = ease_valid_per_user(data, data.train, 10.0)[
+        "recall@20"
+    ]  # every clustered user has a valid item
+    assert abs(none["ease_valid_recall@20_judged_users"][0] - round(float(per_user[mask].mean()), 5)) < 1e-9
+    # the edits sit on the judged users, so the gain there is larger than over everyone
+    gain_judged = (
+        removed["ease_valid_recall@20_judged_users"][0] - none["ease_valid_recall@20_judged_users"][0]
+    )
+    assert gain_judged > removed["ease_valid_recall@20"][0] - none["ease_valid_recall@20"][0] > 0
 
 
 def test_paired_z_is_the_mean_difference_in_standard_errors():
