@@ -7,8 +7,12 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from llmhni_pipeline.lake import PROJECT_ROOT, default_lake_dir, raw_dir
+from llmhni_pipeline.lake import PROJECT_ROOT, default_lake_dir, raw_dir, table_path
+
+if TYPE_CHECKING:
+    from llmhni_pipeline.llm.interfaces import JudgePrompt
 
 PATH_VARIABLES = ("LLMHNI_LAKE_DIR", "LLMHNI_SHARED_DATA_DIR", "DAGSTER_HOME")
 
@@ -104,7 +108,9 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     # the whole graph is the main job; a selection may name any asset (baselines too)
     job = defs.resolve_implicit_global_asset_job_def() if selection else defs.resolve_job_def(MAIN_JOB)
     graph = defs.resolve_asset_graph()
-    if selection:  # an asset written together with others (raw_interactions and id_mappings) brings them along
+    if (
+        selection
+    ):  # an asset written together with others (raw_interactions and id_mappings) brings them along
         whole = dg.AssetSelection.assets(*selection).required_multi_asset_neighbors().resolve(graph)
         extra = sorted(k.to_user_string() for k in whole - set(selection))
         if extra:
@@ -167,22 +173,49 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 def cmd_judgments(args: argparse.Namespace) -> int:
     from llmhni_pipeline.llm.cache import CallCache
-    from llmhni_pipeline.llm.judgment_sets import export_judgments, import_judgments, read_judgment_set
+    from llmhni_pipeline.llm.judgment_sets import (
+        export_judgments,
+        import_judgments,
+        prompt_keys,
+        read_judgment_set,
+    )
 
-    cache = CallCache(default_lake_dir() / "_llm_cache", "judgments")
+    lake = default_lake_dir()
+    cache = CallCache(lake / "_llm_cache", "judgments")
     path = Path(args.file).resolve()
     if args.action == "export":
-        d = export_judgments(cache, path)
+        keys = None
+        if args.dataset:
+            keys = prompt_keys(cache, dataset_prompts(lake, args.dataset))
+        d = export_judgments(cache, path, keys)
         print(
             f"{path}: {d['rows']} judgments ({', '.join(d['models'])}; prompts {', '.join(d['prompt_versions'])})"
         )
     else:
+        if args.dataset:
+            raise SystemExit("error: --dataset selects what to export; an import adds the whole set")
         _, d = read_judgment_set(path)
         added = import_judgments(cache, path)
         print(
             f"{path}: {added} of {d['rows']} judgments added to {cache.folder} (the rest were cached already)"
         )
     return 0
+
+
+def dataset_prompts(lake: Path, dataset: str) -> list[JudgePrompt]:
+    """Both perspectives' prompts of a partition's candidate pairs, as ``llm_logical_scores`` builds them."""
+    import polars as pl
+
+    from llmhni_pipeline.denoise.prompts import build_prompts
+
+    frames: dict[str, pl.DataFrame] = {}
+    for table in ("candidate_pairs", "text_profiles"):
+        path = table_path(lake, table, dataset)
+        if not path.is_file():
+            raise SystemExit(f"error: {path}: no {table} for {dataset!r}; materialize it first")
+        frames[table] = pl.read_parquet(path)
+    user, item = build_prompts(frames["candidate_pairs"], frames["text_profiles"])
+    return user + item
 
 
 def ui_address(dagster_args: list[str]) -> tuple[str, int]:
@@ -270,6 +303,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("action", choices=["export", "import"])
     p.add_argument("file", help="the judgment-set Parquet file")
+    p.add_argument(
+        "--dataset",
+        help="export only the judgments of this partition's candidate pairs (default: all cached)",
+    )
     p.set_defaults(func=cmd_judgments)
 
     p = sub.add_parser("sql", help="query the lake with DuckDB (a view per asset, all datasets)")

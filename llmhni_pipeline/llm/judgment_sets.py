@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
 
 from llmhni_pipeline.lake import atomic_write
-from llmhni_pipeline.llm.cache import CallCache
+from llmhni_pipeline.llm.cache import CallCache, cache_key
 from llmhni_pipeline.llm.gateway import JUDGE_SCHEMA
+from llmhni_pipeline.llm.interfaces import JudgePrompt
 
 FORMAT = "llmhni-judgment-set/1"
 META_KEY = "llmhni.judgment_set"
@@ -51,11 +53,31 @@ def _describe(frame: pl.DataFrame) -> dict[str, object]:
     }
 
 
-def export_judgments(cache: CallCache, path: Path) -> dict[str, object]:
-    """Write every cached judgment (valid answers only) to ``path``; its description."""
+def prompt_keys(cache: CallCache, prompts: Sequence[JudgePrompt]) -> list[str]:
+    """The cache keys ``prompts`` have under every judge (backend, model) the cache holds answers from: what a
+    dataset's export selects (the cache itself knows no datasets, only prompts)."""
     rows = cache.load()
     if rows.height == 0:
-        raise JudgmentSetError(f"{cache.folder}: no cached judgments to export")
+        return []
+    judges = rows.select("backend", "model").unique().iter_rows()
+    return [
+        cache_key(backend, model, p.prompt_version, p.fingerprint())
+        for backend, model in judges
+        for p in prompts
+    ]
+
+
+def export_judgments(cache: CallCache, path: Path, keys: Sequence[str] | None = None) -> dict[str, object]:
+    """Write the cached judgments (valid answers only; with ``keys``, only those) to ``path``; its
+    description."""
+    rows = cache.load() if keys is None else cache.load(list(keys))
+    if rows.height == 0:
+        what = (
+            "no cached judgments"
+            if keys is None
+            else f"none of the {len(keys)} prompts' judgments are cached"
+        )
+        raise JudgmentSetError(f"{cache.folder}: {what}; nothing to export")
     missing = set(COLUMNS) - set(rows.columns)
     if missing:
         raise JudgmentSetError(f"{cache.folder}: the cache lacks column(s) {sorted(missing)}")

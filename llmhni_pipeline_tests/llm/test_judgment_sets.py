@@ -77,3 +77,23 @@ def test_only_valid_answers_are_published(tmp_path):
     path = tmp_path / "set.parquet"
     export_judgments(cache, path)
     assert read_judgment_set(path)[0]["key"].to_list() == ["good"]
+
+
+def test_a_dataset_export_holds_only_its_prompts_judgments(tmp_path):
+    from llmhni_pipeline.denoise.prompts import user_centric
+    from llmhni_pipeline.llm.judgment_sets import prompt_keys
+
+    ours = [user_centric("likes sci-fi", f"book {i}") for i in range(3)]
+    other = [user_centric("likes romance", "book 9")]
+    cache = CallCache(tmp_path / "a", "judgments")
+    assert prompt_keys(cache, ours) == []  # nothing cached: no judge to key by
+    cache.put(_rows(["placeholder"]))  # the cache's judge: backend llama.cpp, model qwen
+    keys = prompt_keys(cache, ours + other)
+    assert len(keys) == 4 and len(set(keys)) == 4
+    cache.put(_rows(keys))
+    path = tmp_path / "set.parquet"
+    description = export_judgments(cache, path, prompt_keys(cache, ours))
+    frame, _ = read_judgment_set(path)
+    assert description["rows"] == 3 and sorted(frame["key"].to_list()) == sorted(keys[:3])
+    with pytest.raises(JudgmentSetError, match="none of the 1 prompts"):
+        export_judgments(cache, path, ["not-cached"])
