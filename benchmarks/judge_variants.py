@@ -79,6 +79,18 @@ def text_cosine(lake: Path, dataset: str, pairs: pl.DataFrame, raw: pl.DataFrame
     return (u * i).sum(1) / (np.linalg.norm(u, axis=1) * np.linalg.norm(i, axis=1) + 1e-12)
 
 
+def agreement(reference: np.ndarray | None, margin: np.ndarray, name: str) -> dict[str, object]:
+    """How closely a judge's margins follow the first judge's on the same prompts (none for the first)."""
+    if reference is None:
+        return {}
+    both = np.isfinite(reference) & np.isfinite(margin)
+    return {
+        "agreement_with": name,
+        "margin_pearson": round(float(np.corrcoef(reference[both], margin[both])[0, 1]), 4),
+        "margin_mean_abs_diff": round(float(np.abs(reference[both] - margin[both]).mean()), 4),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dataset")
@@ -134,6 +146,7 @@ def main() -> None:
     neg = (pairs["kind"] == "neg_high").to_numpy()
     cosine = text_cosine(lake, args.dataset, pairs, raw)
 
+    first_margin = None  # the first model's margins: the others' agreement with it, prompt by prompt
     for name in args.models:
         model = JUDGE_MODELS[name]
         judge = LlamaCppJudge(installed_gguf(model, raw_dir(lake) / "models"), model.name)
@@ -164,6 +177,7 @@ def main() -> None:
             "recommender_auc_valid": round(auc(pairs["model_score"].to_numpy()[ok], truth[ok]), 4),
             "text_cosine_auc_valid": round(auc(cosine[ok], truth[ok]), 4) if cosine is not None else None,
             "share_high_fixed_0.5": round(float((margin[np.isfinite(margin)] >= 0.5).mean()), 4),
+            **agreement(first_margin, margin, args.models[0]),
             "machine": platform.node(),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         }
@@ -172,6 +186,8 @@ def main() -> None:
             with args.out.open("a") as out:
                 out.write(json.dumps(record) + "\n")
         del judge
+        if first_margin is None:
+            first_margin = margin
 
 
 if __name__ == "__main__":

@@ -39,7 +39,8 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     from llmhni_pipeline.datasets.movielens import fetch_movielens_100k
     from llmhni_pipeline.llm.model_store import JUDGE_MODELS, fetch_gguf
 
-    wanted = ["ml-100k", *(f"judge-{m}" for m in JUDGE_MODELS)] if args.what == "embedded" else [args.what]
+    shipped = [f"judge-{name}" for name, m in JUDGE_MODELS.items() if m.requantized is None]
+    wanted = ["ml-100k", *shipped] if args.what == "embedded" else [args.what]
     for what in wanted:
         if what == "ml-100k":
             files = fetch_movielens_100k(raw_dir(default_lake_dir()) / "ml-100k")

