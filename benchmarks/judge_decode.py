@@ -15,7 +15,6 @@ per-token costs per model.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import tempfile
 import time
 from pathlib import Path
@@ -23,21 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from llmhni_pipeline.lake import default_lake_dir, raw_dir
+from llmhni_pipeline.llm.model_store import llama_quantize
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct.gguf"
 NEW_TOKENS = (1, 5, 22, 44, 88)
 PREFIX = 240  # about a judge prompt's cached context (system text + user profile)
-
-
-def requantize(source: Path, target: Path, kind: str) -> Path:
-    import llama_cpp
-
-    params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{kind}")
-    params.allow_requantize = True
-    if llama_cpp.llama_model_quantize(str(source).encode(), str(target).encode(), ctypes.byref(params)):
-        raise RuntimeError(f"llama.cpp could not requantize {source} to {kind}")
-    return target
 
 
 def decode_costs(model: Path, threads: int, repeats: int) -> list[tuple[int, float]]:
@@ -70,7 +59,8 @@ def main() -> None:
     models = {"as shipped": args.model}
     with tempfile.TemporaryDirectory() as tmp:
         for kind in args.requantize:
-            models[kind] = requantize(args.model, Path(tmp) / f"{kind}.gguf", kind)
+            models[kind] = Path(tmp) / f"{kind}.gguf"
+            llama_quantize(args.model, models[kind], kind)
         for name, path in models.items():
             costs = decode_costs(path, args.threads, args.repeats)
             for n, seconds in costs:

@@ -109,9 +109,8 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     # the whole graph is the main job; a selection may name any asset (baselines too)
     job = defs.resolve_implicit_global_asset_job_def() if selection else defs.resolve_job_def(MAIN_JOB)
     graph = defs.resolve_asset_graph()
-    if (
-        selection
-    ):  # an asset written together with others (raw_interactions and id_mappings) brings them along
+    # an asset written together with others (raw_interactions and id_mappings) brings them along
+    if selection:
         whole = dg.AssetSelection.assets(*selection).required_multi_asset_neighbors().resolve(graph)
         extra = sorted(k.to_user_string() for k in whole - set(selection))
         if extra:

@@ -5,7 +5,7 @@ import dagster as dg
 import polars as pl
 
 from llmhni_pipeline.denoise.augment import denoising_report
-from llmhni_pipeline.denoise.graph_selection import GraphRule, apply_rule, check_of, choose_rule
+from llmhni_pipeline.denoise.graph_selection import GraphRule, apply_rule, check_of, choose_rule, judged_users
 from llmhni_pipeline.partitions import dataset_partitions
 from llmhni_pipeline.recsys.baselines import ease_graph_check
 from llmhni_pipeline.recsys.data import SplitData
@@ -83,9 +83,7 @@ def augmented_graph(
         metadata={
             **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in report.items()},
             "edges": edges.height,
-            "judged_users": llm_logical_scores.filter(pl.col("user_p_high").is_not_nan())[
-                "user_id"
-            ].n_unique(),
+            "judged_users": judged_users(llm_logical_scores).len(),
             "original_edges": train.height,
             **choice,
             **check,

@@ -135,12 +135,17 @@ def choose_rule(
     return candidates[best], table
 
 
+def judged_users(scores: pl.DataFrame) -> pl.Series:
+    """The users with at least one judged pair (a pair the judge has not reached has no P(High))."""
+    judged = scores.filter(pl.col("user_p_high").is_not_nan() & pl.col("user_p_high").is_not_null())
+    return judged["user_id"].unique()
+
+
 def judged_user_mask(data: SplitData, scores: pl.DataFrame) -> torch.Tensor | None:
     """Over the validation users in :func:`ease_valid_per_user`'s order, which have at least one judged pair;
     ``None`` when the judge reached every validation user (or none), so there is no subset to report."""
     valid_users = torch.nonzero(data.valid.counts() > 0).squeeze(1)
-    judged = scores.filter(pl.col("user_p_high").is_not_nan() & pl.col("user_p_high").is_not_null())
-    mask = torch.isin(valid_users, torch.as_tensor(judged["user_id"].unique().to_numpy(), dtype=torch.int64))
+    mask = torch.isin(valid_users, torch.as_tensor(judged_users(scores).to_numpy(), dtype=torch.int64))
     return mask if 0 < int(mask.sum()) < mask.numel() else None
 
 

@@ -227,11 +227,16 @@ JUDGE_SCHEMA = {
 }
 
 
+def judge_key(backend: str, model: str, prompt: JudgePrompt) -> str:
+    """The cache key of one judge answer: the judge and the exact prompt, with its version."""
+    return cache_key(backend, model, prompt.prompt_version, prompt.fingerprint())
+
+
 def judge_prompts(
     judge: Judge, prompts: Sequence[JudgePrompt], cache: CallCache, options: RunOptions
 ) -> tuple[list[JudgeResult | None], CallStats]:
     """Judgments in prompt order; ``None`` where the budget stopped the run or a batch failed."""
-    keys = [cache_key(judge.backend, judge.model, p.prompt_version, p.fingerprint()) for p in prompts]
+    keys = [judge_key(judge.backend, judge.model, p) for p in prompts]
 
     def call(batch: list[JudgePrompt]) -> tuple[pl.DataFrame, int, int]:
         results = judge.score(batch)

@@ -18,8 +18,8 @@ from pathlib import Path
 import polars as pl
 
 from llmhni_pipeline.lake import atomic_write
-from llmhni_pipeline.llm.cache import CallCache, cache_key
-from llmhni_pipeline.llm.gateway import JUDGE_SCHEMA
+from llmhni_pipeline.llm.cache import CallCache
+from llmhni_pipeline.llm.gateway import JUDGE_SCHEMA, judge_key
 from llmhni_pipeline.llm.interfaces import JudgePrompt
 
 FORMAT = "llmhni-judgment-set/1"
@@ -60,11 +60,7 @@ def prompt_keys(cache: CallCache, prompts: Sequence[JudgePrompt]) -> list[str]:
     if rows.height == 0:
         return []
     judges = rows.select("backend", "model").unique().iter_rows()
-    return [
-        cache_key(backend, model, p.prompt_version, p.fingerprint())
-        for backend, model in judges
-        for p in prompts
-    ]
+    return [judge_key(backend, model, p) for backend, model in judges for p in prompts]
 
 
 def export_judgments(cache: CallCache, path: Path, keys: Sequence[str] | None = None) -> dict[str, object]:

@@ -76,9 +76,8 @@ def test_a_judge_that_reached_some_users_reports_them_apart():
     assert removed["removed"][0] == 30 * 6 and none["z_judged_users"][0] == 0
     mask = torch.zeros(60, dtype=torch.bool)
     mask[:30] = True
-    per_user = ease_valid_per_user(data, data.train, 10.0)[
-        "recall@20"
-    ]  # every clustered user has a valid item
+    # every clustered user has a valid item, so the per-user vector is indexed by user id
+    per_user = ease_valid_per_user(data, data.train, 10.0)["recall@20"]
     assert abs(none["ease_valid_recall@20_judged_users"][0] - round(float(per_user[mask].mean()), 5)) < 1e-9
     # the edits sit on the judged users, so the gain there is larger than over everyone
     gain_judged = (
