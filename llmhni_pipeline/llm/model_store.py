@@ -110,7 +110,7 @@ JUDGE_MODELS: dict[str, GGUFModel] = {
             675_710_848,
             "45de1f1813d2f6b5045d551a12f7a976820881f3a9f3354864597c2a613563e3",
             (),
-            "the 0.5B judge requantized from its Q5_0/Q4_K tensors to Q8_0: 1.5x its tokens per second here; "
+            "the 0.5B judge requantized from its Q5_0/Q4_K tensors to Q8_0: 1.2x its tokens per second here; "
             "not the same judge (margins correlate 0.82 with the original's, docs/benchmarks.md §14)",
             Requantized(_QWEN_05B, "Q8_0"),
         ),
