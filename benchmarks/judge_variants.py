@@ -116,10 +116,18 @@ def main() -> None:
     ap.add_argument(
         "--item-chars", type=int, default=ITEM_CHARS, help="characters of each item text in a prompt"
     )
+    ap.add_argument(
+        "--profiles",
+        type=Path,
+        nargs="+",
+        help="text_profiles tables (Parquet) to compare, each with every model: an older profile template "
+        "beside the lake's, say (default: the lake's table alone)",
+    )
     args = ap.parse_args()
 
     lake = default_lake_dir()
-    profiles = pl.read_parquet(table_path(lake, "text_profiles", args.dataset))
+    lake_profiles = table_path(lake, "text_profiles", args.dataset)
+    profile_files = args.profiles or [lake_profiles]
     raw = pl.read_parquet(table_path(lake, "raw_interactions", args.dataset))
     rng = np.random.default_rng(args.seed)
     if args.candidates == "lake":
@@ -137,8 +145,6 @@ def main() -> None:
     users = np.unique(pool["user_id"].to_numpy())
     chosen = np.sort(rng.choice(users, size=min(args.users, len(users)), replace=False))
     pairs = pairs.filter(pl.col("user_id").is_in(chosen.tolist())).sort("user_id", "kind", "rank_within_user")
-    user_prompts, item_prompts = build_prompts(pairs, profiles, args.item_chars)
-    prompts = user_prompts if args.perspective == "user" else item_prompts
     valid = raw.filter(pl.col("split") == "valid").select(
         "user_id", "item_id", pl.lit(True).alias("in_valid")
     )
@@ -146,8 +152,12 @@ def main() -> None:
     neg = (pairs["kind"] == "neg_high").to_numpy()
     cosine = text_cosine(lake, args.dataset, pairs, raw)
 
-    first_margin = None  # the first model's margins: the others' agreement with it, prompt by prompt
-    for name in args.models:
+    first_margin = None  # the first variant's margins: the others' agreement with it, prompt by prompt
+    first_name = None
+    variants = [(f, name) for f in profile_files for name in args.models]
+    for profile_file, name in variants:
+        user_prompts, item_prompts = build_prompts(pairs, pl.read_parquet(profile_file), args.item_chars)
+        prompts = user_prompts if args.perspective == "user" else item_prompts
         model = JUDGE_MODELS[name]
         judge = LlamaCppJudge(installed_gguf(model, raw_dir(lake) / "models"), model.name)
         with tempfile.TemporaryDirectory() as tmp:
@@ -161,6 +171,7 @@ def main() -> None:
         record = {
             "dataset": args.dataset,
             "model": name,
+            "profiles": "lake" if profile_file == lake_profiles else str(profile_file),
             "perspective": args.perspective,
             "candidates": args.candidates,
             "item_chars": args.item_chars,
@@ -177,7 +188,7 @@ def main() -> None:
             "recommender_auc_valid": round(auc(pairs["model_score"].to_numpy()[ok], truth[ok]), 4),
             "text_cosine_auc_valid": round(auc(cosine[ok], truth[ok]), 4) if cosine is not None else None,
             "share_high_fixed_0.5": round(float((margin[np.isfinite(margin)] >= 0.5).mean()), 4),
-            **agreement(first_margin, margin, args.models[0]),
+            **agreement(first_margin, margin, first_name or ""),
             "machine": platform.node(),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         }
@@ -187,7 +198,7 @@ def main() -> None:
                 out.write(json.dumps(record) + "\n")
         del judge
         if first_margin is None:
-            first_margin = margin
+            first_margin, first_name = margin, f"{name} on {profile_file.name}"
 
 
 if __name__ == "__main__":

@@ -21,9 +21,10 @@ class JudgeConfig(dg.Config):
     threshold_mode: str = "fixed"  # fixed: on P(High) − P(Low); quantile: shares of the judged pairs
     high: float = 0.5
     low: float = -0.5
-    # prompts newly sent per materialization (0 = no cap): keeps one run of the main job to minutes on a CPU;
+    # prompts newly sent per materialization (0 = no cap): enough for every first-view prompt of ml-100k (3,766)
+    # in one run of the main job, about 40 minutes of the embedded judge on 2 cores (docs/benchmarks.md §15);
     # each further run continues where the last stopped, everything judged so far stays cached
-    max_calls_per_run: int = 1500
+    max_calls_per_run: int = 4000
     # send the item-centric prompt only where the user-centric one said High: the only pairs whose label it can
     # change under the both-High rule (exact with fixed thresholds; quantile labels always send both)
     skip_undecided: bool = True

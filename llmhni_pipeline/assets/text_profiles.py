@@ -12,7 +12,7 @@ from llmhni_pipeline.semantic.profiles import build_text_profiles, coverage
     partitions_def=dataset_partitions,
     group_name="llm",
     kinds={"polars", "parquet"},
-    code_version="1",
+    code_version="2",
     check_specs=[dg.AssetCheckSpec("every_entity_has_text", asset="text_profiles")],
 )
 def text_profiles(

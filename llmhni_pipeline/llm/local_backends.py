@@ -117,7 +117,8 @@ class LlamaCppJudge:
         tokens = self._llm.tokenize(chatml(prompt.system, prompt.user).encode(), add_bos=False, special=True)
         logits, evaluated = self._next_token_logits(tokens)
         logp = logits - (logits.max() + np.log(np.exp(logits - logits.max()).sum()))
-        top = np.argsort(logp)[::-1][:5]
+        top = np.argpartition(logp, -5)[-5:]  # the five most likely tokens, for the raw record
+        top = top[np.argsort(logp[top])[::-1]]
         raw = json.dumps(
             [[self._llm.detokenize([int(t)]).decode(errors="replace"), round(float(logp[t]), 4)] for t in top]
         )

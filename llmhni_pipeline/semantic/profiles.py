@@ -17,8 +17,12 @@ from llmhni_pipeline.datasets.registry import DatasetSpec, SourceKind
 from llmhni_pipeline.lake import incoming_dir, raw_dir
 
 PROFILE_SCHEMA = {"entity": pl.String, "id": pl.Int32, "text": pl.String, "source": pl.String}
-HISTORY_ITEMS = 10  # items quoted in a templated user profile
-HISTORY_CHARS = 120  # characters kept of each quoted item text
+# A templated user profile is the judge's per-user context, evaluated once per user: every token of it is paid
+# for on 2 CPU cores (docs/benchmarks.md §15). So it quotes short titles where the items have them (the issue's
+# "titles as evidence"), the user's most frequent genres where the items have genres, and a few items.
+HISTORY_ITEMS = 6  # items quoted in a templated user profile
+HISTORY_CHARS = 120  # characters kept of each quoted item text (items without a title)
+TOP_GENRES = 3  # most frequent genres of the user's training items named in the profile
 
 
 def _raw_to_id(id_mappings: pl.DataFrame, entity: str) -> pl.DataFrame:
@@ -66,9 +70,9 @@ def _movielens_items(folder: Path, id_mappings: pl.DataFrame) -> pl.DataFrame:
         pl.col("genres").str.split(" ").list.join(", "),
     )
     return (
-        items.select(pl.col("raw_item").alias("raw_id"), text.alias("text"), "genres")
+        items.select(pl.col("raw_item").alias("raw_id"), text.alias("text"), "title", "genres")
         .join(_raw_to_id(id_mappings, "item"), on="raw_id")
-        .select("id", "text", "genres")
+        .select("id", "text", "title", "genres")
     )
 
 
@@ -86,21 +90,50 @@ def _movielens_user_intro(folder: Path, id_mappings: pl.DataFrame) -> pl.DataFra
 def history_profiles(
     train: pl.DataFrame, item_text: pl.DataFrame, intro: pl.DataFrame | None = None
 ) -> pl.DataFrame:
-    """Templated user texts: an optional intro, then up to ``HISTORY_ITEMS`` training items' texts.
+    """Templated user texts: an optional intro, the user's ``TOP_GENRES`` most frequent genres (when
+    ``item_text`` has a space-separated ``genres`` column), then up to ``HISTORY_ITEMS`` training items, quoted by
+    their ``title`` column when there is one, else by the first ``HISTORY_CHARS`` characters of their text.
 
     ``train`` must hold training edges only; the caller filters, this function never sees valid/test.
     """
-    liked = (
-        train.select(pl.col("user_id").alias("id"), pl.col("item_id"))
-        .join(
-            item_text.select(pl.col("id").alias("item_id"), pl.col("text").str.slice(0, HISTORY_CHARS)),
-            on="item_id",
-        )
-        .sort("id", "item_id")
-        .group_by("id", maintain_order=True)
-        .agg(pl.col("text").head(HISTORY_ITEMS).str.join("; ").alias("liked"), pl.len().alias("n"))
+    quoted = pl.col("title") if "title" in item_text.columns else pl.col("text").str.slice(0, HISTORY_CHARS)
+    edges = train.select(pl.col("user_id").alias("id"), pl.col("item_id")).join(
+        item_text.select(pl.col("id").alias("item_id"), quoted.alias("quoted")), on="item_id"
     )
-    text = pl.format("Liked {} items in training, including: {}.", pl.col("n"), pl.col("liked"))
+    liked = (
+        edges.sort("id", "item_id")
+        .group_by("id", maintain_order=True)
+        .agg(pl.col("quoted").head(HISTORY_ITEMS).str.join("; ").alias("liked"), pl.len().alias("n"))
+    )
+    mostly = pl.lit("")
+    if "genres" in item_text.columns:
+        counts = (
+            edges.join(
+                item_text.select(pl.col("id").alias("item_id"), pl.col("genres").str.split(" ")),
+                on="item_id",
+            )
+            .explode("genres")
+            .filter(pl.col("genres").str.len_chars() > 0)
+            .group_by("id", "genres")
+            .len()
+            .sort(["id", "len", "genres"], descending=[False, True, False])
+        )
+        top = counts.group_by("id", maintain_order=True).agg(pl.col("genres").head(TOP_GENRES))
+        liked = liked.join(top, on="id", how="left")
+        mostly = (
+            pl.when(pl.col("genres").list.len() > 1)
+            .then(
+                pl.format(
+                    ", mostly {} and {}",
+                    pl.col("genres").list.head(pl.col("genres").list.len() - 1).list.join(", "),
+                    pl.col("genres").list.last(),
+                )
+            )
+            .when(pl.col("genres").list.len() == 1)
+            .then(pl.format(", mostly {}", pl.col("genres").list.first()))
+            .otherwise(pl.lit(""))
+        )
+    text = pl.format("Liked {} items in training{}, including: {}.", pl.col("n"), mostly, pl.col("liked"))
     if intro is not None:
         liked = liked.join(intro, on="id", how="full", coalesce=True)
         text = pl.concat_str([pl.col("intro"), pl.lit(" "), text], ignore_nulls=True)
@@ -125,7 +158,7 @@ def build_text_profiles(
         items, users = _provided_rlmrec(folder, "item"), _provided_rlmrec(folder, "user")
     elif kind is SourceKind.MOVIELENS:
         folder = raw_dir(lake_dir) / spec.source.folder
-        items = _movielens_items(folder, id_mappings).drop("genres")
+        items = _movielens_items(folder, id_mappings)
         intro = _movielens_user_intro(folder, id_mappings)
         item_source = "template"
     else:
@@ -140,6 +173,8 @@ def build_text_profiles(
         )
     if users is None and items is not None:
         users, user_source = history_profiles(train, items, intro), "template"
+    if items is not None:
+        items = items.select("id", "text")
     parts = [users.select(pl.lit("user").alias("entity"), "id", "text", pl.lit(user_source).alias("source"))]
     if items is not None:
         parts.append(

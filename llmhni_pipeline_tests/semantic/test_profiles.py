@@ -18,6 +18,26 @@ def test_templated_user_profiles_quote_only_training_items():
     assert "VALID-C" not in text and "TEST-D" not in text
 
 
+def test_templated_profiles_quote_titles_and_name_the_most_frequent_training_genres():
+    items = pl.DataFrame(
+        {
+            "id": [0, 1, 2, 3, 4],
+            "text": ["Alpha (1990). Genres: Drama.", "Beta", "Gamma", "Delta", "Held-out"],
+            "title": ["Alpha", "Beta", "Gamma", "Delta", "Held-out"],
+            "genres": ["Drama", "Drama Comedy", "Comedy Drama Sci-Fi", "Horror", "Horror Horror"],
+        }
+    )
+    train = pl.DataFrame({"user_id": [0, 0, 0, 0, 1], "item_id": [0, 1, 2, 3, 3]})
+    intro = pl.DataFrame({"id": [0, 1], "intro": ["A reader.", "A viewer."]})
+    texts = dict(history_profiles(train, items, intro).iter_rows())
+    # Drama 3, Comedy 2, then Horror and Sci-Fi 1 each (ties by name): the held-out item counts for nothing
+    assert texts[0] == (
+        "A reader. Liked 4 items in training, mostly Drama, Comedy and Horror, "
+        "including: Alpha; Beta; Gamma; Delta."
+    )
+    assert texts[1] == "A viewer. Liked 1 items in training, mostly Horror, including: Delta."
+
+
 def test_movielens_profiles_never_leak_valid_or_test_titles(lake, shared_data):
     spec = parse_dataset_key("ml-100k", lake)
     stage0 = build_raw_interactions(spec, lake, shared_data)
@@ -26,7 +46,10 @@ def test_movielens_profiles_never_leak_valid_or_test_titles(lake, shared_data):
         "users_without_text": 0,
         "items_without_text": 0,
     }
-    items = profiles.filter(pl.col("entity") == "item").select(pl.col("id").alias("item_id"), "text")
+    # profiles quote titles: a title is the item text up to its " (year)."
+    items = profiles.filter(pl.col("entity") == "item").select(
+        pl.col("id").alias("item_id"), pl.col("text").str.replace(r" \(\d*\)\. Genres: .*$", "")
+    )
     users = profiles.filter(pl.col("entity") == "user")
     # a user's held-out items that appear in no training history of theirs must not be quoted
     held_out = (
@@ -44,9 +67,11 @@ def test_movielens_profiles_never_leak_valid_or_test_titles(lake, shared_data):
     leaks = [
         r
         for r in held_out.iter_rows(named=True)
-        if r["text"] in r["profile"] and not any(r["text"] in t for t in r["train_texts"])
+        if r["text"] in r["profile"].split("including: ", 1)[1][:-1].split("; ")
+        and r["text"] not in r["train_texts"]
     ]
     assert leaks == []
+    assert held_out.height > 1000  # the check ran over real held-out items
     assert users["text"][0].startswith("A 24-year-old male technician.")
 
 
