@@ -154,51 +154,51 @@ def main() -> None:
 
     first_margin = None  # the first variant's margins: the others' agreement with it, prompt by prompt
     first_name = None
-    variants = [(f, name) for f in profile_files for name in args.models]
-    for profile_file, name in variants:
+    for profile_file in profile_files:
         user_prompts, item_prompts = build_prompts(pairs, pl.read_parquet(profile_file), args.item_chars)
         prompts = user_prompts if args.perspective == "user" else item_prompts
-        model = JUDGE_MODELS[name]
-        judge = LlamaCppJudge(installed_gguf(model, raw_dir(lake) / "models"), model.name)
-        with tempfile.TemporaryDirectory() as tmp:
-            options = RunOptions(batch_size=2, report=lambda message: print(message, flush=True))
-            start = time.perf_counter()
-            answers, stats = judge_prompts(judge, prompts, CallCache(Path(tmp), "judgments"), options)
-            seconds = time.perf_counter() - start
-        margin = np.array([a.p_high - a.p_low if a else np.nan for a in answers])
-        tokens = np.array([a.tokens_in if a else 0 for a in answers])
-        ok = neg & np.isfinite(margin)
-        record = {
-            "dataset": args.dataset,
-            "model": name,
-            "profiles": "lake" if profile_file == lake_profiles else str(profile_file),
-            "perspective": args.perspective,
-            "candidates": args.candidates,
-            "item_chars": args.item_chars,
-            "users": int(len(chosen)),
-            "users_with_positive_only": args.users_with_positive,
-            "seed": args.seed,
-            "prompts": len(prompts),
-            "seconds": round(seconds, 1),
-            "prompts_per_s": round(len(prompts) / seconds, 3),
-            "tokens_per_prompt": round(float(tokens.mean()), 1),
-            "neg_high_pairs": int(ok.sum()),
-            "valid_base_rate": round(float(truth[ok].mean()), 4),
-            "judge_auc_valid": round(auc(margin[ok], truth[ok]), 4),
-            "recommender_auc_valid": round(auc(pairs["model_score"].to_numpy()[ok], truth[ok]), 4),
-            "text_cosine_auc_valid": round(auc(cosine[ok], truth[ok]), 4) if cosine is not None else None,
-            "share_high_fixed_0.5": round(float((margin[np.isfinite(margin)] >= 0.5).mean()), 4),
-            **agreement(first_margin, margin, first_name or ""),
-            "machine": platform.node(),
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        }
-        print(json.dumps(record), flush=True)
-        if args.out:
-            with args.out.open("a") as out:
-                out.write(json.dumps(record) + "\n")
-        del judge
-        if first_margin is None:
-            first_margin, first_name = margin, f"{name} on {profile_file.name}"
+        for name in args.models:
+            model = JUDGE_MODELS[name]
+            judge = LlamaCppJudge(installed_gguf(model, raw_dir(lake) / "models"), model.name)
+            with tempfile.TemporaryDirectory() as tmp:
+                options = RunOptions(batch_size=2, report=lambda message: print(message, flush=True))
+                start = time.perf_counter()
+                answers, stats = judge_prompts(judge, prompts, CallCache(Path(tmp), "judgments"), options)
+                seconds = time.perf_counter() - start
+            margin = np.array([a.p_high - a.p_low if a else np.nan for a in answers])
+            tokens = np.array([a.tokens_in if a else 0 for a in answers])
+            ok = neg & np.isfinite(margin)
+            record = {
+                "dataset": args.dataset,
+                "model": name,
+                "profiles": "lake" if profile_file == lake_profiles else str(profile_file),
+                "perspective": args.perspective,
+                "candidates": args.candidates,
+                "item_chars": args.item_chars,
+                "users": int(len(chosen)),
+                "users_with_positive_only": args.users_with_positive,
+                "seed": args.seed,
+                "prompts": len(prompts),
+                "seconds": round(seconds, 1),
+                "prompts_per_s": round(len(prompts) / seconds, 3),
+                "tokens_per_prompt": round(float(tokens.mean()), 1),
+                "neg_high_pairs": int(ok.sum()),
+                "valid_base_rate": round(float(truth[ok].mean()), 4),
+                "judge_auc_valid": round(auc(margin[ok], truth[ok]), 4),
+                "recommender_auc_valid": round(auc(pairs["model_score"].to_numpy()[ok], truth[ok]), 4),
+                "text_cosine_auc_valid": round(auc(cosine[ok], truth[ok]), 4) if cosine is not None else None,
+                "share_high_fixed_0.5": round(float((margin[np.isfinite(margin)] >= 0.5).mean()), 4),
+                **agreement(first_margin, margin, first_name or ""),
+                "machine": platform.node(),
+                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            }
+            print(json.dumps(record), flush=True)
+            if args.out:
+                with args.out.open("a") as out:
+                    out.write(json.dumps(record) + "\n")
+            del judge
+            if first_margin is None:
+                first_margin, first_name = margin, f"{name} on {profile_file.name}"
 
 
 if __name__ == "__main__":

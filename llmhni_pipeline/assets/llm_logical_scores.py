@@ -21,8 +21,8 @@ class JudgeConfig(dg.Config):
     threshold_mode: str = "fixed"  # fixed: on P(High) − P(Low); quantile: shares of the judged pairs
     high: float = 0.5
     low: float = -0.5
-    # prompts newly sent per materialization (0 = no cap): enough for every first-view prompt of ml-100k (3,766)
-    # in one run of the main job, about 40 minutes of the embedded judge on 2 cores (docs/benchmarks.md §15);
+    # prompts newly sent per materialization (0 = no cap): enough for every first-view prompt of ml-100k (3,764)
+    # in one run of the main job, about 42 minutes of the embedded judge on 2 cores (docs/benchmarks.md §16);
     # each further run continues where the last stopped, everything judged so far stays cached
     max_calls_per_run: int = 4000
     # send the item-centric prompt only where the user-centric one said High: the only pairs whose label it can
