@@ -8,15 +8,22 @@ L_total = L_rec + λ1·L_de + λ2·L_hal for triples (u, i, j), (u, i) ∈ E′,
   L_de  = InfoNCE(Z_U, Z′_U) + InfoNCE(Z_I, Z′_I)     (cross-graph, the batch's unique users / items; 0 if G′ = G)
   L_hal = InfoNCE(Z̃_U, Z̃′_U) + InfoNCE(Z̃_I, Z̃′_I)   (edge-dropped views)
 Ranking uses Z′. The paper's ablations are named parameter overrides (``ABLATIONS``).
+
+``hal_view = "layer_noise"`` (not the paper's; issue 12's question whether the LLM signals add to the strongest
+contrastive baseline) replaces the two edge-dropped views by XSimGCL's single noisy pass over G′ (LightGCN only):
+Z̃′ = mean_{l=1..L} ẽ⁽ˡ⁾ with ε-radius noise, L_BPR on Z̃′, L_hal = InfoNCE(Z̃′, ẽ⁽ˡ*⁾) per side, ranking on the
+pass without noise (layer 0 excluded, as XSimGCL). With G′ = G, λ1 = 0 and uniform negatives that is XSimGCL.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from llmhni_pipeline.methods.base import BuildContext, Method, Plan
+from llmhni_pipeline.methods.base import BuildContext, Method, MethodUnavailable, Plan
+from llmhni_pipeline.methods.simgcl import mean_of, noisy_layers
 from llmhni_pipeline.recsys.graph import InteractionGraph
 from llmhni_pipeline.recsys.losses import node_info_nce
+from llmhni_pipeline.recsys.models import LightGCN
 from llmhni_pipeline.recsys.train import BPRObjective
 from llmhni_pipeline.semantic.sampler import SAMPLER_KINDS, build_negative_sampler
 
@@ -33,10 +40,18 @@ class LLMHNIParams:
     k_low: int = 5
     warmup_epochs: int = 5  # uniform negatives first, while scores mean nothing (none when warm-started)
     hard_share: float = 1.0  # share of negatives from the hard sampler after the warm-up; the rest uniform
+    hal_view: str = "edge_dropout"  # edge_dropout (the paper's) | layer_noise (XSimGCL's single noisy pass)
+    eps: float = 0.2  # ε of layer_noise (XSimGCL's default)
+    cl_layer: int = 1  # l* of layer_noise
 
     def __post_init__(self):
         if self.sampler not in SAMPLER_KINDS:
             raise ValueError(f"sampler must be one of {', '.join(SAMPLER_KINDS)}, not {self.sampler!r}")
+        if self.hal_view not in HAL_VIEWS:
+            raise ValueError(f"hal_view must be one of {', '.join(HAL_VIEWS)}, not {self.hal_view!r}")
+
+
+HAL_VIEWS = ("edge_dropout", "layer_noise")
 
 
 # the paper's four ablations (Table: w/o …) and controls, as overrides of the method's parameters
@@ -64,6 +79,13 @@ RECIPES: dict[str, dict[str, object]] = {
     "recipe_soft25": (_SOFT := {**_SGL_LIKE, "sampler": "semantic", **_SOFT_POOL}),
     "recipe_soft25_dns": {**_SOFT, "sampler": "dns"},  # w/o semantic: the 100 top-scored of the 200
     "recipe_soft25_raw": {**_SOFT, "sampler": "raw"},  # w/o goal alignment: raw LLM vectors
+    # module 1 on XSimGCL's contrastive view (the strongest baseline): recipe_xsim is XSimGCL itself, at its
+    # SELFRec defaults (λ 0.2, τ 0.15, ε 0.2), so any gain of the _soft arms is the semantic sampler's
+    "recipe_xsim": (
+        _XSIM := {**_SGL_LIKE, "hal_view": "layer_noise", "lambda_hal": 0.2, "temperature": 0.15}
+    ),
+    "recipe_xsim_soft25": {**_XSIM, "sampler": "semantic", **_SOFT_POOL},
+    "recipe_xsim_soft50": {**_XSIM, "sampler": "semantic", **_SOFT_POOL, "hard_share": 0.5},
 }
 
 
@@ -82,25 +104,44 @@ class LLMHNIObjective(BPRObjective):
         self.adj_drop = self.adj_aug_drop = None
 
     def start_epoch(self, epoch, generator):
-        if self.params.lambda_hal > 0:
+        if self.params.lambda_hal > 0 and self.params.hal_view == "edge_dropout":
             p = self.params.edge_dropout
             self.adj_drop = self.original.dropped(p, generator).norm_adj(self.device)
             self.adj_aug_drop = self.graph.dropped(p, generator).norm_adj(self.device)
 
     def loss(self, users, pos, neg):
         p, n_users = self.params, self.model.n_users
-        z_aug = self.model.encode(self.adj)
+        layer_noise = p.hal_view == "layer_noise"
+        if layer_noise:
+            layers = noisy_layers(self.model, self.adj, p.eps if p.lambda_hal > 0 else 0.0)
+            z_aug = mean_of(layers)
+        else:
+            z_aug = self.model.encode(self.adj)
         total, parts = self.bpr(z_aug, users, pos, neg)
         if self.lambda_de > 0:
-            de = node_info_nce(self.model.encode(self.adj_g), z_aug, users, pos, n_users, p.temperature)
+            z_g = (
+                mean_of(noisy_layers(self.model, self.adj_g, 0.0))
+                if layer_noise
+                else self.model.encode(self.adj_g)
+            )
+            de = node_info_nce(z_g, z_aug, users, pos, n_users, p.temperature)
             total = total + self.lambda_de * de
             parts["l_de"] = de.detach()
-        if p.lambda_hal > 0:
+        if p.lambda_hal > 0 and layer_noise:
+            hal = node_info_nce(z_aug, layers[p.cl_layer - 1], users, pos, n_users, p.temperature)
+            total = total + p.lambda_hal * hal
+            parts["l_hal"] = hal.detach()
+        elif p.lambda_hal > 0:
             z_drop, z_aug_drop = self.model.encode(self.adj_drop), self.model.encode(self.adj_aug_drop)
             hal = node_info_nce(z_drop, z_aug_drop, users, pos, n_users, p.temperature)
             total = total + p.lambda_hal * hal
             parts["l_hal"] = hal.detach()
         return total, parts
+
+    def embeddings(self):
+        if self.params.hal_view == "layer_noise":
+            return self.model.split(mean_of(noisy_layers(self.model, self.adj, 0.0)))
+        return super().embeddings()
 
 
 def needs(params: LLMHNIParams) -> tuple[str, ...]:
@@ -110,6 +151,12 @@ def needs(params: LLMHNIParams) -> tuple[str, ...]:
 
 def build(c: BuildContext) -> Plan:
     p, train = c.params, c.inputs.data.train
+    if p.hal_view == "layer_noise" and not (
+        isinstance(c.model, LightGCN) and 1 <= p.cl_layer <= c.model.n_layers
+    ):
+        raise MethodUnavailable(
+            "llmhni's layer_noise view needs the LightGCN backbone and 1 <= cl_layer <= L"
+        )
     augmented = c.inputs.augmented if p.use_augmented_graph else train
     sampler = build_negative_sampler(
         p.sampler,

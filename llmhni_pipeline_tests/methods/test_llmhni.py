@@ -1,6 +1,12 @@
+from types import SimpleNamespace
+
+import pytest
 import torch
 
-from llmhni_pipeline.methods.llmhni import LLMHNIObjective, LLMHNIParams
+from llmhni_pipeline.methods import MethodUnavailable
+from llmhni_pipeline.methods.base import BuildContext, MethodInputs
+from llmhni_pipeline.methods.llmhni import RECIPES, LLMHNIObjective, LLMHNIParams, build
+from llmhni_pipeline.methods.xsimgcl import XSimGCLObjective, XSimGCLParams
 from llmhni_pipeline.recsys.graph import InteractionGraph
 from llmhni_pipeline.recsys.losses import info_nce
 from llmhni_pipeline.recsys.models import build_backbone
@@ -71,3 +77,37 @@ def test_the_cross_graph_term_is_left_out_when_g_prime_equals_g():
     edited = LLMHNIObjective(model, g, g_aug, 1e-5, torch.device("cpu"), params)
     batch = torch.tensor([0]), torch.tensor([0]), torch.tensor([3])
     assert "l_de" not in same.loss(*batch)[1] and "l_de" in edited.loss(*batch)[1]
+
+
+def test_layer_noise_view_with_g_prime_equal_to_g_is_xsimgcl():
+    g, _ = _graphs()
+    model = build_backbone("lightgcn", 3, 4, dim=8, n_layers=2)
+    params = LLMHNIParams(**{**RECIPES["recipe_xsim"], "lambda_hal": 0.3, "temperature": 0.5, "eps": 0.1})
+    ours = LLMHNIObjective(model, g, g, 0.01, torch.device("cpu"), params)
+    ref = XSimGCLObjective(
+        model, g, 0.01, torch.device("cpu"), XSimGCLParams(cl_weight=0.3, eps=0.1, temperature=0.5)
+    )
+    batch = torch.tensor([0, 1, 2, 2]), torch.tensor([0, 1, 2, 3]), torch.tensor([3, 0, 0, 1])
+    ours.start_epoch(1, torch.Generator().manual_seed(0))
+    torch.manual_seed(5)
+    total, parts = ours.loss(*batch)
+    torch.manual_seed(5)
+    ref_total, ref_parts = ref.loss(*batch)
+    assert abs(float(total) - float(ref_total)) < 1e-6 and parts["l_hal"] > 0
+    assert abs(float(parts["l_hal"]) - float(ref_parts["cl"])) < 1e-6
+    for a, b in zip(ours.embeddings(), ref.embeddings(), strict=True):
+        assert torch.allclose(a, b)
+    # and the view differs from the paper's encoder: layer 0 is left out of the ranking representation
+    assert not torch.allclose(ours.embeddings()[0], model.embed(g.norm_adj())[0])
+
+
+def test_layer_noise_view_needs_lightgcn():
+    with pytest.raises(ValueError, match="hal_view"):
+        LLMHNIParams(hal_view="dropout")
+    g, _ = _graphs()
+    data = SimpleNamespace(train=g)  # build reads only the training graph before the check
+    ngcf = build_backbone("ngcf", 3, 4, dim=8, n_layers=2)
+    params = LLMHNIParams(hal_view="layer_noise", sampler="uniform", use_augmented_graph=False)
+    ctx = BuildContext(ngcf, MethodInputs(data), params, 1e-5, torch.device("cpu"), False)
+    with pytest.raises(MethodUnavailable, match="LightGCN"):
+        build(ctx)
