@@ -35,6 +35,19 @@ def _dagster_environment() -> None:
         raise CLIError(f"DAGSTER_HOME={home} is not a folder; create it or unset DAGSTER_HOME")
 
 
+def open_instance():
+    """The Dagster instance, its SQLite storages created under a file lock in DAGSTER_HOME: two first runs at once
+    on a fresh instance would otherwise both create the tables, and one fails (`table secondary_indexes already
+    exists`)."""
+    import fcntl
+
+    import dagster as dg
+
+    with open(Path(os.environ["DAGSTER_HOME"]) / ".llmhni-instance.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        return dg.DagsterInstance.get()  # creates history/runs.db, history/runs/index.db, schedules/
+
+
 def cmd_fetch(args: argparse.Namespace) -> int:
     from llmhni_pipeline.datasets.movielens import fetch_movielens_100k
     from llmhni_pipeline.llm.model_store import JUDGE_MODELS, fetch_gguf
@@ -98,7 +111,7 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     from llmhni_pipeline.run_hygiene import run_tags, wait_for_pools
 
     parse_dataset_key(args.dataset, default_lake_dir())  # fail fast on an unknown key
-    instance = dg.DagsterInstance.get()
+    instance = open_instance()
     register_datasets(instance, [args.dataset])
     known = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
     names = [a.strip() for a in args.select.split(",") if a.strip()] if args.select else []
@@ -255,11 +268,9 @@ def cmd_ui(dagster_args: list[str]) -> int:
         )
         return 2
     _dagster_environment()
-    import dagster as dg
-
     from llmhni_pipeline.partitions import register_builtin_datasets
 
-    register_builtin_datasets(dg.DagsterInstance.get())
+    register_builtin_datasets(open_instance())
     workspace = str(PROJECT_ROOT / "workspace.yaml")  # absolute: DAGSTER_HOME may be the user's own
     argv = [sys.executable, "-m", "dagster", "dev", "-w", workspace, *dagster_args]
     os.execv(sys.executable, argv)

@@ -120,3 +120,23 @@ def test_judgment_sets_travel_with_one_command_each(tmp_path, monkeypatch, capsy
     (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really")
     assert main(["judgments", "import", str(tmp_path / "bad.parquet")]) == 2
     assert "truncated or damaged" in capsys.readouterr().err
+
+
+def test_first_runs_at_once_create_the_instance_one_after_the_other(tmp_path, monkeypatch):
+    """Two `llmhni materialize` started together on a fresh DAGSTER_HOME raced to create its SQLite tables."""
+    import fcntl
+    import threading
+
+    from llmhni_pipeline.cli import open_instance
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    opened = []
+    with open(tmp_path / ".llmhni-instance.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another process is creating the instance
+        worker = threading.Thread(target=lambda: opened.append(open_instance()))
+        worker.start()
+        worker.join(3.0)
+        assert worker.is_alive() and not opened  # waits for the lock
+    worker.join(60.0)
+    assert opened and (tmp_path / "history" / "runs" / "index.db").is_file()
