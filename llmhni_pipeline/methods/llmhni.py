@@ -25,6 +25,7 @@ from llmhni_pipeline.recsys.graph import InteractionGraph
 from llmhni_pipeline.recsys.losses import node_info_nce
 from llmhni_pipeline.recsys.models import LightGCN
 from llmhni_pipeline.recsys.train import BPRObjective
+from llmhni_pipeline.semantic.projector import least_related_pruned
 from llmhni_pipeline.semantic.sampler import SAMPLER_KINDS, build_negative_sampler
 
 
@@ -43,6 +44,9 @@ class LLMHNIParams:
     hal_view: str = "edge_dropout"  # edge_dropout (the paper's) | layer_noise (XSimGCL's single noisy pass)
     eps: float = 0.2  # ε of layer_noise (XSimGCL's default)
     cl_layer: int = 1  # l* of layer_noise
+    # not the paper's: G′ also loses this share of its edges with the least semantic relevance (projected
+    # cosine), the aligned LLM vectors used as a noise detector
+    semantic_prune: float = 0.0
 
     def __post_init__(self):
         if self.sampler not in SAMPLER_KINDS:
@@ -146,7 +150,10 @@ class LLMHNIObjective(BPRObjective):
 
 def needs(params: LLMHNIParams) -> tuple[str, ...]:
     sampler_input = {"semantic": ("projected",), "raw": ("text",)}.get(params.sampler, ())
-    return (("augmented",) if params.use_augmented_graph else ()) + sampler_input
+    prune_input = ("projected",) if params.semantic_prune > 0 else ()
+    return tuple(
+        dict.fromkeys((("augmented",) if params.use_augmented_graph else ()) + sampler_input + prune_input)
+    )
 
 
 def build(c: BuildContext) -> Plan:
@@ -158,6 +165,8 @@ def build(c: BuildContext) -> Plan:
             "llmhni's layer_noise view needs the LightGCN backbone and 1 <= cl_layer <= L"
         )
     augmented = c.inputs.augmented if p.use_augmented_graph else train
+    if p.semantic_prune > 0:
+        augmented = least_related_pruned(augmented, *c.inputs.projected, p.semantic_prune)
     sampler = build_negative_sampler(
         p.sampler,
         augmented,

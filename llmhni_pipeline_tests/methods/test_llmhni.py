@@ -111,3 +111,27 @@ def test_layer_noise_view_needs_lightgcn():
     ctx = BuildContext(ngcf, MethodInputs(data), params, 1e-5, torch.device("cpu"), False)
     with pytest.raises(MethodUnavailable, match="LightGCN"):
         build(ctx)
+
+
+def test_semantic_pruning_needs_projected_vectors_and_shrinks_g_prime():
+    from llmhni_pipeline.methods.llmhni import needs
+
+    assert needs(LLMHNIParams(sampler="uniform", use_augmented_graph=False)) == ()
+    assert needs(LLMHNIParams(sampler="semantic", use_augmented_graph=False, semantic_prune=0.2)) == (
+        "projected",
+    )
+    g, _ = _graphs()
+    projected = (torch.eye(3, 2), torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 0.0]]))
+    params = LLMHNIParams(sampler="uniform", use_augmented_graph=False, semantic_prune=0.2, lambda_hal=0.0)
+    model = build_backbone("lightgcn", 3, 4, dim=8, n_layers=2)
+    plan = build(
+        BuildContext(
+            model,
+            MethodInputs(SimpleNamespace(train=g), projected=projected),
+            params,
+            1e-5,
+            torch.device("cpu"),
+            False,
+        )
+    )
+    assert plan.positives.n_edges == 4 and plan.objective.original is g  # one of five edges gone from G′ only

@@ -54,3 +54,24 @@ def test_alignment_training_separates_interactions_better_than_raw_text():
     assert result.history[result.best_epoch - 1]["holdout_loss"] == min(
         h["holdout_loss"] for h in result.history
     )
+
+
+def test_least_related_pruning_drops_the_lowest_cosines_and_keeps_edges_without_vectors():
+    from llmhni_pipeline.recsys.graph import InteractionGraph
+    from llmhni_pipeline.semantic.projector import least_related_pruned
+
+    users_vec = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])  # user 2 has no profile
+    items_vec = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 0.0]])
+    g = InteractionGraph(torch.tensor([0, 0, 0, 1, 1, 2]), torch.tensor([0, 2, 3, 1, 3, 3]), 3, 4)
+    # cosines: 1, 0.71, -1, 1, 0, (none)
+    pruned = least_related_pruned(g, users_vec, items_vec, 0.2)
+    assert sorted(zip(pruned.users.tolist(), pruned.items.tolist(), strict=True)) == [
+        (0, 0),
+        (0, 2),
+        (1, 1),
+        (1, 3),
+        (2, 3),
+    ]
+    pruned = least_related_pruned(g, users_vec, items_vec, 0.4)
+    assert (2, 3) in zip(pruned.users.tolist(), pruned.items.tolist(), strict=True) and pruned.n_edges == 4
+    assert least_related_pruned(g, users_vec, items_vec, 0.0) is g
