@@ -34,14 +34,7 @@ from llmhni_pipeline.denoise.judge_quality import auc  # noqa: E402
 from llmhni_pipeline.recsys.baselines import ease_valid_per_user, ease_weights  # noqa: E402
 from llmhni_pipeline.recsys.data import SplitData, UserItemSets  # noqa: E402
 from llmhni_pipeline.recsys.graph import InteractionGraph  # noqa: E402
-
-
-def edge_cosine(
-    users: torch.Tensor, items: torch.Tensor, u_vec: torch.Tensor, i_vec: torch.Tensor
-) -> np.ndarray:
-    u = torch.nn.functional.normalize(u_vec.float(), dim=1)
-    i = torch.nn.functional.normalize(i_vec.float(), dim=1)
-    return (u[users] * i[items]).sum(1).numpy()
+from llmhni_pipeline.semantic.projector import edge_cosines  # noqa: E402
 
 
 def ease_edge_scores(train: InteractionGraph, l2: float, block: int = 2048) -> np.ndarray:
@@ -102,7 +95,7 @@ def main() -> None:
             u_vec, i_vec = user_item_matrices(
                 pl.read_parquet(table_path(lake, source, args.dataset)), data.n_users, data.n_items
             )
-            scores[name] = edge_cosine(train.users, train.items, u_vec, i_vec)
+            scores[name] = edge_cosines(u_vec, i_vec, train.users, train.items).numpy()
     if "ease" in args.scores:
         scores["ease"] = ease_edge_scores(train, args.l2)
     print(f"edge scores in {time.perf_counter() - t0:.0f} s", flush=True)
