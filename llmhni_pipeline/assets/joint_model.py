@@ -43,6 +43,10 @@ class JointConfig(BackboneTrainingConfig):
     k_low: int = _P.k_low
     warmup_epochs: int = _P.warmup_epochs  # uniform negatives first (none when warm-started)
     hard_share: float = _P.hard_share  # share of negatives from the hard sampler, the rest uniform
+    hal_view: str = _P.hal_view  # edge_dropout (the paper's L_hal) | layer_noise (XSimGCL's single noisy pass)
+    eps: float = _P.eps  # layer_noise's noise radius ε
+    cl_layer: int = _P.cl_layer  # layer_noise's contrasted layer l*
+    semantic_prune: float = _P.semantic_prune  # G′ also loses this share of least semantically related edges
     # start from the pretrained recommender's weights (method_spec §10 allows it). Off by default: warm-started,
     # every arm was best after its first epoch and declined (docs/results.md §5)
     init_from_pretrained: bool = ASSET_TRAINING["init"] == "pretrained"
