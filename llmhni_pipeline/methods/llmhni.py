@@ -12,7 +12,10 @@ Ranking uses Z′. The paper's ablations are named parameter overrides (``ABLATI
 ``hal_view = "layer_noise"`` (not the paper's; issue 12's question whether the LLM signals add to the strongest
 contrastive baseline) replaces the two edge-dropped views by XSimGCL's single noisy pass over G′ (LightGCN only):
 Z̃′ = mean_{l=1..L} ẽ⁽ˡ⁾ with ε-radius noise, L_BPR on Z̃′, L_hal = InfoNCE(Z̃′, ẽ⁽ˡ*⁾) per side, ranking on the
-pass without noise (layer 0 excluded, as XSimGCL). With G′ = G, λ1 = 0 and uniform negatives that is XSimGCL.
+pass without noise (layer 0 excluded, as XSimGCL); L_de, where active, contrasts the noise-free pass over G with
+Z̃′. With G′ = G, λ1 = 0 and uniform negatives that is XSimGCL. ``semantic_prune`` > 0 (also not the paper's)
+removes that share of G′'s edges whose aligned LLM vectors are least related (module 1's relevance used as a
+noise detector, docs/results.md §12).
 """
 
 from __future__ import annotations
