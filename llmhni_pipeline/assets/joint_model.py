@@ -43,7 +43,7 @@ class JointConfig(BackboneTrainingConfig):
     k_low: int = _P.k_low
     warmup_epochs: int = _P.warmup_epochs  # uniform negatives first (none when warm-started)
     hard_share: float = _P.hard_share  # share of negatives from the hard sampler, the rest uniform
-    hal_view: str = _P.hal_view  # edge_dropout (the paper's L_hal) | layer_noise (XSimGCL's single noisy pass)
+    hal_view: str = _P.hal_view  # edge_dropout (the paper's L_hal) | layer_noise (XSimGCL's view)
     eps: float = _P.eps  # layer_noise's noise radius ε
     cl_layer: int = _P.cl_layer  # layer_noise's contrasted layer l*
     semantic_prune: float = _P.semantic_prune  # G′ also loses this share of least semantically related edges

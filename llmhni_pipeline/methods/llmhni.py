@@ -191,6 +191,8 @@ METHOD = Method("llmhni", "AAAI 2026 (arXiv 2511.07295)", LLMHNIParams, build, n
 # 3 seeds, and ml-100k), the milder semantic pool, and λ1 = λ2 and the hard-negative share chosen on each
 # dataset's own validation split (a share of 0 is plain uniform negatives: XSimGCL plus L_de). Both contrastive
 # weights move together: on ml-100k XSimGCL's 0.2 stops training after one epoch, 0.02 works; on amazon-book 0.2.
-ASSET_PARAMS = LLMHNIParams(**{**RECIPES["recipe_xsim_soft50"], "use_augmented_graph": True, "lambda_de": 0.2})
+ASSET_PARAMS = LLMHNIParams(
+    **{**RECIPES["recipe_xsim_soft50"], "use_augmented_graph": True, "lambda_de": 0.2}
+)
 ASSET_TRAINING = {"lr": 5e-3, "init": "scratch"}
 ASSET_CHOICES = {"lambda_de+lambda_hal": [0.2, 0.02], "hard_share": [0.0, 0.5]}
