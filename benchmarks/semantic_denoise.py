@@ -1,8 +1,8 @@
 """Is semantic relevance a denoising signal? Measured before anything is built on it (issues 11 and 12).
 
 For every training edge (u, i) of a lake partition: the cosine of the aligned (projected) LLM vectors of u's and
-i's profiles, the same on the raw LLM vectors, and EASE's score of i from u's other items (diag(B) = 0, so a
-leave-one-out score: the recommender's view). Then
+i's profiles, the same on the raw LLM vectors, and EASE's score of i from u's other items (the recommender's view;
+in-sample, since EASE is fit on the same edges, noisy ones included). Then
 
 1. on partitions with injected edges: the AUC of each score (low = suspicious) for picking the injected edges,
    against their base rate;
@@ -31,26 +31,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from llmhni_pipeline.denoise.graph_selection import paired_z  # noqa: E402
 from llmhni_pipeline.denoise.judge_quality import auc  # noqa: E402
-from llmhni_pipeline.recsys.baselines import ease_valid_per_user, ease_weights  # noqa: E402
-from llmhni_pipeline.recsys.data import SplitData, UserItemSets  # noqa: E402
+from llmhni_pipeline.recsys.baselines import ease_scorer, ease_valid_per_user  # noqa: E402
+from llmhni_pipeline.recsys.data import SplitData  # noqa: E402
 from llmhni_pipeline.recsys.graph import InteractionGraph  # noqa: E402
 from llmhni_pipeline.semantic.projector import edge_cosines  # noqa: E402
 
 
 def ease_edge_scores(train: InteractionGraph, l2: float, block: int = 2048) -> np.ndarray:
-    """EASE's score x_u B at each training edge (u, i); diag(B) = 0, so i's own entry does not count."""
-    b = ease_weights(train, l2)
-    sets = UserItemSets.from_pairs(train.users.numpy(), train.items.numpy(), train.n_users, train.n_items)
+    """EASE's score x_u B at each training edge (u, i), read from ``ease_scorer`` a block of users at a time.
+    diag(B) = 0, but B is fit on these very edges, so the score is in-sample, not leave-one-out."""
+    score = ease_scorer(train, l2)
     out = np.empty(train.n_edges, dtype=np.float32)
     order = torch.argsort(train.users, stable=True)
     users, items = train.users[order], train.items[order]
     bounds = torch.searchsorted(users, torch.arange(0, train.n_users + block, block))
     for k, start in enumerate(range(0, train.n_users, block)):
-        stop = min(start + block, train.n_users)
-        rows, cols = sets.block(start, stop)
-        x = torch.zeros(stop - start, train.n_items)
-        x[rows, cols] = 1.0
-        s = x @ b
+        s = score(torch.arange(start, min(start + block, train.n_users)))
         lo, hi = int(bounds[k]), int(bounds[k + 1])
         out[order[lo:hi].numpy()] = s[users[lo:hi] - start, items[lo:hi]].numpy()
     return out

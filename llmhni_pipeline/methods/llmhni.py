@@ -134,13 +134,13 @@ class LLMHNIObjective(BPRObjective):
             de = node_info_nce(z_g, z_aug, users, pos, n_users, p.temperature)
             total = total + self.lambda_de * de
             parts["l_de"] = de.detach()
-        if p.lambda_hal > 0 and layer_noise:
-            hal = node_info_nce(z_aug, layers[p.cl_layer - 1], users, pos, n_users, p.temperature)
-            total = total + p.lambda_hal * hal
-            parts["l_hal"] = hal.detach()
-        elif p.lambda_hal > 0:
-            z_drop, z_aug_drop = self.model.encode(self.adj_drop), self.model.encode(self.adj_aug_drop)
-            hal = node_info_nce(z_drop, z_aug_drop, users, pos, n_users, p.temperature)
+        if p.lambda_hal > 0:
+            views = (
+                (z_aug, layers[p.cl_layer - 1])  # XSimGCL: the pass against its own layer l*
+                if layer_noise
+                else (self.model.encode(self.adj_drop), self.model.encode(self.adj_aug_drop))
+            )
+            hal = node_info_nce(*views, users, pos, n_users, p.temperature)
             total = total + p.lambda_hal * hal
             parts["l_hal"] = hal.detach()
         return total, parts
