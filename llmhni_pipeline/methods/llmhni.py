@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from llmhni_pipeline.methods.base import BuildContext, Method, MethodUnavailable, Plan
-from llmhni_pipeline.methods.simgcl import mean_of, noisy_layers
+from llmhni_pipeline.methods.simgcl import layer_mean, mean_of, noisy_layers
 from llmhni_pipeline.recsys.graph import InteractionGraph
 from llmhni_pipeline.recsys.losses import node_info_nce
 from llmhni_pipeline.recsys.models import LightGCN
@@ -126,11 +126,7 @@ class LLMHNIObjective(BPRObjective):
             z_aug = self.model.encode(self.adj)
         total, parts = self.bpr(z_aug, users, pos, neg)
         if self.lambda_de > 0:
-            z_g = (
-                mean_of(noisy_layers(self.model, self.adj_g, 0.0))
-                if layer_noise
-                else self.model.encode(self.adj_g)
-            )
+            z_g = layer_mean(self.model, self.adj_g) if layer_noise else self.model.encode(self.adj_g)
             de = node_info_nce(z_g, z_aug, users, pos, n_users, p.temperature)
             total = total + self.lambda_de * de
             parts["l_de"] = de.detach()
@@ -147,7 +143,7 @@ class LLMHNIObjective(BPRObjective):
 
     def embeddings(self):
         if self.params.hal_view == "layer_noise":
-            return self.model.split(mean_of(noisy_layers(self.model, self.adj, 0.0)))
+            return self.model.split(layer_mean(self.model, self.adj))
         return super().embeddings()
 
 
@@ -161,12 +157,11 @@ def needs(params: LLMHNIParams) -> tuple[str, ...]:
 
 def build(c: BuildContext) -> Plan:
     p, train = c.params, c.inputs.data.train
-    if p.hal_view == "layer_noise" and not (
-        isinstance(c.model, LightGCN) and 1 <= p.cl_layer <= c.model.n_layers
-    ):
-        raise MethodUnavailable(
-            "llmhni's layer_noise view needs the LightGCN backbone and 1 <= cl_layer <= L"
-        )
+    if p.hal_view == "layer_noise":
+        if not isinstance(c.model, LightGCN):
+            raise MethodUnavailable("llmhni's layer_noise view needs the LightGCN backbone")
+        if not 1 <= p.cl_layer <= c.model.n_layers:  # a setting's error, not a missing input
+            raise ValueError(f"cl_layer must be in 1..{c.model.n_layers}, not {p.cl_layer}")
     augmented = c.inputs.augmented if p.use_augmented_graph else train
     if p.semantic_prune > 0:
         augmented = least_related_pruned(augmented, *c.inputs.projected, p.semantic_prune)

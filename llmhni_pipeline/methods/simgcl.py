@@ -51,6 +51,11 @@ def mean_of(layers: list[torch.Tensor]) -> torch.Tensor:
     return sum(layers[1:], layers[0]) / len(layers)
 
 
+def layer_mean(model: LightGCN, adj: torch.Tensor, eps: float = 0.0) -> torch.Tensor:
+    """mean_{l=1..L} e⁽ˡ⁾ of one (ε = 0: noise-free) pass, layer 0 excluded as in SimGCL and XSimGCL."""
+    return mean_of(noisy_layers(model, adj, eps))
+
+
 class SimGCLObjective(BPRObjective):
     def __init__(self, model, graph, reg_weight, device, params: SimGCLParams):
         super().__init__(model, graph, reg_weight, device)
@@ -58,14 +63,14 @@ class SimGCLObjective(BPRObjective):
 
     def loss(self, users, pos, neg):
         p = self.params
-        total, parts = self.bpr(mean_of(noisy_layers(self.model, self.adj, 0.0)), users, pos, neg)
-        z1, z2 = (mean_of(noisy_layers(self.model, self.adj, p.eps)) for _ in range(2))
+        total, parts = self.bpr(layer_mean(self.model, self.adj), users, pos, neg)
+        z1, z2 = (layer_mean(self.model, self.adj, p.eps) for _ in range(2))
         cl = node_info_nce(z1, z2, users, pos, self.model.n_users, p.temperature)
         parts["cl"] = cl.detach()
         return total + p.cl_weight * cl, parts
 
     def embeddings(self):
-        return self.model.split(mean_of(noisy_layers(self.model, self.adj, 0.0)))
+        return self.model.split(layer_mean(self.model, self.adj))
 
 
 METHOD = Method(

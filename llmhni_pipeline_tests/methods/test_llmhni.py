@@ -111,6 +111,12 @@ def test_layer_noise_view_needs_lightgcn():
     ctx = BuildContext(ngcf, MethodInputs(data), params, 1e-5, torch.device("cpu"), False)
     with pytest.raises(MethodUnavailable, match="LightGCN"):
         build(ctx)
+    # a contrastive layer the backbone does not have is a setting's error, never "skipped: unavailable"
+    lightgcn = build_backbone("lightgcn", 3, 4, dim=8, n_layers=2)
+    bad = LLMHNIParams(hal_view="layer_noise", sampler="uniform", use_augmented_graph=False, cl_layer=3)
+    with pytest.raises(ValueError, match="cl_layer must be in 1..2") as raised:
+        build(BuildContext(lightgcn, MethodInputs(data), bad, 1e-5, torch.device("cpu"), False))
+    assert not isinstance(raised.value, MethodUnavailable)
 
 
 def test_semantic_pruning_needs_projected_vectors_and_shrinks_g_prime():
