@@ -5,7 +5,8 @@ drop from the clean partition (issue 12, item 3). Reads the harness's JSON lines
     .venv/bin/python benchmarks/noise_curves.py benchmarks/results/2026-12-01-cpu/final_noise_ml100k.jsonl \\
         --png docs/noise_ml100k.png --name "recipe_soft25=LLMHNI (G′ = G)"
 
-Prints a Markdown table (mean ± std over seeds where there are several) and writes the figure.
+Prints a Markdown table (mean ± std over seeds where there are several; the drop paired by seed where two or more
+seeds ran on both partitions) and writes the figure.
 """
 
 from __future__ import annotations
@@ -31,29 +32,48 @@ def noise_ratio(dataset: str) -> tuple[str, int]:
     return match["base"], int(match["ratio"] or 0)
 
 
-def curves(rows: list[dict], metric: str = "test_recall@20") -> dict[tuple[str, str], dict[int, list[float]]]:
-    """(base dataset, method arm) → noise ratio → the metric of each seed's run."""
-    out: dict[tuple[str, str], dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+def curves(
+    rows: list[dict], metric: str = "test_recall@20"
+) -> dict[tuple[str, str], dict[int, list[tuple[int | None, float]]]]:
+    """(base dataset, method arm) → noise ratio → (seed, metric) of each run."""
+    out: dict[tuple[str, str], dict[int, list[tuple[int | None, float]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
     for r in rows:
         if "best_epoch" not in r or "(sweep)" in r["arm"] or r.get("select_on_test"):
             continue
         base, ratio = noise_ratio(r["dataset"])
-        out[(base, r["arm"])][ratio].append(r[metric])
+        out[(base, r["arm"])][ratio].append((r.get("seed"), r[metric]))
     return out
 
 
-def _cell(values: list[float] | None) -> str:
+def _values(runs: list[tuple[int | None, float]] | None) -> list[float]:
+    return [value for _, value in runs or []]
+
+
+def _cell(runs: list[tuple[int | None, float]] | None) -> str:
+    values = _values(runs)
     if not values:
         return "–"
     spread = f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else ""
     return f"{statistics.mean(values):.4f}{spread}"
 
 
-def _drop(values: list[float] | None, clean: list[float] | None) -> str:
-    if not values or not clean:
+def _drop(runs: list[tuple[int | None, float]] | None, clean: list[tuple[int | None, float]] | None) -> str:
+    """The relative change from the clean partition: paired by seed (mean ± std of the per-seed changes) where
+    two or more seeds ran on both, else the change of the means."""
+    if not runs or not clean:
         return "–"
-    base = statistics.mean(clean)
-    return f"{(statistics.mean(values) - base) / base * 100:+.1f}%"
+    clean_by_seed = {seed: value for seed, value in clean if seed is not None}
+    paired = [
+        (value - clean_by_seed[seed]) / clean_by_seed[seed] * 100
+        for seed, value in runs
+        if seed in clean_by_seed
+    ]
+    if len(paired) >= 2:
+        return f"{statistics.mean(paired):+.1f}% ± {statistics.stdev(paired):.1f}"
+    base = statistics.mean(_values(clean))
+    return f"{(statistics.mean(_values(runs)) - base) / base * 100:+.1f}%"
 
 
 def table(points: dict[tuple[str, str], dict[int, list[float]]]) -> str:
@@ -92,7 +112,7 @@ def main() -> None:
             series = {arm: s for (b, arm), s in points.items() if b == base}
             ratios = sorted({ratio for s in series.values() for ratio in s})
             lines = {
-                arm: [statistics.mean(s[r]) if r in s else float("nan") for r in ratios]
+                arm: [statistics.mean(_values(s[r])) if r in s else float("nan") for r in ratios]
                 for arm, s in series.items()
             }
             png = lines_png(

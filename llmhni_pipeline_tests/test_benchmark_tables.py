@@ -32,6 +32,18 @@ def test_noise_curve_table_gives_the_relative_drop_and_ignores_sweeps_and_select
     assert lines[3] == "| ml-100k | sgl | – | – | 0.2000 | – | – |"  # no clean run: no drop
 
 
+def test_noise_curve_drop_is_paired_by_seed_where_seeds_repeat():
+    rows = [
+        _row("d", "m", 0.40, seed=1),
+        _row("d", "m", 0.20, seed=2),
+        _row("d-noise10", "m", 0.36, seed=1),  # -10%
+        _row("d-noise10", "m", 0.19, seed=2),  # -5%
+        _row("d-noise10", "m", 0.10, seed=3),  # no clean run of seed 3: left out of the pairing
+    ]
+    line = noise_curves.table(noise_curves.curves(rows)).splitlines()[2]
+    assert line.endswith("| -7.5% ± 3.5 |")
+
+
 def test_noise_curves_script_writes_the_figure(tmp_path):
     records = tmp_path / "runs.jsonl"
     rows = [_row("toy", "lightgcn", 0.4), _row("toy-noise10", "lightgcn", 0.3)]
