@@ -98,6 +98,9 @@ def main() -> None:
     parser.add_argument(
         "--name", nargs="*", default=[], metavar="ARM=NAME", help="show an arm under this name"
     )
+    parser.add_argument(
+        "--metric", default="test_recall@20", help="the record field to plot (test_ndcg@10, …)"
+    )
     args = parser.parse_args()
     names = dict(item.split("=", 1) for item in args.name)
     rows = [
@@ -105,7 +108,8 @@ def main() -> None:
     ]
     for r in rows:
         r["arm"] = names.get(r["arm"], r["arm"])
-    points = curves(rows)
+    points = curves(rows, args.metric)
+    label = {"test_recall@20": "test R@20", "test_ndcg@10": "test N@10"}.get(args.metric, args.metric)
     print(table(points))
     if args.png:
         for base in sorted({b for b, _ in points}):
@@ -116,7 +120,7 @@ def main() -> None:
                 for arm, s in series.items()
             }
             png = lines_png(
-                ratios, lines, f"{base}: test R@20 against injected noise", "injected noise (%)", "test R@20"
+                ratios, lines, f"{base}: {label} against injected noise", "injected noise (%)", label
             )
             path = (
                 args.png
