@@ -56,3 +56,26 @@ def test_noise_curves_script_writes_the_figure(tmp_path):
         check=True,
     )
     assert "-25.0%" in out.stdout and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_gather_records_keeps_first_run_per_seed_and_filters_protocol_backbone_and_params():
+    from benchmarks import gather_records
+
+    rows = [
+        _row("d", "simgcl", 0.1, seed=1, params={"cl_weight": 0.5}),  # the collapsed setting: filtered
+        _row("d", "simgcl", 0.2, seed=1, params={"cl_weight": 0.1}),
+        _row("d", "simgcl", 0.9, seed=1, params={"cl_weight": 0.1}),  # a later duplicate of seed 1
+        _row("d-noise10", "lightgcn", 0.3, seed=1),
+        _row("d-noise10", "lightgcn", 0.8, seed=2, select_on_test=True),
+        _row("d", "lightgcn", 0.7, seed=1, backbone="ngcf"),
+        _row("d", "lightgcn (sweep)", 0.6, seed=1),
+        _row("e", "lightgcn", 0.5, seed=1),
+        _row("d-llard", "lightgcn", 0.4, seed=1),  # another split of d, not a noise partition
+    ]
+    where = gather_records.parse_where(["simgcl:cl_weight=0.1"])
+    assert where == {"simgcl": {"cl_weight": 0.1}}
+    kept = gather_records.gather(rows, "d", ["simgcl", "lightgcn"], where=where)
+    assert [(r["dataset"], r["arm"], r["test_recall@20"]) for r in kept] == [
+        ("d", "simgcl", 0.2),
+        ("d-noise10", "lightgcn", 0.3),
+    ]

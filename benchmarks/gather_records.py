@@ -1,0 +1,86 @@
+"""Gather the run records a results table is computed from into one file: rows of the given record files whose
+dataset is ``--dataset`` or one of its ``-noiseNN`` partitions, whose arm is one of ``--arms``, trained on ``--backbone``, under held-out
+validation selection (select-on-test rows and unchosen sweep rows are left out) and, with ``--where
+ARM:KEY=VALUE``, whose ``params`` hold that value for that arm. A (dataset, arm, seed) that appears twice keeps its
+first row, so list the record files oldest first.
+
+    .venv/bin/python benchmarks/gather_records.py benchmarks/results/2026-12-01-cpu/final_*.jsonl \\
+        benchmarks/results/2026-12-03-cpu/final_*.jsonl --dataset amazon-book-llard \\
+        --arms lightgcn tce sgl simgcl xsimgcl recipe_xsim_soft50 --where simgcl:cl_weight=0.1 \\
+        --out benchmarks/results/2026-12-03-cpu/noise_table_amazon.jsonl
+
+The output feeds ``benchmarks/noise_curves.py`` or ``benchmarks/baselines_table.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def _value(text: str) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_where(items: list[str]) -> dict[str, dict[str, object]]:
+    """``["simgcl:cl_weight=0.1"]`` → ``{"simgcl": {"cl_weight": 0.1}}``."""
+    out: dict[str, dict[str, object]] = {}
+    for item in items:
+        arm, _, condition = item.partition(":")
+        key, eq, value = condition.partition("=")
+        if not (arm and key and eq):
+            raise SystemExit(f"--where takes ARM:KEY=VALUE, not {item!r}")
+        out.setdefault(arm, {})[key] = _value(value)
+    return out
+
+
+def gather(
+    rows: list[dict],
+    dataset: str,
+    arms: list[str],
+    backbone: str = "lightgcn",
+    where: dict[str, dict[str, object]] | None = None,
+) -> list[dict]:
+    where = where or {}
+    kept, seen = [], set()
+    for r in rows:
+        if "best_epoch" not in r or r.get("select_on_test") or "(sweep)" in r["arm"]:
+            continue
+        if r["dataset"] != dataset and not r["dataset"].startswith(f"{dataset}-noise"):
+            continue
+        if r["arm"] not in arms:
+            continue
+        if r.get("backbone", "lightgcn") != backbone:
+            continue
+        if any(r.get("params", {}).get(k) != v for k, v in where.get(r["arm"], {}).items()):
+            continue
+        key = (r["dataset"], r["arm"], r["seed"])
+        if key not in seen:
+            seen.add(key)
+            kept.append(r)
+    return kept
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("records", nargs="+", type=Path)
+    ap.add_argument("--dataset", required=True, help="dataset key (its -noiseNN partitions included)")
+    ap.add_argument("--arms", nargs="+", required=True)
+    ap.add_argument("--backbone", default="lightgcn")
+    ap.add_argument("--where", nargs="*", default=[], metavar="ARM:KEY=VALUE")
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+    rows = [
+        json.loads(line) for path in args.records for line in path.read_text().splitlines() if line.strip()
+    ]
+    kept = gather(rows, args.dataset, args.arms, args.backbone, parse_where(args.where))
+    args.out.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    print(f"{len(kept)} of {len(rows)} records → {args.out}")
+
+
+if __name__ == "__main__":
+    main()
