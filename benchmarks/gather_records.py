@@ -1,7 +1,8 @@
 """Gather the run records a results table is computed from into one file: rows of the given record files whose
 dataset is ``--dataset`` or one of its ``-noiseNN`` partitions, whose arm is one of ``--arms``, trained on ``--backbone``, under held-out
 validation selection (select-on-test rows and unchosen sweep rows are left out) and, with ``--where
-ARM:KEY=VALUE``, whose ``params`` hold that value for that arm. A (dataset, arm, seed) that appears twice keeps its
+ARM:KEY=VALUE``, whose ``params`` hold that value for that arm (a row that does not set the key ran at the method's default
+and is kept: use ``--where`` for a setting that differs from the default in force when the row ran). A (dataset, arm, seed) that appears twice keeps its
 first row, so list the record files oldest first.
 
     .venv/bin/python benchmarks/gather_records.py benchmarks/results/2026-12-01-cpu/final_*.jsonl \\
@@ -56,7 +57,8 @@ def gather(
             continue
         if r.get("backbone", "lightgcn") != backbone:
             continue
-        if any(r.get("params", {}).get(k) != v for k, v in where.get(r["arm"], {}).items()):
+        params = r.get("params", {})
+        if any(k in params and params[k] != v for k, v in where.get(r["arm"], {}).items()):
             continue
         key = (r["dataset"], r["arm"], r["seed"])
         if key not in seen:

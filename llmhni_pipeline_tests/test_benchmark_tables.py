@@ -66,6 +66,7 @@ def test_gather_records_keeps_first_run_per_seed_and_filters_protocol_backbone_a
         _row("d", "simgcl", 0.2, seed=1, params={"cl_weight": 0.1}),
         _row("d", "simgcl", 0.9, seed=1, params={"cl_weight": 0.1}),  # a later duplicate of seed 1
         _row("d-noise10", "lightgcn", 0.3, seed=1),
+        _row("d-noise10", "simgcl", 0.25, seed=2, params={}),  # at the method's default: kept
         _row("d-noise10", "lightgcn", 0.8, seed=2, select_on_test=True),
         _row("d", "lightgcn", 0.7, seed=1, backbone="ngcf"),
         _row("d", "lightgcn (sweep)", 0.6, seed=1),
@@ -78,4 +79,5 @@ def test_gather_records_keeps_first_run_per_seed_and_filters_protocol_backbone_a
     assert [(r["dataset"], r["arm"], r["test_recall@20"]) for r in kept] == [
         ("d", "simgcl", 0.2),
         ("d-noise10", "lightgcn", 0.3),
+        ("d-noise10", "simgcl", 0.25),
     ]
