@@ -33,11 +33,18 @@ def _fmt(values: list[float]) -> str:
     return f"{mean:.4f}" if len(values) == 1 else f"{mean:.4f} ± {std:.4f}"
 
 
+def read_records(paths: list[Path]) -> list[dict]:
+    """Every JSON line of the record files, in order."""
+    return [json.loads(line) for path in paths for line in path.read_text().splitlines() if line.strip()]
+
+
+def is_run(r: dict) -> bool:
+    """A finished run that counts in a table: not an unchosen sweep setting (select-on-test rows are runs too)."""
+    return "best_epoch" in r and "(sweep)" not in r["arm"]
+
+
 def rows_of(paths: list[Path]) -> list[dict]:
-    rows = []
-    for path in paths:
-        rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in rows if "best_epoch" in r and "(sweep)" not in r["arm"]]
+    return [r for r in read_records(paths) if is_run(r)]
 
 
 def table(rows: list[dict]) -> str:

@@ -17,7 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.baselines_table import is_run, read_records  # noqa: E402
 
 
 def _value(text: str) -> object:
@@ -49,7 +54,7 @@ def gather(
     where = where or {}
     kept, seen = [], set()
     for r in rows:
-        if "best_epoch" not in r or r.get("select_on_test") or "(sweep)" in r["arm"]:
+        if not is_run(r) or r.get("select_on_test"):
             continue
         if r["dataset"] != dataset and not r["dataset"].startswith(f"{dataset}-noise"):
             continue
@@ -76,9 +81,7 @@ def main() -> None:
     ap.add_argument("--where", nargs="*", default=[], metavar="ARM:KEY=VALUE")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
-    rows = [
-        json.loads(line) for path in args.records for line in path.read_text().splitlines() if line.strip()
-    ]
+    rows = read_records(args.records)
     kept = gather(rows, args.dataset, args.arms, args.backbone, parse_where(args.where))
     args.out.write_text("".join(json.dumps(r) + "\n" for r in kept))
     print(f"{len(kept)} of {len(rows)} records → {args.out}")

@@ -12,7 +12,6 @@ seeds ran on both partitions) and writes the figure.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import statistics
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.baselines_table import is_run, read_records  # noqa: E402
 from llmhni_pipeline.plots import lines_png  # noqa: E402
 
 _NOISE = re.compile(r"^(?P<base>.+?)(?:-noise(?P<ratio>\d{2}))?$")
@@ -40,7 +40,7 @@ def curves(
         lambda: defaultdict(list)
     )
     for r in rows:
-        if "best_epoch" not in r or "(sweep)" in r["arm"] or r.get("select_on_test"):
+        if not is_run(r) or r.get("select_on_test"):
             continue
         base, ratio = noise_ratio(r["dataset"])
         out[(base, r["arm"])][ratio].append((r.get("seed"), r[metric]))
@@ -103,9 +103,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     names = dict(item.split("=", 1) for item in args.name)
-    rows = [
-        json.loads(line) for path in args.records for line in path.read_text().splitlines() if line.strip()
-    ]
+    rows = read_records(args.records)
     for r in rows:
         r["arm"] = names.get(r["arm"], r["arm"])
     points = curves(rows, args.metric)
