@@ -32,13 +32,12 @@ def noise_ratio(dataset: str) -> tuple[str, int]:
     return match["base"], int(match["ratio"] or 0)
 
 
-def curves(
-    rows: list[dict], metric: str = "test_recall@20"
-) -> dict[tuple[str, str], dict[int, list[tuple[int | None, float]]]]:
+Runs = list[tuple[int | None, float]]  # (seed, metric) of each run
+
+
+def curves(rows: list[dict], metric: str = "test_recall@20") -> dict[tuple[str, str], dict[int, Runs]]:
     """(base dataset, method arm) → noise ratio → (seed, metric) of each run."""
-    out: dict[tuple[str, str], dict[int, list[tuple[int | None, float]]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
+    out: dict[tuple[str, str], dict[int, Runs]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
         if not is_run(r) or r.get("select_on_test"):
             continue
@@ -47,11 +46,11 @@ def curves(
     return out
 
 
-def _values(runs: list[tuple[int | None, float]] | None) -> list[float]:
+def _values(runs: Runs | None) -> list[float]:
     return [value for _, value in runs or []]
 
 
-def _cell(runs: list[tuple[int | None, float]] | None) -> str:
+def _cell(runs: Runs | None) -> str:
     values = _values(runs)
     if not values:
         return "–"
@@ -59,7 +58,7 @@ def _cell(runs: list[tuple[int | None, float]] | None) -> str:
     return f"{statistics.mean(values):.4f}{spread}"
 
 
-def _drop(runs: list[tuple[int | None, float]] | None, clean: list[tuple[int | None, float]] | None) -> str:
+def _drop(runs: Runs | None, clean: Runs | None) -> str:
     """The relative change from the clean partition: paired by seed (mean ± std of the per-seed changes) where
     two or more seeds ran on both, else the change of the means."""
     if not runs or not clean:
@@ -76,7 +75,7 @@ def _drop(runs: list[tuple[int | None, float]] | None, clean: list[tuple[int | N
     return f"{(statistics.mean(_values(runs)) - base) / base * 100:+.1f}%"
 
 
-def table(points: dict[tuple[str, str], dict[int, list[float]]]) -> str:
+def table(points: dict[tuple[str, str], dict[int, Runs]]) -> str:
     ratios = sorted({ratio for series in points.values() for ratio in series})
     noisy = [ratio for ratio in ratios if ratio]
     head = " | ".join(f"{ratio}%" for ratio in ratios) + "".join(f" | drop at {r}%" for r in noisy)
