@@ -10,8 +10,8 @@ Two steps, so that the training step needs nothing but torch (the GPU machine ha
 
 An *arm* is a named override of the ``RunSpec``: every registered method (``lightgcn``, ``sgl``, …), LLMHNI's
 ablations (``wo_semantic``, …; ``methods/llmhni.py``) and the controls below. ``--set k=v`` changes any spec
-field for every arm (``params.<name>=v`` a method parameter); ``--sweep k=v1,v2,…`` tries each value with the
-first seed on each arm, keeps the one with the best validation R@20, and runs every seed at it. A method that
+field for every arm, over the arm's own value (``params.<name>=v`` a method parameter); ``--sweep k=v1,v2,…``
+tries each value with the first seed on each arm, keeps the one with the best validation R@20, and runs every seed at it. A method that
 needs what the bundle lacks (text on Yelp) is reported as skipped. Every finished run is appended to
 ``<out>/runs.jsonl``; a mean ± std table goes to ``<out>/summary.md``.
 """
@@ -187,11 +187,15 @@ def parse_value(text: str) -> Any:
     return {"true": True, "false": False, "none": None}.get(text.lower(), text)
 
 
-def arm_spec(arm: str, base: RunSpec, seed: int, setting: dict[str, Any]) -> RunSpec:
+def arm_spec(
+    arm: str, base: RunSpec, seed: int, setting: dict[str, Any], fixed: dict[str, Any] | None = None
+) -> RunSpec:
+    """``base`` with the arm's overrides, then the ``--set`` settings (``fixed``: what the user typed wins over
+    the arm's own values), then one sweep grid point."""
     overrides = ARMS[arm]
     spec = base.override(**{k: v for k, v in overrides.items() if k != "params"})
     spec = spec.override(params=overrides.get("params", {}), seed=seed)
-    return with_choice(spec, setting)
+    return with_choice(with_choice(spec, fixed or {}), setting)
 
 
 def run_arm(bundle_path: str, arm: str, spec: RunSpec, opts: dict[str, Any]) -> dict[str, Any]:
@@ -297,9 +301,8 @@ def parse_pairs(items: list[str], multi: bool) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    base = RunSpec()
-    for key, value in parse_pairs(args.set, multi=False).items():
-        base = base.with_setting(key, value)
+    fixed = parse_pairs(args.set, multi=False)
+    base = with_choice(RunSpec(), fixed)
     sweep = parse_pairs(args.sweep, multi=True)
     opts = {
         "threads": args.threads,
@@ -324,7 +327,12 @@ def run(args: argparse.Namespace) -> None:
     if len(grid) > 1:  # choose each arm's setting on validation with the first seed
         # each finished sweep run is logged at once (nothing is lost to a crash), the marked rows after the choice
         swept = run_jobs(
-            [(b, a, arm_spec(a, base, first, s)) for b in args.bundles for a in args.arms for s in grid],
+            [
+                (b, a, arm_spec(a, base, first, s, fixed))
+                for b in args.bundles
+                for a in args.arms
+                for s in grid
+            ],
             opts,
             out / "sweep_progress.jsonl",
         )
@@ -358,7 +366,12 @@ def run(args: argparse.Namespace) -> None:
         rows += run_jobs(jobs, opts, log)
     else:
         rows += run_jobs(
-            [(b, a, arm_spec(a, base, s, {})) for b in args.bundles for a in args.arms for s in args.seeds],
+            [
+                (b, a, arm_spec(a, base, s, {}, fixed))
+                for b in args.bundles
+                for a in args.arms
+                for s in args.seeds
+            ],
             opts,
             log,
         )

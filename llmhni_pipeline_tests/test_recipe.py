@@ -81,6 +81,15 @@ def test_harness_set_and_sweep_reach_any_spec_field_and_method_parameter():
     assert swept.params["lambda_de"] == swept.params["lambda_hal"] == 0.01
 
 
+def test_harness_set_wins_over_the_arms_own_values_and_the_sweep_over_both():
+    fixed = harness.parse_pairs(["params.lambda_hal=0.02", "params.use_augmented_graph=true"], multi=False)
+    spec = harness.arm_spec("recipe_xsim", RunSpec(), 1, {}, fixed)  # the arm sets λ2 0.2 and G′ = G
+    assert spec.params["lambda_hal"] == 0.02 and spec.params["use_augmented_graph"] is True
+    assert spec.params["hal_view"] == "layer_noise"  # the arm's other values stay
+    swept = harness.arm_spec("recipe_xsim", RunSpec(), 1, {"params.lambda_hal": 0.2}, fixed)
+    assert swept.params["lambda_hal"] == 0.2
+
+
 def test_train_choosing_keeps_the_best_validation_run_and_matches_a_direct_run():
     from llmhni_pipeline.methods import MethodInputs
     from llmhni_pipeline.recipe import train, train_choosing
