@@ -3,7 +3,8 @@ dataset is ``--dataset`` or one of its ``-noiseNN`` partitions, whose arm is one
 validation selection (select-on-test rows and unchosen sweep rows are left out) and, with ``--where
 ARM:KEY=VALUE``, whose ``params`` hold that value for that arm (a row that does not set the key ran at the method's default
 and is kept: use ``--where`` for a setting that differs from the default in force when the row ran). A (dataset, arm, seed) that appears twice keeps its
-first row, so list the record files oldest first.
+first row, so list the record files oldest first. ``--label NAME`` shows the kept rows under another arm name
+(the run's own in ``arm_run``): an arm run at a setting chosen per partition becomes its own table row.
 
     .venv/bin/python benchmarks/gather_records.py benchmarks/results/2026-12-01-cpu/final_*.jsonl \\
         benchmarks/results/2026-12-03-cpu/final_*.jsonl --dataset amazon-book-llard \\
@@ -50,7 +51,10 @@ def gather(
     arms: list[str],
     backbone: str = "lightgcn",
     where: dict[str, dict[str, object]] | None = None,
+    label: str | None = None,
 ) -> list[dict]:
+    """The rows a table is computed from (the module's docstring); with ``label``, each kept row is shown under
+    that arm name and keeps its own in ``arm_run``, so one arm run at two settings can stand as two rows."""
     where = where or {}
     kept, seen = [], set()
     for r in rows:
@@ -68,7 +72,7 @@ def gather(
         key = (r["dataset"], r["arm"], r["seed"])
         if key not in seen:
             seen.add(key)
-            kept.append(r)
+            kept.append({**r, "arm": label, "arm_run": r["arm"]} if label else r)
     return kept
 
 
@@ -79,10 +83,11 @@ def main() -> None:
     ap.add_argument("--arms", nargs="+", required=True)
     ap.add_argument("--backbone", default="lightgcn")
     ap.add_argument("--where", nargs="*", default=[], metavar="ARM:KEY=VALUE")
+    ap.add_argument("--label", help="show every kept row under this arm name (its own kept as arm_run)")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     rows = read_records(args.records)
-    kept = gather(rows, args.dataset, args.arms, args.backbone, parse_where(args.where))
+    kept = gather(rows, args.dataset, args.arms, args.backbone, parse_where(args.where), args.label)
     args.out.write_text("".join(json.dumps(r) + "\n" for r in kept))
     print(f"{len(kept)} of {len(rows)} records → {args.out}")
 

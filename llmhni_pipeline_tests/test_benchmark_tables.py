@@ -81,3 +81,9 @@ def test_gather_records_keeps_first_run_per_seed_and_filters_protocol_backbone_a
         ("d-noise10", "lightgcn", 0.3),
         ("d-noise10", "simgcl", 0.25),
     ]
+    labelled = gather_records.gather(rows, "d", ["simgcl"], where=where, label="simgcl λ 0.1")
+    assert [(r["arm"], r["arm_run"], r["test_recall@20"]) for r in labelled] == [
+        ("simgcl λ 0.1", "simgcl", 0.2),
+        ("simgcl λ 0.1", "simgcl", 0.25),
+    ]
+    assert rows[1]["arm"] == "simgcl"  # the input rows are left as they were
