@@ -42,13 +42,15 @@ def lines_png(
     x_label: str,
     y_label: str,
 ) -> bytes:
-    """Several series on one axis, e.g. test R@20 against the noise ratio for each method."""
+    """Several series on one axis, e.g. test R@20 against the noise ratio for each method. A missing value (NaN)
+    is skipped and the line joins the points on either side; the legend sits right of the axis, off the data."""
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for name, values in series.items():
-        ax.plot(list(x)[: len(values)], list(values), marker="o", label=name)
+        points = [(a, v) for a, v in zip(x, values, strict=False) if v == v]  # v != v: NaN
+        ax.plot([a for a, _ in points], [v for _, v in points], marker="o", label=name)
     ax.set(title=title, xlabel=x_label, ylabel=y_label)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
     return _png(fig)
 
 
