@@ -11,9 +11,9 @@ Two steps, so that the training step needs nothing but torch (the GPU machine ha
 An *arm* is a named override of the ``RunSpec``: every registered method (``lightgcn``, ``sgl``, …), LLMHNI's
 ablations (``wo_semantic``, …; ``methods/llmhni.py``) and the controls below. ``--set k=v`` changes any spec
 field for every arm, over the arm's own value (``params.<name>=v`` a method parameter); ``--sweep k=v1,v2,…``
-tries each value with the first seed on each arm, keeps the one with the best validation R@20, and runs every seed at it. A method that
-needs what the bundle lacks (text on Yelp) is reported as skipped. Every finished run is appended to
-``<out>/runs.jsonl``; a mean ± std table goes to ``<out>/summary.md``.
+tries each value with the first seed on each arm, keeps the one with the best validation R@20, and runs every
+seed at it. A method that needs what the bundle lacks (text on Yelp) is reported as skipped. Every finished run
+is appended to ``<out>/runs.jsonl``; a mean ± std table goes to ``<out>/summary.md``.
 """
 
 from __future__ import annotations
@@ -301,8 +301,7 @@ def parse_pairs(items: list[str], multi: bool) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    fixed = parse_pairs(args.set, multi=False)
-    base = with_choice(RunSpec(), fixed)
+    fixed = parse_pairs(args.set, multi=False)  # applied to each arm after its own overrides (arm_spec)
     sweep = parse_pairs(args.sweep, multi=True)
     opts = {
         "threads": args.threads,
@@ -316,7 +315,7 @@ def run(args: argparse.Namespace) -> None:
     )
     header = (
         f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; device {device} ({chip}); torch {torch.__version__}; "
-        f"base spec {json.dumps(base.record())}; sweep {json.dumps(sweep)}; "
+        f"base spec {json.dumps(with_choice(RunSpec(), fixed).record())}; sweep {json.dumps(sweep)}; "
         f"{'select-on-test (optimistic) ' if args.select_on_test else ''}{args.workers} workers × {args.threads} threads"
     )
     print(header, flush=True)
@@ -328,7 +327,7 @@ def run(args: argparse.Namespace) -> None:
         # each finished sweep run is logged at once (nothing is lost to a crash), the marked rows after the choice
         swept = run_jobs(
             [
-                (b, a, arm_spec(a, base, first, s, fixed))
+                (b, a, arm_spec(a, RunSpec(), first, s, fixed))
                 for b in args.bundles
                 for a in args.arms
                 for s in grid
@@ -367,7 +366,7 @@ def run(args: argparse.Namespace) -> None:
     else:
         rows += run_jobs(
             [
-                (b, a, arm_spec(a, base, s, {}, fixed))
+                (b, a, arm_spec(a, RunSpec(), s, {}, fixed))
                 for b in args.bundles
                 for a in args.arms
                 for s in args.seeds

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 from collections.abc import Mapping, Sequence
 
 import matplotlib
@@ -46,7 +47,7 @@ def lines_png(
     is skipped and the line joins the points on either side; the legend sits right of the axis, off the data."""
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for name, values in series.items():
-        points = [(a, v) for a, v in zip(x, values, strict=False) if v == v]  # v != v: NaN
+        points = [(a, v) for a, v in zip(x, values, strict=False) if not math.isnan(v)]
         ax.plot([a for a, _ in points], [v for _, v in points], marker="o", label=name)
     ax.set(title=title, xlabel=x_label, ylabel=y_label)
     ax.grid(alpha=0.3)
