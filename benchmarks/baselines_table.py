@@ -43,6 +43,11 @@ def is_run(r: dict) -> bool:
     return "best_epoch" in r and "(sweep)" not in r["arm"]
 
 
+def is_closed_form(r: dict) -> bool:
+    """An EASE record of the harness's ``--ease``: a fit, not a trained run (no epochs, no seed, no backbone)."""
+    return r.get("method") == "ease" and "test_recall@20" in r
+
+
 def rows_of(paths: list[Path]) -> list[dict]:
     return [r for r in read_records(paths) if is_run(r)]
 

@@ -3,7 +3,7 @@ dataset is ``--dataset`` or one of its ``-noiseNN`` partitions, whose arm is one
 validation selection (select-on-test rows and unchosen sweep rows are left out) and, with ``--where
 ARM:KEY=VALUE``, whose ``params`` hold that value for that arm (a row that does not set the key ran at the method's default
 and is kept: use ``--where`` for a setting that differs from the default in force when the row ran). A (dataset, arm, seed) that appears twice keeps its
-first row, so list the record files oldest first. ``--label NAME`` shows the kept rows under another arm name
+first row, so list the record files oldest first. EASE records (``--ease``) are kept like runs, whatever the backbone. ``--label NAME`` shows the kept rows under another arm name
 (the run's own in ``arm_run``): an arm run at a setting chosen per partition becomes its own table row.
 
     .venv/bin/python benchmarks/gather_records.py benchmarks/results/2026-12-01-cpu/final_*.jsonl \\
@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.baselines_table import is_run, read_records  # noqa: E402
+from benchmarks.baselines_table import is_closed_form, is_run, read_records  # noqa: E402
 
 
 def _value(text: str) -> object:
@@ -58,13 +58,13 @@ def gather(
     where = where or {}
     kept, seen = [], set()
     for r in rows:
-        if not is_run(r) or r.get("select_on_test"):
+        if not (is_run(r) or is_closed_form(r)) or r.get("select_on_test"):
             continue
         if r["dataset"] != dataset and not r["dataset"].startswith(f"{dataset}-noise"):
             continue
         if r["arm"] not in arms:
             continue
-        if r.get("backbone", "lightgcn") != backbone:
+        if r.get("backbone", "lightgcn") not in (backbone, "none"):  # EASE has none: kept with any
             continue
         params = r.get("params", {})
         if any(k in params and params[k] != v for k, v in where.get(r["arm"], {}).items()):

@@ -13,17 +13,21 @@ ablations (``wo_semantic``, …; ``methods/llmhni.py``) and the controls below. 
 field for every arm, over the arm's own value (``params.<name>=v`` a method parameter); ``--sweep k=v1,v2,…``
 tries each value with the first seed on each arm, keeps the one with the best validation R@20, and runs every
 seed at it. A method that needs what the bundle lacks (text on Yelp) is reported as skipped. Every finished run
-is appended to ``<out>/runs.jsonl``; a mean ± std table goes to ``<out>/summary.md``.
+is appended to ``<out>/runs.jsonl`` (an ``--ease`` fit too, as a record without a seed); a mean ± std table
+goes to ``<out>/summary.md``. Workers die with the harness (``kill PID`` stops the whole run).
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import dataclasses
 import itertools
 import json
 import multiprocessing
+import os
 import platform
+import signal
 import statistics
 import sys
 import time
@@ -209,17 +213,26 @@ def run_arm(bundle_path: str, arm: str, spec: RunSpec, opts: dict[str, Any]) -> 
 
 
 def ease(bundle_path: str, device: str, l2: float) -> dict[str, Any]:
+    """EASE (closed form, deterministic: no seed) on the bundle's training edges: validation and test metrics as
+    a run record, so a table's EASE row is recomputed from the records like any other."""
     b = load_bundle(bundle_path)
     data = bundle_inputs(b).data
     dev = resolve_device(device)
     t = time.perf_counter()
-    metrics = evaluate_ranking(ease_scorer(data.train, l2, dev), data.test, data.train_valid_sets, device=dev)
+    scorer = ease_scorer(data.train, l2, dev)
+    valid = evaluate_ranking(scorer, data.valid, data.train_sets, device=dev)
+    test = evaluate_ranking(scorer, data.test, data.train_valid_sets, device=dev)
     return {
         "dataset": b["dataset"],
         "arm": f"ease_l2_{l2:g}",
         "method": "ease",
-        "seconds": time.perf_counter() - t,
-        **{f"test_{k}": v for k, v in metrics.items() if k != "users"},
+        "backbone": "none",
+        "params": {"l2": l2},
+        "seed": None,
+        "seconds": round(time.perf_counter() - t, 1),
+        "valid_recall@20": valid["recall@20"],
+        "valid_ndcg@10": valid["ndcg@10"],
+        **{f"test_{k}": v for k, v in test.items() if k != "users"},
     }
 
 
@@ -240,12 +253,24 @@ SHOWN = (
 )
 
 
+def die_with_parent() -> None:
+    """Worker initializer: on Linux, the kernel sends this process SIGTERM when the harness that started it dies
+    (``kill PID`` or an OOM kill of the parent would otherwise leave its workers training on, orphaned)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent died before the call
+            os._exit(1)
+
+
 def run_jobs(jobs: list[tuple[str, str, RunSpec]], opts: dict[str, Any], log_path: Path) -> list[dict]:
     """Jobs (bundle, arm, spec) in worker processes; a failed or unavailable run is reported, the rest finish."""
     rows: list[dict[str, Any]] = []
     started = time.perf_counter()
     ctx = multiprocessing.get_context("spawn")  # CUDA cannot be forked
-    with ProcessPoolExecutor(max_workers=opts["workers"], mp_context=ctx) as pool, open(log_path, "a") as log:
+    with (
+        ProcessPoolExecutor(max_workers=opts["workers"], mp_context=ctx, initializer=die_with_parent) as pool,
+        open(log_path, "a") as log,
+    ):
         futures = {
             pool.submit(run_arm, bundle, arm, spec, opts): (bundle, arm, spec) for bundle, arm, spec in jobs
         }
@@ -378,8 +403,11 @@ def run(args: argparse.Namespace) -> None:
     if args.ease is not None:
         for b in args.bundles:
             r = ease(b, args.device, args.ease)
+            with log.open("a") as f:
+                f.write(json.dumps(r) + "\n")
             text += (
-                f"\n{r['dataset']} {r['arm']}: R@20 {r['test_recall@20']:.4f}, N@10 {r['test_ndcg@10']:.4f}\n"
+                f"\n{r['dataset']} {r['arm']}: valid R@20 {r['valid_recall@20']:.4f}, test R@20 "
+                f"{r['test_recall@20']:.4f}, N@10 {r['test_ndcg@10']:.4f} (in runs.jsonl)\n"
             )
     (out / "summary.md").write_text(text)
     print(text, flush=True)

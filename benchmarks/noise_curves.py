@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.baselines_table import is_run, read_records  # noqa: E402
+from benchmarks.baselines_table import is_closed_form, is_run, read_records  # noqa: E402
 from llmhni_pipeline.plots import lines_png  # noqa: E402
 
 _NOISE = re.compile(r"^(?P<base>.+?)(?:-noise(?P<ratio>\d{2}))?$")
@@ -39,7 +39,7 @@ def curves(rows: list[dict], metric: str = "test_recall@20") -> dict[tuple[str, 
     """(base dataset, method arm) → noise ratio → (seed, metric) of each run."""
     out: dict[tuple[str, str], dict[int, Runs]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
-        if not is_run(r) or r.get("select_on_test"):
+        if not (is_run(r) or is_closed_form(r)) or r.get("select_on_test"):
             continue
         base, ratio = noise_ratio(r["dataset"])
         out[(base, r["arm"])][ratio].append((r.get("seed"), r[metric]))

@@ -87,3 +87,23 @@ def test_gather_records_keeps_first_run_per_seed_and_filters_protocol_backbone_a
         ("simgcl λ 0.1", "simgcl", 0.25),
     ]
     assert rows[1]["arm"] == "simgcl"  # the input rows are left as they were
+
+
+def test_ease_records_enter_the_gathered_rows_and_the_noise_curve():
+    from benchmarks import gather_records
+
+    ease = {"dataset": "d", "arm": "ease_l2_100", "method": "ease", "backbone": "none", "seed": None}
+    rows = [
+        {**ease, "test_recall@20": 0.50},
+        {**ease, "dataset": "d-noise10", "test_recall@20": 0.45},
+        {**ease, "dataset": "d-noise10", "test_recall@20": 0.45, "method": "other"},  # not a fit, not a run
+        _row("d", "lightgcn", 0.4, seed=1),
+    ]
+    kept = gather_records.gather(rows, "d", ["ease_l2_100", "lightgcn"])
+    assert [(r["dataset"], r["arm"]) for r in kept] == [
+        ("d", "ease_l2_100"),
+        ("d-noise10", "ease_l2_100"),
+        ("d", "lightgcn"),
+    ]
+    line = noise_curves.table(noise_curves.curves(kept)).splitlines()[2]
+    assert line == "| d | ease_l2_100 | 0.5000 | 0.4500 | -10.0% |"

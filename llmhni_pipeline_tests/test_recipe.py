@@ -1,6 +1,7 @@
 """The one recipe: the Dagster asset and the experiment harness train the same model from the same spec."""
 
 import sys
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -140,3 +141,58 @@ def test_joint_config_carries_every_llmhni_parameter_and_names_unknown_choices()
     }
     with pytest.raises(ValueError, match="unknown setting\\(s\\) \\['lamda_hal'\\]"):
         JointConfig(choose_on_validation={"lamda_hal": [0.1]}).choices()
+
+
+def test_harness_ease_is_a_record_with_validation_and_test_like_a_run(tmp_path):
+    from llmhni_pipeline.recsys.baselines import ease_scorer
+    from llmhni_pipeline.recsys.evaluate import evaluate_ranking
+
+    path = _bundle(tmp_path, _clustered_table())
+    row = harness.ease(path, "cpu", 10.0)
+    assert (row["dataset"], row["arm"], row["method"], row["seed"]) == ("toy", "ease_l2_10", "ease", None)
+    data = harness.bundle_inputs(harness.load_bundle(path)).data
+    scorer = ease_scorer(data.train, 10.0, torch.device("cpu"))
+    valid = evaluate_ranking(scorer, data.valid, data.train_sets)  # valid masks train only; test masks both
+    test = evaluate_ranking(scorer, data.test, data.train_valid_sets)
+    assert row["valid_recall@20"] == valid["recall@20"] and row["test_recall@20"] == test["recall@20"]
+    assert 0 < row["test_recall@20"] <= 1
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_harness_workers_die_with_the_harness(tmp_path):
+    import os
+    import signal
+    import subprocess
+
+    root = str(Path(__file__).resolve().parents[1])
+    parent = f"""
+import multiprocessing, os, signal, sys, time
+sys.path.insert(0, {root!r})
+from concurrent.futures import ProcessPoolExecutor
+from benchmarks.llmhni_experiments import die_with_parent
+ctx = multiprocessing.get_context("spawn")
+pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=die_with_parent)
+print(pool.submit(os.getpid).result(), flush=True)
+pool.submit(time.sleep, 300)
+time.sleep(0.5)
+os.kill(os.getpid(), signal.SIGKILL)  # the harness killed outright: no clean-up code of its own runs
+"""
+    out = tmp_path / "worker_pid"  # a file, not a pipe: an orphaned worker would hold a pipe open
+    with out.open("w") as stdout:
+        subprocess.run([sys.executable, "-c", parent], stdout=stdout, timeout=120)
+    worker = int(out.read_text().split()[0])
+
+    def alive() -> bool:
+        try:
+            state = Path(f"/proc/{worker}/status").read_text()
+        except FileNotFoundError:
+            return False
+        return "State:\tZ" not in state
+
+    deadline = time.monotonic() + 30
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    survived = alive()
+    if survived:
+        os.kill(worker, signal.SIGKILL)
+    assert not survived, f"worker {worker} outlived the harness"
