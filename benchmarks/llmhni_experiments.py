@@ -423,7 +423,13 @@ def main() -> None:
     p.add_argument("--out", default=str(HERE / "out" / "bundle"))
     r = sub.add_parser("run", help="train and test arms × seeds from bundles")
     r.add_argument("bundles", nargs="+")
-    r.add_argument("--arms", nargs="+", default=["lightgcn", "llmhni"], choices=list(ARMS))
+    r.add_argument(
+        "--arms",
+        nargs="*",
+        default=["lightgcn", "llmhni"],
+        choices=list(ARMS),
+        help="default: lightgcn llmhni; none (a bare --arms) with --ease: the EASE fits only",
+    )
     r.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     r.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="RunSpec field or params.<name>, every arm")
     r.add_argument(
