@@ -47,6 +47,9 @@ class JointConfig(BackboneTrainingConfig):
     eps: float = _P.eps  # layer_noise's noise radius ε
     cl_layer: int = _P.cl_layer  # layer_noise's contrasted layer l*
     semantic_prune: float = _P.semantic_prune  # G′ also loses this share of least semantically related edges
+    truncation: float = _P.truncation  # T-CE's ρ_max on L_rec (0: off, the paper's)
+    truncation_updates: int = _P.truncation_updates  # iterations over which ρ rises to truncation
+    truncation_guard: float = _P.truncation_guard  # only edges below this relevance quantile may be dropped
     # start from the pretrained recommender's weights (method_spec §10 allows it). Off by default: warm-started,
     # every arm was best after its first epoch and declined (docs/results.md §5)
     init_from_pretrained: bool = ASSET_TRAINING["init"] == "pretrained"

@@ -15,20 +15,28 @@ Z̃′ = mean_{l=1..L} ẽ⁽ˡ⁾ with ε-radius noise, L_BPR on Z̃′, L_hal 
 pass without noise (layer 0 excluded, as XSimGCL); L_de, where active, contrasts the noise-free pass over G with
 Z̃′. With G′ = G, λ1 = 0 and uniform negatives that is XSimGCL. ``semantic_prune`` > 0 (also not the paper's)
 removes that share of G′'s edges whose aligned LLM vectors are least related (module 1's relevance used as a
-noise detector, docs/results.md §12).
+noise detector, docs/results.md §12). ``truncation`` > 0 (not the paper's either) makes L_rec T-CE's truncated mean
+(``methods/tce.py``: the ⌊ρ(t)·B⌋ largest-loss triples of a batch dropped, ρ rising to ``truncation``), and
+``truncation_guard`` < 1 lets only triples whose positive edge lies below that quantile of semantic relevance be
+dropped: a large loss on a semantically related edge is read as a hard sample and kept (the paper's hard-vs-noise
+question, asked of module 1's vectors instead of the judge).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+import torch.nn.functional as F
+
 from llmhni_pipeline.methods.base import BuildContext, Method, MethodUnavailable, Plan
 from llmhni_pipeline.methods.simgcl import layer_mean, mean_of, noisy_layers
+from llmhni_pipeline.methods.tce import drop_rate, truncated_mean
 from llmhni_pipeline.recsys.graph import InteractionGraph
-from llmhni_pipeline.recsys.losses import node_info_nce
+from llmhni_pipeline.recsys.losses import embedding_l2, node_info_nce
 from llmhni_pipeline.recsys.models import LightGCN
-from llmhni_pipeline.recsys.train import BPRObjective
-from llmhni_pipeline.semantic.projector import least_related_pruned
+from llmhni_pipeline.recsys.train import BPRObjective, triple_rows
+from llmhni_pipeline.semantic.projector import edge_cosines, least_related_pruned
 from llmhni_pipeline.semantic.sampler import SAMPLER_KINDS, build_negative_sampler
 
 
@@ -50,12 +58,22 @@ class LLMHNIParams:
     # not the paper's: G′ also loses this share of its edges with the least semantic relevance (projected
     # cosine), the aligned LLM vectors used as a noise detector
     semantic_prune: float = 0.0
+    # not the paper's: L_rec truncated as T-CE's (ρ_max; 0 = off, the paper's), over this many iterations, and
+    # only triples whose positive edge is below this quantile of projected cosine may be dropped (1 = any: T-CE)
+    truncation: float = 0.0
+    truncation_updates: int = 10_000
+    truncation_guard: float = 1.0
 
     def __post_init__(self):
         if self.sampler not in SAMPLER_KINDS:
             raise ValueError(f"sampler must be one of {', '.join(SAMPLER_KINDS)}, not {self.sampler!r}")
         if self.hal_view not in HAL_VIEWS:
             raise ValueError(f"hal_view must be one of {', '.join(HAL_VIEWS)}, not {self.hal_view!r}")
+        if not 0.0 <= self.truncation < 1.0 or not 0.0 < self.truncation_guard <= 1.0:
+            raise ValueError(
+                f"truncation must be in [0, 1) and truncation_guard in (0, 1], not {self.truncation} and "
+                f"{self.truncation_guard}"
+            )
 
 
 HAL_VIEWS = ("edge_dropout", "layer_noise")
@@ -93,6 +111,11 @@ RECIPES: dict[str, dict[str, object]] = {
     ),
     "recipe_xsim_soft25": {**_XSIM, "sampler": "semantic", **_SOFT_POOL},
     "recipe_xsim_soft50": {**_XSIM, "sampler": "semantic", **_SOFT_POOL, "hard_share": 0.5},
+    # T-CE's truncation (its defaults: ρ_max 0.05 over 10,000 iterations) with the semantic guard: only the
+    # semantically less related half may be dropped. tce_guard is LightGCN + T-CE + guard (against `tce`: the
+    # guard alone); the _guard recipe adds it to LLMHNI's default recipe (against recipe_xsim_soft50)
+    "tce_guard": (_GUARD := {"truncation": 0.05, "truncation_guard": 0.5}) | {**_SGL_LIKE, "lambda_hal": 0.0},
+    "recipe_xsim_soft50_guard": {**_XSIM, "sampler": "semantic", **_SOFT_POOL, "hard_share": 0.5, **_GUARD},
 }
 
 
@@ -100,10 +123,17 @@ class LLMHNIObjective(BPRObjective):
     """BPR on G′ (the base class's graph) plus the two cross-view terms."""
 
     def __init__(
-        self, model, graph: InteractionGraph, augmented: InteractionGraph, reg_weight, device, params
+        self,
+        model,
+        graph: InteractionGraph,
+        augmented: InteractionGraph,
+        reg_weight,
+        device,
+        params,
+        guard: SemanticGuard | None = None,
     ):
         super().__init__(model, augmented, reg_weight, device)
-        self.params, self.original = params, graph
+        self.params, self.original, self.guard, self.iteration = params, graph, guard, 0
         # L_de aligns the views of G and G′; where G′ = G (no judgment changed an edge, or the validated rule
         # kept G) it would only be a uniformity term between identical views, so it is left out
         self.lambda_de = 0.0 if augmented.same_edges(graph) else params.lambda_de
@@ -115,6 +145,20 @@ class LLMHNIObjective(BPRObjective):
             p = self.params.edge_dropout
             self.adj_drop = self.original.dropped(p, generator).norm_adj(self.device)
             self.adj_aug_drop = self.graph.dropped(p, generator).norm_adj(self.device)
+
+    def bpr(self, z, users, pos, neg):
+        """L_rec: the backbone's BPR, or with ``truncation`` its T-CE-truncated mean (guarded, see the module)."""
+        p = self.params
+        if p.truncation <= 0:
+            return super().bpr(z, users, pos, neg)
+        u, i, j = triple_rows(z, users, pos, neg, self.model.n_users)
+        per_triple = -F.logsigmoid((u * i).sum(1) - (u * j).sum(1))
+        rate = drop_rate(self.iteration, p.truncation, p.truncation_updates)
+        self.iteration += 1
+        droppable = None if self.guard is None else self.guard.unrelated(users, pos)
+        rec = truncated_mean(per_triple, rate, droppable)
+        reg = self.reg_weight * embedding_l2(*self.model.ego_rows(users, pos, neg))
+        return rec + reg, {"bpr": rec.detach(), "reg": reg.detach()}
 
     def loss(self, users, pos, neg):
         p, n_users = self.params, self.model.n_users
@@ -147,9 +191,31 @@ class LLMHNIObjective(BPRObjective):
         return super().embeddings()
 
 
+class SemanticGuard:
+    """Which (user, positive) pairs are semantically unrelated: projected cosine at most the ``quantile`` of the
+    graph's edges with vectors on both sides (pairs without vectors count as unrelated: T-CE's rule applies)."""
+
+    def __init__(
+        self, graph: InteractionGraph, projected: tuple[torch.Tensor, torch.Tensor], quantile, device
+    ):
+        user_vec, item_vec = (F.normalize(v.float(), dim=1).to(device) for v in projected)
+        self.user_vec, self.item_vec = user_vec, item_vec
+        cos = edge_cosines(user_vec, item_vec, graph.users.to(device), graph.items.to(device))
+        known = (user_vec.norm(dim=1)[graph.users.to(device)] > 0) & (
+            item_vec.norm(dim=1)[graph.items.to(device)] > 0
+        )
+        self.threshold = float(torch.quantile(cos[known], quantile)) if known.any() else float("inf")
+
+    def unrelated(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        u, i = self.user_vec[users], self.item_vec[items]
+        known = (u.norm(dim=1) > 0) & (i.norm(dim=1) > 0)
+        return ~known | ((u * i).sum(1) <= self.threshold)
+
+
 def needs(params: LLMHNIParams) -> tuple[str, ...]:
     sampler_input = {"semantic": ("projected",), "raw": ("text",)}.get(params.sampler, ())
-    prune_input = ("projected",) if params.semantic_prune > 0 else ()
+    guarded = params.truncation > 0 and params.truncation_guard < 1
+    prune_input = ("projected",) if params.semantic_prune > 0 or guarded else ()
     return tuple(
         dict.fromkeys((("augmented",) if params.use_augmented_graph else ()) + sampler_input + prune_input)
     )
@@ -175,7 +241,11 @@ def build(c: BuildContext) -> Plan:
         0 if c.warm_start else p.warmup_epochs,
         p.hard_share,
     )
-    return Plan(LLMHNIObjective(c.model, train, augmented, c.reg_weight, c.device, p), augmented, sampler)
+    guard = None
+    if p.truncation > 0 and p.truncation_guard < 1:
+        guard = SemanticGuard(augmented, c.inputs.projected, p.truncation_guard, c.device)
+    objective = LLMHNIObjective(c.model, train, augmented, c.reg_weight, c.device, p, guard)
+    return Plan(objective, augmented, sampler)
 
 
 METHOD = Method("llmhni", "AAAI 2026 (arXiv 2511.07295)", LLMHNIParams, build, needs=needs)

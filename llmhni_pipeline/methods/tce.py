@@ -29,10 +29,19 @@ def drop_rate(iteration: int, max_drop_rate: float, num_update: int) -> float:
     return max_drop_rate * min(1.0, iteration / max(num_update, 1))
 
 
-def truncated_mean(losses: torch.Tensor, rate: float) -> torch.Tensor:
-    """Mean of ``losses`` without the ⌊rate·B⌋ largest (ties: the later ones in the batch are kept)."""
-    keep = len(losses) - int(rate * len(losses))
-    return torch.topk(losses, keep, largest=False, sorted=False).values.mean()
+def truncated_mean(losses: torch.Tensor, rate: float, droppable: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean of ``losses`` without the ⌊rate·B⌋ largest (ties: the later ones in the batch are kept). With a
+    boolean ``droppable``, only those may go: the ⌊rate·B⌋ largest among them (all of them if fewer)."""
+    n_drop = int(rate * len(losses))
+    if droppable is None:
+        return torch.topk(losses, len(losses) - n_drop, largest=False, sorted=False).values.mean()
+    n_drop = min(n_drop, int(droppable.sum()))
+    if n_drop == 0:
+        return losses.mean()
+    candidates = losses.detach().masked_fill(~droppable, float("-inf"))
+    keep = torch.ones_like(droppable)
+    keep[torch.topk(candidates, n_drop, sorted=False).indices] = False
+    return losses[keep].mean()
 
 
 class TCEObjective(BPRObjective):

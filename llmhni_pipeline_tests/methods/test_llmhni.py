@@ -141,3 +141,61 @@ def test_semantic_pruning_needs_projected_vectors_and_shrinks_g_prime():
         )
     )
     assert plan.positives.n_edges == 4 and plan.objective.original is g  # one of five edges gone from G′ only
+
+
+def test_guarded_truncation_drops_only_the_largest_losses_among_the_droppable():
+    from llmhni_pipeline.methods.tce import truncated_mean
+
+    losses = torch.tensor([1.0, 9.0, 2.0, 8.0, 3.0, 4.0, 5.0, 6.0, 7.0, 10.0])
+    droppable = torch.tensor([True, False, True, False, True, True, False, False, True, False])
+    # ⌊0.2·10⌋ = 2 go: the two largest among 1, 2, 3, 4, 7 are 7 and 4; the larger 8, 9, 10 are protected
+    assert float(truncated_mean(losses, 0.2, droppable)) == pytest.approx((55 - 7 - 4) / 8)
+    one = torch.zeros(10, dtype=torch.bool)
+    one[2] = True  # fewer droppable than the rate asks for: only it goes
+    assert float(truncated_mean(losses, 0.2, one)) == pytest.approx((55 - 2) / 9)
+    assert float(truncated_mean(losses, 0.2, torch.zeros(10, dtype=torch.bool))) == pytest.approx(5.5)
+    assert float(truncated_mean(losses, 0.2, torch.ones(10, dtype=torch.bool))) == pytest.approx(
+        float(truncated_mean(losses, 0.2))
+    )
+
+
+def test_llmhni_truncation_is_tce_and_its_guard_protects_semantically_related_edges():
+    import torch.nn.functional as F
+
+    from llmhni_pipeline.methods.tce import TCEObjective, TCEParams
+
+    g, _ = _graphs()
+    cpu = torch.device("cpu")
+    users, pos, neg = (
+        torch.tensor([0, 0, 1, 2, 2]),
+        torch.tensor([0, 1, 1, 2, 3]),
+        torch.tensor([3, 2, 0, 0, 1]),
+    )
+    torch.manual_seed(0)
+    model = build_backbone("lightgcn", 3, 4, dim=8, n_layers=2)
+    plain = {"use_augmented_graph": False, "lambda_de": 0.0, "lambda_hal": 0.0, "sampler": "uniform"}
+    unguarded = LLMHNIParams(**plain, truncation=0.5, truncation_updates=1)
+    obj = LLMHNIObjective(model, g, g, 0.01, cpu, unguarded)
+    tce_obj = TCEObjective(model, g, 0.01, cpu, TCEParams(max_drop_rate=0.5, num_update=1))
+    for _ in range(
+        2
+    ):  # iteration 0 drops nothing, iteration 1 drops ⌊0.5·5⌋ = 2: the same as T-CE both times
+        assert abs(float(obj.loss(users, pos, neg)[0]) - float(tce_obj.loss(users, pos, neg)[0])) < 1e-6
+
+    # vectors: user 0 is related to items 0 and 1 (cosine 1), everything else is unrelated (cosine 0)
+    user_vec = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    item_vec = torch.tensor([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [1.0, 0.0]])
+    guarded = LLMHNIParams(**plain, truncation=0.5, truncation_updates=1, truncation_guard=0.5)
+    inputs = MethodInputs(SimpleNamespace(train=g), projected=(user_vec, item_vec))
+    plan = build(BuildContext(model, inputs, guarded, 0.01, cpu, warm_start=False))
+    assert plan.objective.guard.unrelated(users, pos).tolist() == [False, False, True, True, True]
+    plan.objective.iteration = 1
+    total, parts = plan.objective.loss(users, pos, neg)
+    z = _lightgcn(g.norm_adj().to_dense(), model.ego().detach())
+    per = -F.logsigmoid((z[users] * z[3 + pos]).sum(1) - (z[users] * z[3 + neg]).sum(1))
+    dropped = per[2:].topk(2).indices + 2  # the two largest among the unrelated triples 2, 3, 4
+    keep = torch.ones(5, dtype=torch.bool)
+    keep[dropped] = False
+    assert abs(float(parts["bpr"]) - float(per[keep].mean())) < 1e-6
+    with pytest.raises(ValueError, match="truncation_guard"):
+        LLMHNIParams(truncation=0.1, truncation_guard=0.0)
