@@ -254,10 +254,12 @@ SHOWN = (
 
 
 def die_with_parent() -> None:
-    """Worker initializer: on Linux, the kernel sends this process SIGTERM when the harness that started it dies
-    (``kill PID`` or an OOM kill of the parent would otherwise leave its workers training on, orphaned)."""
+    """Worker initializer: on Linux, the kernel kills this process when the harness that started it dies (``kill
+    PID`` or an OOM kill of the parent would otherwise leave its workers training on, orphaned). SIGKILL, because
+    a SIGTERM ignored where the harness was started (an inherited SIG_IGN) would be ignored here too; a worker
+    holds nothing to save: its results reach the records through the parent."""
     if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         if os.getppid() == 1:  # the parent died before the call
             os._exit(1)
 

@@ -167,6 +167,7 @@ def test_harness_workers_die_with_the_harness(tmp_path):
     root = str(Path(__file__).resolve().parents[1])
     parent = f"""
 import multiprocessing, os, signal, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)  # inherited by the worker: a SIGTERM would not stop it
 sys.path.insert(0, {root!r})
 from concurrent.futures import ProcessPoolExecutor
 from benchmarks.llmhni_experiments import die_with_parent
@@ -193,6 +194,9 @@ os.kill(os.getpid(), signal.SIGKILL)  # the harness killed outright: no clean-up
     while alive() and time.monotonic() < deadline:
         time.sleep(0.2)
     survived = alive()
+    status = ""
     if survived:
+        status = Path(f"/proc/{worker}/status").read_text()
+        status = " ".join(line for line in status.splitlines() if line.startswith(("Sig", "PPid", "State")))
         os.kill(worker, signal.SIGKILL)
-    assert not survived, f"worker {worker} outlived the harness"
+    assert not survived, f"worker {worker} outlived the harness: {status}"
