@@ -31,12 +31,12 @@ import torch.nn.functional as F
 
 from llmhni_pipeline.methods.base import BuildContext, Method, MethodUnavailable, Plan
 from llmhni_pipeline.methods.simgcl import layer_mean, mean_of, noisy_layers
-from llmhni_pipeline.methods.tce import drop_rate, truncated_mean
+from llmhni_pipeline.methods.tce import drop_rate, truncated_bpr
 from llmhni_pipeline.recsys.graph import InteractionGraph
-from llmhni_pipeline.recsys.losses import embedding_l2, node_info_nce
+from llmhni_pipeline.recsys.losses import node_info_nce
 from llmhni_pipeline.recsys.models import LightGCN
-from llmhni_pipeline.recsys.train import BPRObjective, triple_rows
-from llmhni_pipeline.semantic.projector import edge_cosines, least_related_pruned
+from llmhni_pipeline.recsys.train import BPRObjective
+from llmhni_pipeline.semantic.projector import edge_relevance, least_related_pruned
 from llmhni_pipeline.semantic.sampler import SAMPLER_KINDS, build_negative_sampler
 
 
@@ -74,6 +74,11 @@ class LLMHNIParams:
                 f"truncation must be in [0, 1) and truncation_guard in (0, 1], not {self.truncation} and "
                 f"{self.truncation_guard}"
             )
+
+    @property
+    def guarded(self) -> bool:
+        """Truncation on, and only the semantically unrelated may be dropped (needs the projected vectors)."""
+        return self.truncation > 0 and self.truncation_guard < 1
 
 
 HAL_VIEWS = ("edge_dropout", "layer_noise")
@@ -151,14 +156,10 @@ class LLMHNIObjective(BPRObjective):
         p = self.params
         if p.truncation <= 0:
             return super().bpr(z, users, pos, neg)
-        u, i, j = triple_rows(z, users, pos, neg, self.model.n_users)
-        per_triple = -F.logsigmoid((u * i).sum(1) - (u * j).sum(1))
         rate = drop_rate(self.iteration, p.truncation, p.truncation_updates)
         self.iteration += 1
         droppable = None if self.guard is None else self.guard.unrelated(users, pos)
-        rec = truncated_mean(per_triple, rate, droppable)
-        reg = self.reg_weight * embedding_l2(*self.model.ego_rows(users, pos, neg))
-        return rec + reg, {"bpr": rec.detach(), "reg": reg.detach()}
+        return truncated_bpr(self, z, users, pos, neg, rate, droppable)
 
     def loss(self, users, pos, neg):
         p, n_users = self.params, self.model.n_users
@@ -198,11 +199,10 @@ class SemanticGuard:
     def __init__(
         self, graph: InteractionGraph, projected: tuple[torch.Tensor, torch.Tensor], quantile, device
     ):
-        user_vec, item_vec = (F.normalize(v.float(), dim=1).to(device) for v in projected)
-        self.user_vec, self.item_vec = user_vec, item_vec
-        cos = edge_cosines(user_vec, item_vec, graph.users.to(device), graph.items.to(device))
-        known = (user_vec.norm(dim=1)[graph.users.to(device)] > 0) & (
-            item_vec.norm(dim=1)[graph.items.to(device)] > 0
+        # normalised once here: per batch the cosine is a row product, not edge_relevance's whole-table normalisation
+        self.user_vec, self.item_vec = (F.normalize(v.float(), dim=1).to(device) for v in projected)
+        cos, known = edge_relevance(
+            self.user_vec, self.item_vec, graph.users.to(device), graph.items.to(device)
         )
         self.threshold = float(torch.quantile(cos[known], quantile)) if known.any() else float("inf")
 
@@ -214,8 +214,7 @@ class SemanticGuard:
 
 def needs(params: LLMHNIParams) -> tuple[str, ...]:
     sampler_input = {"semantic": ("projected",), "raw": ("text",)}.get(params.sampler, ())
-    guarded = params.truncation > 0 and params.truncation_guard < 1
-    prune_input = ("projected",) if params.semantic_prune > 0 or guarded else ()
+    prune_input = ("projected",) if params.semantic_prune > 0 or params.guarded else ()
     return tuple(
         dict.fromkeys((("augmented",) if params.use_augmented_graph else ()) + sampler_input + prune_input)
     )
@@ -241,9 +240,7 @@ def build(c: BuildContext) -> Plan:
         0 if c.warm_start else p.warmup_epochs,
         p.hard_share,
     )
-    guard = None
-    if p.truncation > 0 and p.truncation_guard < 1:
-        guard = SemanticGuard(augmented, c.inputs.projected, p.truncation_guard, c.device)
+    guard = SemanticGuard(augmented, c.inputs.projected, p.truncation_guard, c.device) if p.guarded else None
     objective = LLMHNIObjective(c.model, train, augmented, c.reg_weight, c.device, p, guard)
     return Plan(objective, augmented, sampler)
 

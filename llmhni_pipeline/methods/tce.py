@@ -44,20 +44,32 @@ def truncated_mean(losses: torch.Tensor, rate: float, droppable: torch.Tensor | 
     return losses[keep].mean()
 
 
+def truncated_bpr(
+    objective: BPRObjective,
+    z: torch.Tensor,
+    users: torch.Tensor,
+    pos: torch.Tensor,
+    neg: torch.Tensor,
+    rate: float,
+    droppable: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """``objective.bpr`` with the mean over triples truncated at ``rate`` (``truncated_mean``); the L2 term as is."""
+    u, i, j = triple_rows(z, users, pos, neg, objective.model.n_users)
+    per_triple = -F.logsigmoid((u * i).sum(1) - (u * j).sum(1))
+    rec = truncated_mean(per_triple, rate, droppable)
+    reg = objective.reg_weight * embedding_l2(*objective.model.ego_rows(users, pos, neg))
+    return rec + reg, {"bpr": rec.detach(), "reg": reg.detach()}
+
+
 class TCEObjective(BPRObjective):
     def __init__(self, model, graph, reg_weight, device, params: TCEParams):
         super().__init__(model, graph, reg_weight, device)
         self.params, self.iteration = params, 0
 
     def loss(self, users, pos, neg):
-        z = self.model.encode(self.adj)
-        u, i, j = triple_rows(z, users, pos, neg, self.model.n_users)
-        per_triple = -F.logsigmoid((u * i).sum(1) - (u * j).sum(1))
         rate = drop_rate(self.iteration, self.params.max_drop_rate, self.params.num_update)
         self.iteration += 1
-        rec = truncated_mean(per_triple, rate)
-        reg = self.reg_weight * embedding_l2(*self.model.ego_rows(users, pos, neg))
-        return rec + reg, {"bpr": rec.detach(), "reg": reg.detach()}
+        return truncated_bpr(self, self.model.encode(self.adj), users, pos, neg, rate)
 
 
 METHOD = Method(

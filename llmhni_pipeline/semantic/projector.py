@@ -41,6 +41,15 @@ def edge_cosines(
     return (F.normalize(t_user, dim=1)[users] * F.normalize(t_item, dim=1)[items]).sum(1)
 
 
+def edge_relevance(
+    user_vec: torch.Tensor, item_vec: torch.Tensor, users: torch.Tensor, items: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cosine of each (user, item) pair's vectors, and whether both sides have one (a zero row has none)."""
+    cos = edge_cosines(user_vec, item_vec, users, items)
+    known = (user_vec.norm(dim=1)[users] > 0) & (item_vec.norm(dim=1)[items] > 0)
+    return cos, known
+
+
 def least_related_pruned(
     graph: InteractionGraph, user_vec: torch.Tensor, item_vec: torch.Tensor, share: float
 ) -> InteractionGraph:
@@ -51,8 +60,7 @@ def least_related_pruned(
         raise ValueError(f"share must be in [0, 1), not {share}")
     if share == 0.0:
         return graph
-    cos = edge_cosines(user_vec, item_vec, graph.users, graph.items)
-    known = (user_vec.norm(dim=1)[graph.users] > 0) & (item_vec.norm(dim=1)[graph.items] > 0)
+    cos, known = edge_relevance(user_vec, item_vec, graph.users, graph.items)
     if not known.any():
         return graph
     drop = known & (cos <= torch.quantile(cos[known], share))

@@ -177,9 +177,8 @@ def test_llmhni_truncation_is_tce_and_its_guard_protects_semantically_related_ed
     unguarded = LLMHNIParams(**plain, truncation=0.5, truncation_updates=1)
     obj = LLMHNIObjective(model, g, g, 0.01, cpu, unguarded)
     tce_obj = TCEObjective(model, g, 0.01, cpu, TCEParams(max_drop_rate=0.5, num_update=1))
-    for _ in range(
-        2
-    ):  # iteration 0 drops nothing, iteration 1 drops ⌊0.5·5⌋ = 2: the same as T-CE both times
+    # iteration 0 drops nothing, iteration 1 drops ⌊0.5·5⌋ = 2: the same as T-CE both times
+    for _ in range(2):
         assert abs(float(obj.loss(users, pos, neg)[0]) - float(tce_obj.loss(users, pos, neg)[0])) < 1e-6
 
     # vectors: user 0 is related to items 0 and 1 (cosine 1), everything else is unrelated (cosine 0)
