@@ -1,10 +1,12 @@
 """Gather the run records a results table is computed from into one file: rows of the given record files whose
-dataset is ``--dataset`` or one of its ``-noiseNN`` partitions, whose arm is one of ``--arms``, trained on ``--backbone``, under held-out
-validation selection (select-on-test rows and unchosen sweep rows are left out) and, with ``--where
-ARM:KEY=VALUE``, whose ``params`` hold that value for that arm (a row that does not set the key ran at the method's default
-and is kept: use ``--where`` for a setting that differs from the default in force when the row ran). A (dataset, arm, seed) that appears twice keeps its
-first row, so list the record files oldest first. EASE records (``--ease``) are kept like runs, whatever the backbone. ``--label NAME`` shows the kept rows under another arm name
-(the run's own in ``arm_run``): an arm run at a setting chosen per partition becomes its own table row.
+dataset is ``--dataset`` or one of its ``-noiseNN`` partitions, whose arm is one of ``--arms``, trained on
+``--backbone``, under held-out validation selection (select-on-test rows and unchosen sweep rows are left out)
+and, with ``--where ARM:KEY=VALUE``, whose ``params`` hold that value for that arm (a row that does not set the
+key ran at the method's default and is kept: use ``--where`` for a setting that differs from the default in force
+when the row ran). A (dataset, arm, seed) that appears twice keeps its first row, so list the record files oldest
+first. EASE records (``--ease``) are kept like runs, whatever the backbone. ``--label NAME`` shows the kept rows
+under another arm name (the run's own in ``arm_run``): an arm run at a setting chosen per partition becomes its
+own table row.
 
     .venv/bin/python benchmarks/gather_records.py benchmarks/results/2026-12-01-cpu/final_*.jsonl \\
         benchmarks/results/2026-12-03-cpu/final_*.jsonl --dataset amazon-book-llard \\
