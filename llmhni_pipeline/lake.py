@@ -49,6 +49,28 @@ def artifact_dir(lake_dir: Path, table: str, dataset: str) -> Path:
     return lake_dir / table / f"dataset={dataset}"
 
 
+STAGE0 = "raw_interactions"
+LINEAGE_KEY = "llmhni.stage0_fingerprint"  # Parquet key-value metadata of every table, and a model's payload
+
+
+class StaleTableError(RuntimeError):
+    """An upstream table or model was built from another version of the stage-0 table than the current one."""
+
+
+def recorded_lineage(path: Path) -> str | None:
+    """The stage-0 fingerprint a table was built from (``None``: no table, or one written before lineage)."""
+    if not path.is_file():
+        return None
+    import polars as pl
+
+    return pl.read_parquet_metadata(path).get(LINEAGE_KEY)
+
+
+def current_lineage(lake_dir: Path, dataset: str) -> str | None:
+    """The fingerprint of the stage-0 table now in the lake for ``dataset``."""
+    return recorded_lineage(table_path(lake_dir, STAGE0, dataset))
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Write through a temporary file in the same folder and rename it over ``path``.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
@@ -32,11 +33,43 @@ def view_statements(lake_dir: Path) -> list[str]:
     ]
 
 
-READ_ONLY_STATEMENTS = {
-    duckdb.StatementType.SELECT,
-    duckdb.StatementType.EXPLAIN,
-    duckdb.StatementType.PRAGMA,
+READ_ONLY_STATEMENTS = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
+# PRAGMAs that only describe: every other one is refused (import_database runs a folder's load.sql, which may
+# COPY over a table; others change settings or write profiles)
+READ_ONLY_PRAGMAS = {
+    "show_tables",
+    "show_tables_expanded",
+    "table_info",
+    "show",
+    "version",
+    "database_size",
+    "database_list",
+    "functions",
+    "collations",
+    "platform",
+    "user_agent",
+    "storage_info",
+    "metadata_info",
 }
+_PRAGMA_NAME = re.compile(r"\s*pragma\s+([a-z_][a-z0-9_]*)", re.IGNORECASE)
+# the same pragmas as table functions (SELECT * FROM pragma_import_database(...)) are refused alike
+_PRAGMA_FUNCTION = re.compile(r"\bpragma_([a-z_][a-z0-9_]*)\s*\(", re.IGNORECASE)
+
+
+def _refusal(statement) -> str | None:
+    """Why a statement may not run here (``None``: it may)."""
+    if statement.type == duckdb.StatementType.PRAGMA:
+        match = _PRAGMA_NAME.match(statement.query)
+        name = match.group(1).lower() if match else "?"
+        if name not in READ_ONLY_PRAGMAS:
+            return f"PRAGMA {name} is refused (allowed: {', '.join(sorted(READ_ONLY_PRAGMAS))})"
+        return None
+    if statement.type not in READ_ONLY_STATEMENTS:
+        return f"{str(statement.type).removeprefix('StatementType.')} statements are refused"
+    for name in _PRAGMA_FUNCTION.findall(statement.query):
+        if name.lower() not in READ_ONLY_PRAGMAS:
+            return f"pragma_{name.lower()} is refused"
+    return None
 
 
 class ReadOnlyViolation(ValueError):
@@ -61,12 +94,10 @@ def connect(lake_dir: Path) -> duckdb.DuckDBPyConnection:
 def query(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRelation | None:
     """Run read-only ``sql`` (one or more statements); the relation of the last one."""
     statements = con.extract_statements(sql)
-    refused = [s for s in statements if s.type not in READ_ONLY_STATEMENTS]
-    if refused:
-        kind = str(refused[0].type).removeprefix("StatementType.")
-        raise ReadOnlyViolation(
-            f"the lake is read-only here: {kind} statements are refused ({refused[0].query.strip()[:80]!r})"
-        )
+    for statement in statements:
+        why = _refusal(statement)
+        if why:
+            raise ReadOnlyViolation(f"the lake is read-only here: {why} ({statement.query.strip()[:80]!r})")
     result = None
     for statement in statements:
         result = con.sql(statement.query)

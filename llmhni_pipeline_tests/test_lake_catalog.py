@@ -76,3 +76,38 @@ def test_the_sql_door_cannot_write_attach_install_or_read_outside_the_lake(
     assert query(con, "select count(*) from raw_interactions").fetchall() == [(40,)]
     assert main(["sql", "--lake", str(lake), f"copy (select 1) to '{path}'"]) == 2
     assert "read-only" in capsys.readouterr().err and path.read_bytes() == before
+
+
+def test_no_pragma_that_executes_or_writes_gets_through(lake, datasets_instance):
+    """PRAGMA import_database runs a load.sql planted in the lake (its COPY overwrote a table): refused, as
+    statement and as table function; describing PRAGMAs still work."""
+    write_incoming(
+        lake, "shop", "user_id,item_id\n" + "".join(f"{u},{i}\n" for u in range(4) for i in range(10))
+    )
+    dg.materialize(
+        [raw_interactions],
+        partition_key="shop",
+        instance=datasets_instance("shop"),
+        resources=build_resources(str(lake)),
+    )
+    path = table_path(lake, "id_mappings", "shop")
+    before = path.read_bytes()
+    planted = lake / "raw" / "planted"
+    planted.mkdir()
+    (planted / "schema.sql").write_text("")
+    (planted / "load.sql").write_text(f"COPY (SELECT 1 AS x) TO '{path}' (FORMAT parquet);\n")
+    con = connect(lake)
+    for sql in [
+        f"PRAGMA import_database('{planted}')",
+        f"pragma  IMPORT_DATABASE('{planted}')",
+        f"select * from pragma_import_database('{planted}')",
+        "pragma enable_profiling",
+        f"pragma profiling_output = '{lake / 'p.json'}'",
+        "pragma threads = 1",
+    ]:
+        with pytest.raises(ReadOnlyViolation, match="refused"):
+            query(con, sql)
+    assert path.read_bytes() == before and not (lake / "p.json").exists()
+    assert {"raw_interactions", "id_mappings"} <= {r[0] for r in query(con, "pragma show_tables").fetchall()}
+    assert "user_id" in {r[1] for r in query(con, "pragma table_info('raw_interactions')").fetchall()}
+    assert query(con, "select count(*) from pragma_table_info('raw_interactions')").fetchall()[0][0] >= 3

@@ -8,6 +8,7 @@ optional ``items.{parquet,csv}`` (``item_id``, ``text``) and ``users.{parquet,cs
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import polars as pl
@@ -41,6 +42,26 @@ def read_table(path: Path) -> pl.DataFrame:
         raise DatasetError(path, f"cannot be read as {path.suffix[1:]} ({exc})") from exc
 
 
+MAX_ID_CHARS_ENV = "LLMHNI_MAX_ID_CHARS"
+DEFAULT_MAX_ID_CHARS = 512
+
+
+def max_id_chars() -> int:
+    """The longest raw id accepted: ``$LLMHNI_MAX_ID_CHARS`` or 512 characters."""
+    value = os.environ.get(MAX_ID_CHARS_ENV) or str(DEFAULT_MAX_ID_CHARS)
+    if not value.isdigit() or int(value) < 1:
+        raise DatasetError(MAX_ID_CHARS_ENV, f"must be a positive whole number of characters, not {value!r}")
+    return int(value)
+
+
+def _where(bad: pl.Series, path: Path) -> str:
+    """Where the first offending rows are: CSV line numbers (the header is line 1), else 0-based rows."""
+    rows = bad.arg_true().head(5)
+    if path.suffix == ".csv":
+        return f"on line(s) {(rows + 2).to_list()}"
+    return f"in row(s) {rows.to_list()}"
+
+
 def _id_as_text(frame: pl.DataFrame, column: str, path: Path) -> pl.Series:
     """Raw ids may be integers or strings; anything else (floats, booleans, nulls) is rejected."""
     series = frame[column]
@@ -48,9 +69,25 @@ def _id_as_text(frame: pl.DataFrame, column: str, path: Path) -> pl.Series:
         text = series.cast(pl.String).str.strip_chars()
         missing = text.is_null() | text.str.to_lowercase().is_in(MISSING_IDS)
         if missing.any():
-            rows = (missing.arg_true() + 2).head(5).to_list()  # 1-based, after the header line
             raise DatasetError(
-                path, f"column {column!r} has {int(missing.sum())} empty or NaN id(s), e.g. on line(s) {rows}"
+                path, f"column {column!r} has {int(missing.sum())} empty or NaN id(s), e.g. {_where(missing, path)}"
+            )
+        limit = max_id_chars()
+        too_long = text.str.len_chars() > limit
+        if too_long.any():
+            raise DatasetError(
+                path,
+                f"column {column!r} has {int(too_long.sum())} id(s) longer than {limit} characters (the longest "
+                f"{int(text.str.len_chars().max())}), e.g. {_where(too_long, path)}; an id names a user or an "
+                f"item: if yours really are that long, raise {MAX_ID_CHARS_ENV}",
+            )
+        control = text.str.contains(r"[\x00-\x1f\x7f]")
+        if control.any():
+            example = text.filter(control).head(1).str.slice(0, 40).to_list()[0]
+            raise DatasetError(
+                path,
+                f"column {column!r} has {int(control.sum())} id(s) with a control character (a line break, tab "
+                f"or NUL: {example!r}), e.g. {_where(control, path)}; such an id would read as another",
             )
         return text
     example = series.head(3).to_list()

@@ -16,6 +16,7 @@ through (README: the residual risk).
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import polars as pl
 
@@ -43,22 +44,35 @@ ITEM_SYSTEM = (
 )
 
 _LABEL = r"(?:high|mid|medium|low)"
+# words that introduce a verdict: "Relevance: High" (the prompt's own answer format), "Final verdict - High"
+_VERDICT = r"(?:relevance|verdict|rating|label|answer|score|judg(?:e)?ment|assessment|decision|classification|result)"
 _DIRECTIVE = re.compile(
     r"\b(?:ignore|disregard|forget|override)\b[^.!?\n]{0,60}\b(?:instruction|prompt|rule|the above|previous|earlier)"
     rf"|\b(?:answer|respond|reply|say|output|rate|rating|label|classify|mark|score|judge)\b[^.!?\n]{{0,40}}\b{_LABEL}\b"
     rf"|\b(?:the\s+)?(?:answer|relevance|rating|label)\s+(?:is|should\s+be|must\s+be)\s*:?\s*{_LABEL}\b"
+    rf"|\b{_VERDICT}\s*[:=\-–—>]+\s*[\"'*]*{_LABEL}\b"
     r"|^\s*user\s*:|\b(?:system|assistant)\s*:|<\|im_(?:start|end)\|>|\[/?inst\]|###",
     re.IGNORECASE,
 )
 _SENTENCE = re.compile(r"[^.!?\n]*(?:[.!?]+|\n|$)")
+_DELIMITERS = re.compile(r"<<<|>>>")
+_ASCII_BRACKETS = str.maketrans("＜＞﹤﹥", "<><>")  # look-alikes that NFKC reads as the delimiters' brackets
 
 
 def neutralize(text: str) -> str:
-    """Replace each sentence that reads as an instruction to the judge; remove the quoting delimiters."""
-    text = text.replace("<<<", "").replace(">>>", "")
+    """Replace each sentence that reads as an instruction to the judge; remove the quoting delimiters.
+
+    Sentences are matched in their NFKC form, so full-width or other compatibility look-alikes of an
+    instruction (``Ｉｇｎｏｒｅ … ａｎｓｗｅｒ Ｈｉｇｈ``) are caught; text that is kept keeps its own characters.
+    Delimiters are removed until none remain (removing one must not make another: ``<<>>><``), their
+    full-width look-alikes too (``＜＜＜``)."""
+    text = text.translate(_ASCII_BRACKETS)
+    while _DELIMITERS.search(text):
+        text = _DELIMITERS.sub("", text)
     out = []
     for sentence in _SENTENCE.findall(text):
-        out.append(" [instruction removed]" if sentence.strip() and _DIRECTIVE.search(sentence) else sentence)
+        instruction = sentence.strip() and _DIRECTIVE.search(unicodedata.normalize("NFKC", sentence))
+        out.append(" [instruction removed]" if instruction else sentence)
     return re.sub(r"(?: \[instruction removed\])+", " [instruction removed]", "".join(out)).strip()
 
 

@@ -53,6 +53,7 @@ class CallStats:
     malformed: int = 0  # answered, but unreadable: not cached, so the next run asks again
     stopped_by_failures: bool = False
     last_error: str = ""
+    last_unreadable: str = ""  # what an unreadable answer said (for the error naming a broken endpoint)
 
     def __add__(self, other: CallStats) -> CallStats:
         """Two runs of one stage as one: counts add up, a stop in either is a stop, the later error wins."""

@@ -42,6 +42,9 @@ class RunOptions:
     max_consecutive_failures: int = 3  # failed batches in a row that stop the run
 
 
+ANSWERED = "_answered"  # optional column of a batch's rows: False where the backend stopped before answering
+
+
 class LLMStageFailed(RuntimeError):
     """Every call of a run failed: the stage must fail rather than pass on unchanged data as a result."""
 
@@ -56,9 +59,12 @@ def _run_batches(
     label: str,
     endpoint: str = "",
     cacheable: Callable[[pl.DataFrame], pl.Series] | None = None,
+    interrupt: Callable[[], None] | None = None,
 ) -> tuple[pl.DataFrame, CallStats]:
     """Shared engine: returns the cached rows for ``keys`` (hits and fresh results) and the statistics.
-    ``cacheable(rows)`` marks the fresh rows worth caching (default: all)."""
+    ``cacheable(rows)`` marks the fresh rows worth caching (default: all). ``call`` may return a boolean
+    ``ANSWERED`` column: rows without an answer (an interrupted batch) are neither paid nor cached.
+    ``interrupt()`` asks the backend to return what it has now."""
     stats = CallStats(requested=len(keys))
     start = time.perf_counter()
     cached = cache.load(keys)
@@ -106,12 +112,18 @@ def _run_batches(
             return
         state["failures_in_a_row"] = 0
         rows = rows.with_columns(key=pl.Series([keys[i] for i in batch]))
+        if ANSWERED in rows.columns:
+            answered = rows[ANSWERED]
+            stats.skipped += int((~answered).sum())
+            rows = rows.filter(answered).drop(ANSWERED)
+        stats.calls += rows.height  # answered: paid, readable or not
         keep = cacheable(rows) if cacheable else None
-        if keep is not None:
+        if keep is not None and not keep.all():
             stats.malformed += int((~keep).sum())
+            if "raw" in rows.columns:
+                stats.last_unreadable = str(rows.filter(~keep)["raw"][0])[:200]
             rows = rows.filter(keep)
         cache.put(rows)
-        stats.calls += len(batch)
         stats.tokens_in += tokens_in
         stats.tokens_out += tokens_out
         stats.cost_usd += call_cost(model, tokens_in, tokens_out, options.prices)
@@ -141,18 +153,24 @@ def _run_batches(
                     state["in_flight"] += len(batch)
                 if not running:
                     break
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                # with a timeout: a signal the kernel hands to a worker thread is only acted on when the
+                # main thread wakes, and a wait without one may never wake before the batch ends
+                done, _ = wait(running, timeout=0.1, return_when=FIRST_COMPLETED)
                 for future in done:
                     finish(future, running.pop(future), queue)
         except (
             BaseException
         ):  # Ctrl-C, SIGTERM, an orchestrator's interrupt: keep what is finished, then stop
+            if interrupt is not None:
+                interrupt()
             queue.clear()
             for future in list(running):
                 if future.cancel():
                     running.pop(future)
             before = stats.calls
-            wait(running)  # only the batches already running (the local judge's are a few prompts long)
+            # only the batches already running: the OpenAI judge returns at once with what it has, the local
+            # judge's batches are a few prompts long; a second interrupt here ends the run at once
+            wait(running)
             for future, batch in running.items():
                 finish(future, batch, queue)
             options.report(
@@ -170,6 +188,13 @@ def _run_batches(
         raise LLMStageFailed(
             f"{label}: every call to {endpoint or 'the backend'} ({model}) failed — {stats.failed} inputs, "
             f"{stats.skipped} not attempted; nothing new was judged or embedded. Last error: {stats.last_error}"
+        )
+    readable = stats.calls - stats.malformed
+    if stats.malformed and readable == 0:
+        raise LLMStageFailed(
+            f"{label}: {endpoint or 'the backend'} ({model}) answered {stats.malformed} inputs, and not one answer "
+            f"was readable (e.g. {stats.last_unreadable!r}); nothing new was judged or embedded. Check that the "
+            "endpoint serves the OpenAI API for this model (chat completions with choices)"
         )
     if stats.malformed:
         options.report(f"{label}: {stats.malformed} unreadable answers not cached; the next run asks again")
@@ -227,6 +252,9 @@ JUDGE_SCHEMA = {
 }
 
 
+UNANSWERED = JudgeResult(math.nan, math.nan, math.nan, 0.0, "", CallStatus.EMPTY)  # placeholder row, never cached
+
+
 def judge_key(backend: str, model: str, prompt: JudgePrompt) -> str:
     """The cache key of one judge answer: the judge and the exact prompt, with its version."""
     return cache_key(backend, model, prompt.prompt_version, prompt.fingerprint())
@@ -239,9 +267,10 @@ def judge_prompts(
     keys = [judge_key(judge.backend, judge.model, p) for p in prompts]
 
     def call(batch: list[JudgePrompt]) -> tuple[pl.DataFrame, int, int]:
-        results = judge.score(batch)
+        results = judge.score(batch)  # None where an interrupted backend had no answer yet
         if len(results) != len(batch):
             raise ValueError(f"judge returned {len(results)} results for {len(batch)} prompts")
+        answers = [r or UNANSWERED for r in results]
         rows = pl.DataFrame(
             [
                 {
@@ -254,7 +283,7 @@ def judge_prompts(
                     "tokens_in": r.tokens_in,
                     "tokens_out": r.tokens_out,
                 }
-                for r in results
+                for r in answers
             ],
             schema=JUDGE_SCHEMA,
         )
@@ -262,8 +291,9 @@ def judge_prompts(
             backend=pl.lit(judge.backend),
             model=pl.lit(judge.model),
             prompt_version=pl.Series([p.prompt_version for p in batch]),
+            **{ANSWERED: pl.Series([r is not None for r in results])},
         )
-        return rows, sum(r.tokens_in for r in results), sum(r.tokens_out for r in results)
+        return rows, sum(r.tokens_in for r in answers), sum(r.tokens_out for r in answers)
 
     rows, stats = _run_batches(
         list(prompts),
@@ -275,6 +305,7 @@ def judge_prompts(
         "judgments",
         _endpoint(judge),
         cacheable=lambda rows: rows["status"] == str(CallStatus.OK),
+        interrupt=getattr(judge, "interrupt", None),
     )
     by_key = {r["key"]: r for r in rows.iter_rows(named=True)} if rows.height else {}
     out: list[JudgeResult | None] = []

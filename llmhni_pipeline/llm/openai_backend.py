@@ -8,7 +8,7 @@ held out of every repr and scrubbed from any error text this module produces.
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -119,6 +119,7 @@ class _OpenAIBase:
     def __init__(self, settings: OpenAISettings, client: openai.OpenAI | None = None):
         self.settings = settings
         self.client = client or make_client(settings)
+        self._lock = threading.Lock()
         self._retry = _retrying(settings)  # one retry policy per backend, not one per request
 
     def __repr__(self) -> str:
@@ -187,7 +188,8 @@ class OpenAIJudge(_OpenAIBase):
     def __init__(self, settings: OpenAISettings, client: openai.OpenAI | None = None):
         super().__init__(settings, client)
         self.model = settings.judge_model
-        self._pool = ThreadPoolExecutor(max_workers=max(1, settings.max_in_flight))
+        self._stop = threading.Event()
+        self.read_from_text = 0  # answers without log-probabilities, read from the answer token
 
     def _request(self, prompt: JudgePrompt) -> JudgeResult:
         try:
@@ -218,8 +220,10 @@ class OpenAIJudge(_OpenAIBase):
         if first is not None:
             top = [(t.token, t.logprob) for t in (first.top_logprobs or [])] or [(first.token, first.logprob)]
             raw = json.dumps([[t, round(lp, 4)] for t, lp in top])
-        else:  # server without log-probabilities: the answer token itself, probability 1
+        else:  # a server without log-probabilities (several omit them): the answer token, probability 1
             top, raw = [(content, 0.0)], content
+            with self._lock:
+                self.read_from_text += 1
         return result_from_top_logprobs(top, raw, *tokens)
 
     def _one(self, prompt: JudgePrompt) -> JudgeResult:
@@ -228,5 +232,38 @@ class OpenAIJudge(_OpenAIBase):
         except MalformedResponse as exc:  # answered every time, never readably: record it, don't crash
             return JudgeResult(np.nan, np.nan, np.nan, 0.0, str(exc)[:500], CallStatus.MALFORMED)
 
-    def score(self, prompts: list[JudgePrompt]) -> list[JudgeResult]:
-        return list(self._pool.map(self._one, prompts))
+    def score(self, prompts: list[JudgePrompt]) -> list[JudgeResult | None]:
+        """Up to ``max_in_flight`` requests at a time, on daemon threads: after ``interrupt()`` this returns
+        within a poll interval with the answers it has (``None`` for the rest), and no request still in flight
+        keeps the process from exiting. An error no retry fixed stops the batch and is raised."""
+        results: list[JudgeResult | None] = [None] * len(prompts)
+        todo = iter(range(len(prompts)))
+        errors: list[BaseException] = []
+        done = threading.Semaphore(0)
+        lock = threading.Lock()
+
+        def work() -> None:
+            while not self._stop.is_set() and not errors:
+                with lock:
+                    i = next(todo, None)
+                if i is None:
+                    break
+                try:
+                    results[i] = self._one(prompts[i])
+                except BaseException as exc:  # reported by score(), in the caller's thread
+                    errors.append(exc)
+                done.release()
+
+        for _ in range(min(len(prompts), max(1, self.settings.max_in_flight))):
+            threading.Thread(target=work, daemon=True, name="openai-judge").start()
+        for _ in prompts:
+            while not done.acquire(timeout=0.05):
+                if self._stop.is_set():
+                    return results
+            if errors:
+                raise errors[0]
+        return results
+
+    def interrupt(self) -> None:
+        """Stop: ``score`` returns what it has, and no further request is sent."""
+        self._stop.set()

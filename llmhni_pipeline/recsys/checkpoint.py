@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from llmhni_pipeline.lake import artifact_dir, atomic_write
+from llmhni_pipeline.lake import LINEAGE_KEY, StaleTableError, artifact_dir, atomic_write, current_lineage
 from llmhni_pipeline.recsys.graph import InteractionGraph
 from llmhni_pipeline.recsys.models import Backbone, build_backbone
 
@@ -31,10 +31,14 @@ def save_checkpoint(
     atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
-def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> tuple[Backbone, dict[str, object]]:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found; materialize the stage that writes it first")
-    payload = torch.load(path, map_location=device, weights_only=True)
+def load_checkpoint(
+    path: Path, device: torch.device | str = "cpu", payload: dict[str, object] | None = None
+) -> tuple[Backbone, dict[str, object]]:
+    """The model saved at ``path`` (``payload``: its contents, when already read)."""
+    if payload is None:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: checkpoint not found; materialize the stage that writes it first")
+        payload = torch.load(path, map_location=device, weights_only=True)
     hyper = dict(payload["hyper"])
     model = build_backbone(payload["backbone"], payload["n_users"], payload["n_items"], **hyper)
     model.load_state_dict(payload["state_dict"])
@@ -44,7 +48,11 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> tuple[Bac
 class ModelStore:
     """Trained models of the asset graph, named by the asset that trained them and the dataset partition:
     ``<lake>/<asset>/dataset=<key>/model.pt``, beside that asset's table. Producers ``save`` under their own asset
-    name, consumers ``load`` by the upstream asset's name; the harness's ``pack`` reads the same store."""
+    name, consumers ``load`` by the upstream asset's name; the harness's ``pack`` reads the same store.
+
+    Like every table, a model records the fingerprint of the stage-0 table it was trained from; loading a model
+    trained on another version of the dataset raises ``StaleTableError`` naming the asset to re-materialize
+    (a model saved before lineage was recorded loads as before)."""
 
     FILE = "model.pt"
 
@@ -67,14 +75,23 @@ class ModelStore:
         extra: dict[str, object] | None = None,
     ) -> Path:
         path = self.path(asset, dataset)
-        save_checkpoint(path, model, backbone, hyper, extra)
+        lineage = current_lineage(self.lake_dir, dataset)
+        save_checkpoint(path, model, backbone, hyper, {**(extra or {}), LINEAGE_KEY: lineage})
         return path
 
     def load(self, asset: str, dataset: str, device: torch.device | str = "cpu") -> tuple[Backbone, dict]:
         path = self.path(asset, dataset)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no trained model; materialize {asset} for {dataset} first")
-        return load_checkpoint(path, device)
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        trained_on, current = payload.get(LINEAGE_KEY), current_lineage(self.lake_dir, dataset)
+        if trained_on and current and trained_on != current:
+            raise StaleTableError(
+                f"{path}: the {asset} model was trained on another version of raw_interactions for "
+                f"{dataset!r} (fingerprint {trained_on} ≠ current {current}); re-materialize {asset} (and the "
+                "stages between it and raw_interactions) first, or it would score a dataset it never saw"
+            )
+        return load_checkpoint(path, device, payload)
 
     def payload(self, asset: str, dataset: str) -> dict[str, object]:
         return self.load(asset, dataset)[1]

@@ -8,26 +8,21 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from llmhni_pipeline.lake import atomic_write, default_lake_dir, table_path
-
-STAGE0 = "raw_interactions"
-LINEAGE_KEY = "llmhni.stage0_fingerprint"  # Parquet key-value metadata of every table
-
-
-class StaleTableError(RuntimeError):
-    """An upstream table was built from another version of the stage-0 table than the current one."""
+from llmhni_pipeline.lake import (
+    LINEAGE_KEY,
+    STAGE0,
+    StaleTableError,
+    atomic_write,
+    default_lake_dir,
+    recorded_lineage,
+    table_path,
+)
 
 
 def frame_fingerprint(frame: pl.DataFrame) -> str:
     """Content fingerprint of a stage-0 table (row order does not matter)."""
     text = frame.sort(frame.columns).write_csv()
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def recorded_lineage(path: Path) -> str | None:
-    if not path.is_file():
-        return None
-    return pl.read_parquet_metadata(path).get(LINEAGE_KEY)
 
 
 def table_schema(frame: pl.DataFrame) -> dg.TableSchema:

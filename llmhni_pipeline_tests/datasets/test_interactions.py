@@ -200,3 +200,37 @@ def test_datasets_too_small_to_train_are_rejected_at_stage_0(lake, shared_data, 
     with pytest.raises(DatasetError, match=problem) as err:
         _build("shop", lake, shared_data)
     assert str(folder / "interactions.csv") in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        (
+            "user_id,item_id\n1,2\n" + "u" * 600 + ",3\n",
+            r"1 id\(s\) longer than 512 characters \(the longest 600\), e\.g\. on line\(s\) \[3\].*LLMHNI_MAX_ID_CHARS",
+        ),
+        ('user_id,item_id\n1,2\n"u\n1",3\n', r"control character \(.*'u\\n1'\), e\.g\. on line\(s\) \[3\]"),
+        ("user_id,item_id\n1,2\n2,a\tb\n", r"'item_id' has 1 id\(s\) with a control character"),
+    ],
+)
+def test_ids_are_bounded_and_free_of_control_characters(lake, shared_data, text, problem):
+    folder = write_incoming(lake, "shop", text)
+    with pytest.raises(DatasetError, match=problem) as err:
+        _build("shop", lake, shared_data)
+    assert str(folder / "interactions.csv") in str(err.value)
+
+
+def test_the_id_bound_is_configurable_and_exact(lake, shared_data, monkeypatch):
+    rows = "user_id,item_id,split\n" + "".join(
+        f"{'u' * 20}{u},{i},{s}\n" for u in range(2) for i, s in ((1, "train"), (2, "test"))
+    )
+    write_incoming(lake, "shop", rows)
+    monkeypatch.setenv("LLMHNI_MAX_ID_CHARS", "21")  # the ids are exactly 21 characters: accepted
+    result, _ = _build("shop", lake, shared_data)
+    assert result.n_users == 2
+    monkeypatch.setenv("LLMHNI_MAX_ID_CHARS", "20")
+    with pytest.raises(DatasetError, match="longer than 20 characters"):
+        _build("shop", lake, shared_data)
+    monkeypatch.setenv("LLMHNI_MAX_ID_CHARS", "lots")
+    with pytest.raises(DatasetError, match="LLMHNI_MAX_ID_CHARS: must be a positive whole number"):
+        _build("shop", lake, shared_data)

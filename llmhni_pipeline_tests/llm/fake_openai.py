@@ -6,7 +6,8 @@ message, and the answer *text* is always "High" — like a small model that says
 parser that reads the probabilities gets the label right. Faults: ``429`` (with retry-after-ms), ``500``,
 ``slow`` (sleeps past the client timeout), ``malformed`` (200 with broken JSON), ``short`` (one embedding
 fewer than asked); scripted only: ``per_token`` (a list of token vectors per input, as llama_cpp.server
-returns for chat models). ``paid`` counts cleanly answered inputs, which a correct client pays for exactly once.
+returns for chat models), ``no_choices`` (200 with ``choices: []``), ``no_logprobs`` (the answer text alone,
+as servers without log-probabilities send it), ``chatty`` (no log-probabilities and a non-label answer). ``paid`` counts cleanly answered inputs, which a correct client pays for exactly once.
 """
 
 from __future__ import annotations
@@ -164,9 +165,27 @@ class FakeOpenAI:
                 (" The", 0.01),
             ]
             top_logprobs = [{"token": t, "logprob": math.log(p), "bytes": None} for t, p in top if p > 0]
-            if fault is None:
+            if fault in (None, "no_logprobs", "chatty"):
                 with self.lock:
                     self.paid[user] += 1
+            choice = {
+                "index": 0,
+                "finish_reason": "length",
+                "message": {"role": "assistant", "content": "High"},
+                "logprobs": {
+                    "content": [
+                        {
+                            "token": "High",
+                            "logprob": math.log(p_high * 0.3),
+                            "bytes": None,
+                            "top_logprobs": top_logprobs,
+                        }
+                    ]
+                },
+            }
+            if fault in ("no_logprobs", "chatty"):
+                choice["logprobs"] = None
+                choice["message"]["content"] = "High" if fault == "no_logprobs" else "Sure"
             return self._send(
                 handler,
                 200,
@@ -176,23 +195,7 @@ class FakeOpenAI:
                         "object": "chat.completion",
                         "created": 0,
                         "model": body["model"],
-                        "choices": [
-                            {
-                                "index": 0,
-                                "finish_reason": "length",
-                                "message": {"role": "assistant", "content": "High"},
-                                "logprobs": {
-                                    "content": [
-                                        {
-                                            "token": "High",
-                                            "logprob": math.log(p_high * 0.3),
-                                            "bytes": None,
-                                            "top_logprobs": top_logprobs,
-                                        }
-                                    ]
-                                },
-                            }
-                        ],
+                        "choices": [] if fault == "no_choices" else [choice],
                         "usage": {
                             "prompt_tokens": len(user.split()),
                             "completion_tokens": 1,

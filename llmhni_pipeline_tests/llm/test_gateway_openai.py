@@ -87,18 +87,93 @@ def test_judge_reads_labels_from_probabilities_not_from_the_text(tmp_path):
 
 
 def test_malformed_answers_are_counted_not_cached_and_asked_again_next_run(tmp_path):
-    prompts = [JudgePrompt("s", "u [gold:Low]", "v1")]
+    prompts = [JudgePrompt("s", "u [gold:Low]", "v1"), JudgePrompt("s", "w [gold:High]", "v1")]
     cache = CallCache(tmp_path, "j")
     with FakeOpenAI() as server:
-        server.script = ["malformed"] * 2
+        server.script = ["malformed"] * 2  # both attempts of the first prompt (one request at a time)
         logs, options = _messages()
         results, stats = judge_prompts(
-            OpenAIJudge(_settings(server, max_attempts=2)), prompts, cache, options
+            OpenAIJudge(_settings(server, max_attempts=2, max_in_flight=1)), prompts, cache, options
         )
-        assert results == [None] and stats.calls == 1 and stats.failed == 0 and stats.malformed == 1
-        assert len(cache) == 0 and any("unreadable answers not cached" in m for m in logs)
+        assert results[0] is None and results[1].status is CallStatus.OK
+        assert stats.calls == 2 and stats.failed == 0 and stats.malformed == 1
+        assert len(cache) == 1 and any("1 unreadable answers not cached" in m for m in logs)
         again, stats2 = judge_prompts(OpenAIJudge(_settings(server)), prompts, cache, _messages()[1])
     assert stats2.calls == 1 and again[0].status is CallStatus.OK and not math.isnan(again[0].p_low)
+
+
+@pytest.mark.parametrize("fault", ["malformed", "no_choices", "chatty"])
+def test_a_judge_whose_every_answer_is_unreadable_fails_the_stage(tmp_path, fault):
+    """HTTP 200 with a broken body, with ``choices: []``, or with neither log-probabilities nor a label word:
+    nothing can be judged, so the stage fails naming the endpoint rather than passing G on unchanged."""
+    prompts = [JudgePrompt("s", f"u{i} [gold:Low]", "v1") for i in range(6)]
+    cache = CallCache(tmp_path, "j")
+    with FakeOpenAI() as server:
+        server.script = [fault] * 100
+        logs, options = _messages()
+        with pytest.raises(LLMStageFailed, match=r"127\.0\.0\.1:\d+/v1 \(gpt-4o-mini\) answered 6 inputs, and not one"):
+            judge_prompts(OpenAIJudge(_settings(server, max_attempts=2)), prompts, cache, options)
+    assert len(cache) == 0
+
+
+def test_a_server_without_logprobs_is_read_from_the_answer_token(tmp_path):
+    """By design: the answer word itself, with probability 1 (counted, so the stage can say so)."""
+    prompts = [JudgePrompt("s", f"u{i} [gold:Low]", "v1") for i in range(5)]
+    with FakeOpenAI() as server:
+        server.script = ["no_logprobs"] * 5
+        judge = OpenAIJudge(_settings(server))
+        results, stats = judge_prompts(judge, prompts, CallCache(tmp_path, "j"), _messages()[1])
+    assert stats.calls == 5 and stats.malformed == 0 and judge.read_from_text == 5
+    assert all(r.status is CallStatus.OK and r.p_high == 1.0 and r.raw == "High" for r in results)
+
+
+INTERRUPTED_CHILD = """
+import signal, sys, pathlib
+# Ctrl-C as in a terminal: a child of a background job inherits SIGINT ignored, and Python then keeps it so
+signal.signal(signal.SIGINT, signal.default_int_handler)
+from llmhni_pipeline.llm.cache import CallCache
+from llmhni_pipeline.llm.gateway import RunOptions, judge_prompts
+from llmhni_pipeline.llm.interfaces import JudgePrompt
+from llmhni_pipeline.llm.openai_backend import OpenAIJudge, OpenAISettings
+settings = OpenAISettings(base_url=sys.argv[1], api_key="k", judge_model="m", timeout_s=60, max_in_flight=8)
+prompts = [JudgePrompt("s", f"u{i} [gold:Low]", "v1") for i in range(40)]
+print("started", flush=True)
+# the resource's OpenAI judge settings: batches of 32, one batch at a time, 8 requests in flight
+judge_prompts(OpenAIJudge(settings), prompts, CallCache(pathlib.Path(sys.argv[2]), "judgments"),
+              RunOptions(batch_size=32, max_in_flight=1, report=lambda m: print(m, flush=True)))
+"""
+
+
+def test_ctrl_c_with_a_slow_endpoint_exits_within_seconds_and_keeps_finished_answers(tmp_path):
+    """8 prompts are answered at once, then every request takes 20 s: SIGINT ends the process in under 5 s
+    with those 8 answers cached, and a second run pays only for the rest."""
+    with FakeOpenAI(slow_s=20.0) as server:
+        server.script = [None] * 8 + ["slow"] * 100
+        child = subprocess.Popen(
+            [sys.executable, "-c", INTERRUPTED_CHILD, server.base_url, str(tmp_path)],
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.time() + 60
+        while time.time() < deadline and server.requests < 16:  # 8 answered, 8 more now in flight
+            time.sleep(0.02)
+        assert server.requests >= 16
+        time.sleep(0.2)
+        sent = time.perf_counter()
+        child.send_signal(signal.SIGINT)
+        out, _ = child.communicate(timeout=30)
+        took = time.perf_counter() - sent
+        assert child.returncode != 0 and took < 5, (took, out)
+        assert "interrupted; 8 answers of this run are cached" in out
+        cache = CallCache(tmp_path, "judgments")
+        assert len(cache) == 8
+        server.script.clear()
+        prompts = [JudgePrompt("s", f"u{i} [gold:Low]", "v1") for i in range(40)]
+        _, stats = judge_prompts(
+            OpenAIJudge(_settings(server, judge_model="m")), prompts, cache, _messages()[1]
+        )
+    assert stats.cache_hits == 8 and stats.calls == 32
 
 
 def test_budget_stops_cleanly_and_the_next_run_continues(tmp_path):
