@@ -109,6 +109,12 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     from llmhni_pipeline.definitions import defs
     from llmhni_pipeline.partitions import register_datasets
     from llmhni_pipeline.run_hygiene import run_tags, wait_for_pools
+    from llmhni_pipeline.run_report import (
+        RunConfigError,
+        check_run_config,
+        compact_console_logger,
+        failure_lines,
+    )
 
     parse_dataset_key(args.dataset, default_lake_dir())  # fail fast on an unknown key
     instance = open_instance()
@@ -121,6 +127,14 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     selection = [dg.AssetKey(a) for a in names] or None
     # the whole graph is the main job; a selection may name any asset (baselines too)
     job = defs.resolve_implicit_global_asset_job_def() if selection else defs.resolve_job_def(MAIN_JOB)
+    try:
+        check_run_config(run_config, job, f"--config {args.config}")
+    except RunConfigError as exc:
+        raise CLIError(str(exc)) from None
+    if not args.debug and not (run_config or {}).get("loggers"):
+        # Dagster's console log without stack traces; the event log keeps them
+        job = job.with_logger_defs({"console": compact_console_logger})
+        run_config = {**(run_config or {}), "loggers": {"console": {}}}
     graph = defs.resolve_asset_graph()
     # an asset written together with others (raw_interactions and id_mappings) brings them along
     if selection:
@@ -140,8 +154,16 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         raise_on_error=False,
         tags=run_tags(),
     )
-    print(f"run {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'} ({args.dataset})")
-    return 0 if result.success else 1
+    if result.success:
+        print(f"run {result.run_id}: SUCCESS ({args.dataset})")
+        return 0
+    causes = "; ".join(failure_lines(result)) or "no step failed (see the log above)"
+    print(
+        "llmhni: the traces are in the run's event log (llmhni ui) and shown by llmhni --debug",
+        file=sys.stderr,
+    )
+    print(f"run {result.run_id}: FAILURE ({args.dataset}) at {causes}")
+    return 1
 
 
 def cmd_sql(args: argparse.Namespace) -> int:

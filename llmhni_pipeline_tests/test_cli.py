@@ -1,5 +1,8 @@
 """The CLI answers a mistake with one clear line and exit code 2, never a traceback."""
 
+from pathlib import Path
+
+import dagster as dg
 import pytest
 
 from llmhni_pipeline.cli import main
@@ -140,3 +143,69 @@ def test_first_runs_at_once_create_the_instance_one_after_the_other(tmp_path, mo
         assert worker.is_alive() and not opened  # waits for the lock
     worker.join(60.0)
     assert opened and (tmp_path / "history" / "runs" / "index.db").is_file()
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        (
+            "ops:\n  llm_logical_score:\n    config: {max_calls_per_run: 3}\n",
+            "ops: unknown op 'llm_logical_score' (did you mean 'llm_logical_scores'?); its settings would be "
+            "silently ignored. Known: aligned_projector, ",
+        ),
+        ("op:\n  raw_interactions: {}\n", "unknown section 'op' (did you mean 'ops'?)"),
+        ("resources:\n  lmm: {}\n", "resources: unknown resource 'lmm' (did you mean 'llm'?)"),
+        ("[1, 2]\n", "expected a mapping with ops, resources, execution, loggers, not list"),
+    ],
+)
+@pytest.mark.parametrize("select", [["--select", "raw_interactions"], []], ids=["select", "main-job"])
+def test_a_misspelled_asset_in_the_config_is_refused_before_anything_runs(
+    tmp_path, monkeypatch, capsys, config, message, select
+):
+    """The implicit job of a --select accepted any op name: a typo ran the judge with no call cap."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    monkeypatch.setenv("LLMHNI_LAKE_DIR", str(tmp_path / "lake"))
+    (tmp_path / "run.yaml").write_text(config)
+    assert main(["materialize", "ml-100k", *select, "--config", "run.yaml"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("llmhni: error: --config run.yaml: ") and message in err[-1]
+    assert not (tmp_path / "lake" / "raw_interactions").exists()  # nothing ran
+
+
+def test_a_failed_run_ends_with_its_step_and_one_line_cause_and_no_trace(tmp_path):
+    """Bad input through the real entry point: the last line names the step and the DatasetError, the log
+    holds no stack trace (the event log does), and a folder named like a whole key is explained."""
+    import os
+    import subprocess
+    import sys
+
+    lake, home = tmp_path / "lake", tmp_path / "home"
+    (lake / "incoming" / "victim").mkdir(parents=True)
+    (lake / "incoming" / "foo-llard").mkdir(parents=True)
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    (lake / "incoming" / "victim" / "interactions.csv").write_text("user_id,item_id\n1,2\nNaN,3\n")
+    env = {**os.environ, "LLMHNI_LAKE_DIR": str(lake), "DAGSTER_HOME": str(home)}
+    llmhni = str(Path(sys.executable).with_name("llmhni"))
+
+    def run(*argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run([llmhni, *argv], env=env, capture_output=True, text=True, timeout=300)
+
+    failed = run("materialize", "victim", "--select", "raw_interactions")
+    assert failed.returncode == 1
+    last = failed.stdout.strip().splitlines()[-1]
+    assert last.startswith("run ") and "FAILURE (victim) at step raw_interactions: DatasetError: " in last
+    assert f"{lake}/incoming/victim/interactions.csv: column 'user_id' has 1 empty or NaN id(s)" in last
+    assert "Stack Trace" not in failed.stderr and "Traceback" not in failed.stderr
+    assert len(failed.stderr.splitlines()) < 20, failed.stderr
+    with dg.DagsterInstance.from_config(str(home)) as instance:  # the event log keeps the whole error
+        (record,) = instance.get_records_for_run(
+            instance.get_runs()[0].run_id, of_type=dg.DagsterEventType.STEP_FAILURE
+        ).records
+        assert "Stack Trace" in str(record.event_log_entry.dagster_event.step_failure_data.error.to_string())
+    debug = run("--debug", "materialize", "victim", "--select", "raw_interactions")
+    assert debug.returncode == 1 and "Stack Trace" in debug.stderr
+    reserved = run("materialize", "foo-llard")
+    assert reserved.returncode == 2
+    assert "incoming/foo-llard: not a dataset folder: the name ends in a partition suffix" in reserved.stderr

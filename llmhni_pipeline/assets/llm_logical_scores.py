@@ -70,6 +70,12 @@ def llm_logical_scores(
         config.skip_undecided,
     )
     stats = judged.stats
+    from_text = getattr(judge, "read_from_text", 0)
+    if from_text:
+        context.log.warning(
+            f"{from_text} answers came without log-probabilities (the endpoint does not send them): their labels "
+            "are read from the answer word with probability 1, so P(High) − P(Low) is ±1 or 0 and cannot rank"
+        )
     results = {"user": judged.user, "item": judged.item}
     skipped = {"user": [False] * len(judged.user), "item": judged.item_skipped}
     columns = {}
@@ -129,6 +135,7 @@ def llm_logical_scores(
             **{f"quality_{k}": v for k, v in quality.items()},
             **stats.as_metadata(),
             "unjudged_pairs": unjudged,
+            "answers_read_from_text": from_text,
             "second_view_prompts_skipped": judged.skipped_second,
             "judge": f"{judge.backend}:{judge.model}",
             "prompts": dg.MetadataValue.md(prompt_templates_markdown()),

@@ -105,11 +105,16 @@ def parse_dataset_key(key: str, lake_dir: Path) -> DatasetSpec:
     source = BUILTIN_SOURCES.get(name)
     if source is None:
         folder = incoming_dir(lake_dir) / name
+        whole = incoming_dir(lake_dir) / key  # a folder named like the whole key: say why it is no dataset
+        if not folder.is_dir() and whole.is_dir() and (why := incoming_folder_problem(whole)):
+            raise DatasetError(whole, f"not a dataset folder: {why}")
         if not folder.is_dir():
             known = ", ".join(sorted(BUILTIN_SOURCES) + list_incoming(lake_dir))
             raise DatasetError(
                 folder, f"unknown dataset {name!r}: not built in and no such incoming folder (known: {known})"
             )
+        if why := incoming_folder_problem(folder):
+            raise DatasetError(folder, f"not a dataset folder: {why}")
         source = Source(name, SourceKind.INCOMING, name, (Protocol.RANDOM,), f"incoming folder {folder}")
     protocol = Protocol(match["protocol"]) if match["protocol"] else source.protocols[0]
     if protocol not in source.protocols:

@@ -1,0 +1,112 @@
+"""What the CLI prints of a run: its config checked before it starts, its log without stack traces, and a
+failed run's last line naming the failing step and its one-line cause.
+
+The traces are not lost: every failure event keeps its full error in the run's event log (the UI shows it), and
+``llmhni --debug materialize`` prints Dagster's own log, traces included.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import sys
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import dagster as dg
+
+RUN_CONFIG_SECTIONS = ("ops", "resources", "execution", "loggers")
+
+
+class RunConfigError(ValueError):
+    """A run config names something this job does not have: one line, exit code 2."""
+
+
+def _unknown(kind: str, names: Iterable[str], known: Iterable[str], where: str) -> None:
+    known = sorted(known)
+    unknown = sorted(set(names) - set(known))
+    if not unknown:
+        return
+    hints = [
+        f"{name!r} (did you mean {close[0]!r}?)"
+        if (close := difflib.get_close_matches(name, known, 1))
+        else repr(name)
+        for name in unknown
+    ]
+    raise RunConfigError(
+        f"{where}: unknown {kind} {', '.join(hints)}; its settings would be silently ignored. "
+        f"Known: {', '.join(known)}"
+    )
+
+
+def check_run_config(run_config: Any, job: dg.JobDefinition, where: str) -> None:
+    """Refuse a config whose sections, ops or resources this job does not have. Dagster checks the fields
+    inside each op's config, but the implicit asset job a ``--select`` runs accepts any op name, so a
+    misspelled asset (``llm_logical_score``) would run with its defaults: with no call cap, say."""
+    if run_config is None:
+        return
+    if not isinstance(run_config, Mapping):
+        raise RunConfigError(
+            f"{where}: expected a mapping with {', '.join(RUN_CONFIG_SECTIONS)}, not {type(run_config).__name__}"
+        )
+    _unknown("section", run_config, RUN_CONFIG_SECTIONS, where)
+    for section, known in (
+        ("ops", [node.name for node in job.graph.nodes]),
+        ("resources", job.resource_defs),
+    ):
+        value = run_config.get(section) or {}
+        if not isinstance(value, Mapping):
+            raise RunConfigError(f"{where}: {section} must be a mapping of names, not {type(value).__name__}")
+        _unknown("op" if section == "ops" else "resource", value, known, f"{where}: {section}")
+
+
+def root_cause(error: Any) -> str:
+    """The innermost error of a ``SerializableErrorInfo`` chain, on one line, without its module path."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    message = (getattr(error, "message", "") or str(error)).strip()
+    first, _, rest = message.partition("\n")
+    kind, sep, text = first.partition(": ")
+    kind = kind.rsplit(".", 1)[-1] if sep and " " not in kind else kind
+    line = f"{kind}: {text}" if sep else first
+    return line + (" …" if rest.strip() else "")
+
+
+def failure_lines(result: dg.ExecuteInProcessResult) -> list[str]:
+    """One line per failed step: ``step <key>: <cause>``."""
+    return [
+        f"step {event.step_key}: {root_cause(event.step_failure_data.error)}"
+        for event in result.all_events
+        if event.is_step_failure and event.step_failure_data is not None
+    ]
+
+
+class _NoTraces(logging.Filter):
+    """Keep an error event's headline and its cause; drop the stack traces (kept in the event log)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "Stack Trace:" in message:
+            headline = message.split("\n", 1)[0]
+            record.msg, record.args = (
+                f"{headline} (traces: llmhni --debug, or the run's page in the UI)",
+                None,
+            )
+        return True
+
+
+@dg.logger(
+    config_schema={
+        "log_level": dg.Field(str, is_required=False, default_value="DEBUG"),
+        "name": dg.Field(str, is_required=False, default_value="dagster"),
+    },
+    description="Dagster's console log without stack traces (the CLI's default; --debug shows them).",
+)
+def compact_console_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
+    level = init_context.logger_config["log_level"]
+    logger = logging.Logger(init_context.logger_config["name"], level=level)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s"))
+    handler.addFilter(_NoTraces())
+    logger.addHandler(handler)
+    return logger
