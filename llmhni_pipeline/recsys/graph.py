@@ -72,6 +72,17 @@ class InteractionGraph:
         return InteractionGraph(self.users[keep], self.items[keep], self.n_users, self.n_items)
 
 
+def dropped_entries(adj: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
+    """Â (sparse CSR) with each stored entry zeroed independently with probability ``p``: RLMRec's
+    ``SpAdjEdgeDrop`` (the two directions of an edge drop independently; the kept values are not rescaled). The
+    sparsity pattern is kept, so no index is rebuilt: O(nnz) per call."""
+    values = adj.values()
+    keep = torch.rand(values.shape, generator=generator) >= p
+    return torch.sparse_csr_tensor(
+        adj.crow_indices(), adj.col_indices(), values * keep.to(values.device, values.dtype), adj.shape
+    )
+
+
 def normalized_adjacency(
     users: torch.Tensor, items: torch.Tensor, n_users: int, n_items: int
 ) -> torch.Tensor:

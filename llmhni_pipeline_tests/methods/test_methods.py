@@ -100,6 +100,34 @@ def test_sgl_loss_is_bpr_plus_weighted_infonce_between_two_dropped_views():
     assert abs(float(total) - float(_bpr(z, 0.01, e0) + 0.3 * cl)) < 1e-5
 
 
+def test_lightgcn_edge_dropout_drops_entries_of_a_at_every_step_and_ranks_on_the_whole_graph():
+    """RLMRec's LightGCN: each entry of Â (each direction on its own) dropped with probability p, no rescaling,
+    a new draw per step; ranking on the whole Â."""
+    from llmhni_pipeline.methods import lightgcn
+
+    g = _graph()
+    adj = g.norm_adj()
+    gen = torch.Generator().manual_seed(5)
+    draws = [lightgcn.dropped_entries(adj, 0.5, gen).to_dense() for _ in range(200)]
+    dense = adj.to_dense()
+    for d in draws:  # each kept entry keeps its value; each dropped one is 0
+        assert torch.all((d == dense) | (d == 0))
+    kept = torch.stack([(d != 0).float() for d in draws]).mean(0)[dense != 0]
+    assert abs(float(kept.mean()) - 0.5) < 0.05 and not torch.equal(draws[0], draws[1])
+    assert any(not torch.equal(d, d.T) for d in draws)  # the two directions of an edge drop independently
+    model = _model()
+    obj = lightgcn.EdgeDropBPR(model, g, 0.01, CPU, 0.4)
+    obj.start_epoch(1, torch.Generator().manual_seed(3))
+    total, _ = obj.loss(USERS, POS, NEG)
+    view = lightgcn.dropped_entries(adj, 0.4, torch.Generator().manual_seed(3)).to_dense()  # the same draw
+    e0 = model.ego().detach()
+    assert abs(float(total) - float(_bpr(_mean_layers(view, e0, 2), 0.01, e0))) < 1e-5
+    z_u, _ = obj.embeddings()
+    assert torch.allclose(z_u, _mean_layers(dense, e0, 2)[:3], atol=1e-6)
+    with pytest.raises(ValueError, match="edge_dropout must be in"):
+        lightgcn.LightGCNParams(edge_dropout=1.0)
+
+
 def test_simgcl_noise_has_radius_eps_and_the_loss_matches_its_formula():
     model, g = _model(), _graph()
     adj = g.norm_adj()
@@ -220,10 +248,16 @@ def test_spec_overrides_merge_params_and_reject_unknown_fields():
         RunSpec(init="warm")
 
 
-@pytest.mark.parametrize("name", ["lightgcn", "wbpr", "tce", "bod", "sgl", "simgcl", "xsimgcl"])
-def test_every_graph_method_learns_the_block_structure_through_the_recipe(name):
+@pytest.mark.parametrize(
+    "name, params",
+    [(m, {}) for m in ("lightgcn", "wbpr", "tce", "bod", "sgl", "simgcl", "xsimgcl")]
+    + [("lightgcn", {"edge_dropout": 0.2})],
+)
+def test_every_graph_method_learns_the_block_structure_through_the_recipe(name, params):
     data = SplitData.from_frame(_clustered_table())
-    spec = RunSpec(method=name, epochs=12, batch_size=128, lr=0.01, dim=16, n_layers=2, patience=12, seed=3)
+    spec = RunSpec(
+        method=name, epochs=12, batch_size=128, lr=0.01, dim=16, n_layers=2, patience=12, seed=3, params=params
+    )
     run = train(spec, MethodInputs(data), "cpu")
     assert run.result.best_valid["recall@20"] > 0.6, name  # random ranking ≈ 0.5
     again = train(spec, MethodInputs(data), "cpu")
