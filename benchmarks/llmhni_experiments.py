@@ -62,6 +62,8 @@ ARMS: dict[str, dict[str, Any]] = {
     **{name: {"method": name} for name in METHODS},
     **{name: {"method": "llmhni", "params": p} for name, p in ABLATIONS.items() if name != "llmhni"},
     **{name: {"method": "llmhni", "params": p} for name, p in RECIPES.items()},
+    # RLMRec's LightGCN: edge dropout at every step (its keep_rate 0.8), the augmentation SGL adds its loss to
+    "lightgcn_edgedrop": {"method": "lightgcn", "params": {"edge_dropout": 0.2}},
     # controls
     "lightgcn_continued": {
         "method": "lightgcn",

@@ -102,6 +102,7 @@ def test_the_whole_graph_runs_and_a_lambda_change_reuses_every_llm_answer(
         assert 0 <= quality["quality_hard_base_rate"].value <= 1 and "quality_hard_judge_auc" in quality
         page = _meta(first, "report")["report"].value
         assert "## Test metrics" in page and "| llmhni (lightgcn) |" in page
+        assert page.splitlines()[2] == "## Did the LLM help here?" and "- **LLMHNI: test R@20 " in page
         assert "| sgl (lightgcn) | held-out validation | 1 |" in page and "candidate pairs judged" in page
         assert "data:image/png;base64," in page and "## EASE check of G′" in page
         check = _meta(first, "augmented_graph")

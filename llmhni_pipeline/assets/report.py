@@ -47,6 +47,65 @@ def model_summary(evaluation: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _r20(evaluation: pl.DataFrame, model: pl.Expr) -> float | None:
+    rows = evaluation.filter(model & (pl.col("metric") == "recall") & (pl.col("k") == 20))
+    return float(rows["value"].mean()) if rows.height else None
+
+
+def llm_verdict(
+    evaluation: pl.DataFrame,
+    graph_meta: dict[str, object] | None,
+    quality: dict[str, float] | None,
+    coverage: float | None,
+) -> list[str]:
+    """The page's first answer: did the LLM help here? LLMHNI against its pretrained backbone and EASE (test
+    R@20), whether G′ differs from G and why, and how the judge compares with the recommender."""
+    name = pl.col("model")
+    llmhni = _r20(evaluation, name.str.starts_with("LLMHNI"))
+    backbone = _r20(evaluation, name.str.ends_with("(pretrained)"))
+    ease = _r20(evaluation, name.str.starts_with("EASE"))
+    lines = ["## Did the LLM help here?", ""]
+    if llmhni is None:
+        lines.append("- No LLMHNI model in `evaluation` yet: materialize `joint_model`, then `evaluation`.")
+    else:
+        against = [
+            f"its pretrained backbone's {v:.4f} ({llmhni / v - 1:+.1%})"
+            if label == "backbone"
+            else f"EASE's {v:.4f} ({llmhni / v - 1:+.1%})"
+            for label, v in (("backbone", backbone), ("ease", ease))
+            if v
+        ]
+        lines.append(
+            f"- **LLMHNI: test R@20 {llmhni:.4f}**"
+            + (f", against {' and '.join(against)}." if against else ".")
+        )
+    if graph_meta is not None:
+        rule = str(graph_meta.get("rule", "?"))
+        removed, added = graph_meta.get("removed_edges", 0), graph_meta.get("added_edges", 0)
+        check = graph_meta.get("ease_valid_recall@20_G"), graph_meta.get("ease_valid_recall@20_G_prime")
+        if rule.startswith("none") or (not removed and not added):
+            lines.append(
+                "- **The judge changed nothing in training: G′ = G.** No rule built from its judgments beat G on "
+                "validation (the EASE check below), so any gain over the backbone comes from LLMHNI's training "
+                "(contrastive term, module 1's semantic negatives), not from the judgments."
+            )
+        else:
+            gain = f" (EASE validation R@20 {check[0]:.4f} → {check[1]:.4f})" if None not in check else ""
+            lines.append(
+                f"- **G′ differs from G**: rule `{rule}`, {removed} edges removed, {added} added{gain}."
+            )
+    if coverage is not None:
+        judge = (quality or {}).get("hard_judge_auc")
+        rec = (quality or {}).get("hard_recommender_auc")
+        auc = (
+            f"; its AUC for held-out positives is {judge:.3f} against the recommender's {rec:.3f} (chance 0.5)"
+            if judge is not None and rec is not None
+            else ""
+        )
+        lines.append(f"- The judge covered {coverage:.1%} of the candidate pairs{auc}.")
+    return lines + [""]
+
+
 def _pm(mean: float, std: float, n: int) -> str:
     return f"{mean:.4f}" if n < 2 else f"{mean:.4f} ± {std:.4f}"
 
@@ -81,10 +140,9 @@ def report(
     evaluation_path = table_path(lake.lake_path, EVALUATION, key)
     if not evaluation_path.is_file():
         raise FileNotFoundError(f"{evaluation_path}: materialize evaluation for {key} first")
-    summary = model_summary(pl.read_parquet(evaluation_path))
+    evaluation = pl.read_parquet(evaluation_path)
+    summary = model_summary(evaluation)
     lines = [
-        f"# {key}",
-        "",
         "## Test metrics (full ranking, train ∪ valid masked)",
         "",
         "| model | protocol | seeds | R@20 | N@10 |",
@@ -112,6 +170,7 @@ def report(
         {"section": "model", "name": r["label"], "value": r["r20"]} for r in summary.iter_rows(named=True)
     ]
     scores_path = table_path(lake.lake_path, SCORES, key)
+    coverage, quality = None, None
     if scores_path.is_file():
         scores = pl.read_parquet(scores_path)
         judged = scores.filter(pl.col("label") != "unjudged")
@@ -131,8 +190,10 @@ def report(
     records = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey(GRAPH), asset_partitions=[key]), limit=1
     ).records
+    graph_meta = None
     if records and records[0].asset_materialization:
         meta = records[0].asset_materialization.metadata
+        graph_meta = {k: v.value for k, v in meta.items()}
         check = {k: v.value for k, v in meta.items() if k.startswith("ease_valid_")}
         if check:
             lines += ["", "## EASE check of G′ (validation)", "", "| | value |", "|---|---|"]
@@ -160,6 +221,7 @@ def report(
             for r, v in p.items()
         ]
     table = pl.DataFrame(rows, schema={"section": pl.String, "name": pl.String, "value": pl.Float64})
+    page = [f"# {key}", "", *llm_verdict(evaluation, graph_meta, quality, coverage), *lines]
     return dg.Output(
-        table, metadata={"report": dg.MetadataValue.md("\n".join(lines)), "models": summary.height}
+        table, metadata={"report": dg.MetadataValue.md("\n".join(page)), "models": summary.height}
     )

@@ -44,3 +44,41 @@ def test_the_noise_curve_collects_the_same_datasets_noise_partitions_only(tmp_pa
     curve = noise_curve(LakeResource(lake_dir=str(tmp_path)), "shop-noise10")
     assert curve == {"sgl (lightgcn)": {0.0: 0.20, 0.1: 0.18, 0.2: 0.15}}
     assert noise_curve(LakeResource(lake_dir=str(tmp_path)), "shopping") is None  # one point is no curve
+
+
+def _models(**r20: float) -> pl.DataFrame:
+    names = {"llmhni": "LLMHNI (lightgcn)", "backbone": "lightgcn (pretrained)", "ease": "EASE (λ=100)"}
+    return pl.DataFrame(
+        [
+            {"model": names[k], "metric": m, "k": kk, "value": v if m == "recall" else v / 2}
+            for k, v in r20.items()
+            for m, kk in (("recall", 20), ("ndcg", 10))
+        ]
+    )
+
+
+def test_the_page_opens_with_whether_the_llm_helped():
+    from llmhni_pipeline.assets.report import llm_verdict
+
+    unchanged = {"rule": "none", "removed_edges": 0, "added_edges": 0}
+    quality = {"hard_judge_auc": 0.551, "hard_recommender_auc": 0.632}
+    lines = llm_verdict(_models(llmhni=0.3928, backbone=0.3618, ease=0.3906), unchanged, quality, 1.0)
+    text = "\n".join(lines)
+    assert lines[0] == "## Did the LLM help here?"
+    assert "its pretrained backbone's 0.3618 (+8.6%) and EASE's 0.3906 (+0.6%)" in text
+    assert "The judge changed nothing in training: G′ = G" in text
+    assert (
+        "covered 100.0% of the candidate pairs; its AUC for held-out positives is 0.551 against the recommender's 0.632"
+        in text
+    )
+    edited = {
+        "rule": "remove_only",
+        "removed_edges": 12,
+        "added_edges": 0,
+        "ease_valid_recall@20_G": 0.3451,
+        "ease_valid_recall@20_G_prime": 0.3501,
+    }
+    text = "\n".join(llm_verdict(_models(llmhni=0.30, backbone=0.32), edited, None, None))
+    assert "(-6.2%)" in text and "G′ differs from G**: rule `remove_only`, 12 edges removed, 0 added" in text
+    assert "0.3451 → 0.3501" in text and "covered" not in text
+    assert "No LLMHNI model" in "\n".join(llm_verdict(_models(backbone=0.3), None, None, None))
