@@ -12,6 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # before pyplot: no display anywhere this runs
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def _png(fig) -> bytes:
@@ -25,6 +26,13 @@ def training_curves_png(
     x: Sequence[float], series: Mapping[str, Sequence[float]], title: str, x_label: str = "epoch"
 ) -> bytes:
     """One panel per series on a shared x axis (losses and recalls have different scales)."""
+    return _png(training_curves_figure(x, series, title, x_label))
+
+
+def training_curves_figure(
+    x: Sequence[float], series: Mapping[str, Sequence[float]], title: str, x_label: str = "epoch"
+):
+    """The figure of :func:`training_curves_png`; epochs get whole-number ticks (never 1.5, 2.5, …)."""
     n = max(len(series), 1)
     fig, axes = plt.subplots(n, 1, figsize=(6.4, 1.9 * n + 0.6), sharex=True, squeeze=False)
     for ax, (name, values) in zip(axes[:, 0], series.items(), strict=False):
@@ -32,8 +40,9 @@ def training_curves_png(
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
     axes[-1, 0].set_xlabel(x_label)
+    axes[-1, 0].xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0, 0].set_title(title)
-    return _png(fig)
+    return fig
 
 
 def lines_png(

@@ -24,3 +24,17 @@ def test_figures_are_real_pngs_with_one_panel_per_series():
     assert _image(bars_png({"lightgcn": 0.15, "sgl": 0.16}, "R@20", "R@20", {"sgl": 0.002})).ndim == 3
     md = png_markdown(b"\x89PNG\r\n\x1a\nxyz", "alt")
     assert md.startswith("![alt](data:image/png;base64,") and base64.b64decode(md[29:-1]).endswith(b"xyz")
+
+
+def test_training_curves_have_whole_epoch_ticks():
+    """Five epochs used to get ticks at 1.5, 2.5, …, which reads as a broken model."""
+    import matplotlib.pyplot as plt
+
+    from llmhni_pipeline.plots import training_curves_figure
+
+    fig = training_curves_figure([1, 2, 3, 4, 5], {"loss": [0.7, 0.5, 0.4, 0.35, 0.3]}, "five epochs")
+    fig.canvas.draw()
+    lo, hi = fig.axes[-1].get_xlim()
+    ticks = [t for t in fig.axes[-1].get_xticks() if lo <= t <= hi]
+    plt.close(fig)
+    assert len(ticks) >= 3 and all(float(t).is_integer() for t in ticks), ticks
