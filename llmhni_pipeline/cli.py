@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -227,8 +228,6 @@ def cmd_judgments(args: argparse.Namespace) -> int:
             f"{path}: {d['rows']} judgments ({', '.join(d['models'])}; prompts {', '.join(d['prompt_versions'])})"
         )
     else:
-        if args.dataset:
-            raise SystemExit("error: --dataset selects what to export; an import adds the whole set")
         _, d = read_judgment_set(path)
         added = import_judgments(cache, path)
         print(
@@ -237,19 +236,105 @@ def cmd_judgments(args: argparse.Namespace) -> int:
     return 0
 
 
-def dataset_prompts(lake: Path, dataset: str) -> list[JudgePrompt]:
-    """Both perspectives' prompts of a partition's candidate pairs, as ``llm_logical_scores`` builds them."""
-    import polars as pl
+def cmd_batch(args: argparse.Namespace) -> int:
+    """``judgments batch-export`` / ``batch-import``: judge prompts as Batch API files, and their output cached."""
+    from llmhni_pipeline.llm.accounting import DEFAULT_PRICES, call_cost
+    from llmhni_pipeline.llm.batch import (
+        BATCH_DISCOUNT,
+        PendingBatches,
+        estimated_tokens,
+        export_judge_batch,
+        import_judge_batch,
+    )
+    from llmhni_pipeline.llm.cache import CallCache
 
-    from llmhni_pipeline.denoise.prompts import build_prompts
+    lake = default_lake_dir()
+    cache, pending = CallCache(lake / "_llm_cache", "judgments"), PendingBatches(lake)
+    if args.action == "batch-import":
+        missing = [f for f in args.files if not Path(f).is_file()]
+        if missing:
+            raise CLIError(f"batch-import: no such file {', '.join(missing)}")
+        report = import_judge_batch([Path(f) for f in args.files], cache, pending)
+        for line in report.lines():
+            print(line)
+        return 0
+    model = args.model or os.environ.get("LLMHNI_JUDGE_MODEL") or "gpt-4o-mini"
+    prompts = batch_prompts(lake, args.dataset, model, cache, args.both_views)
+    out = Path(args.out).resolve()
+    written = export_judge_batch(prompts, model, cache, pending, args.dataset, out)
+    if not written:
+        print(f"{args.dataset}: every prompt of this round is cached already; nothing to export")
+        return 0
+    lines = [json.loads(t) for path, _, _ in written for t in path.read_text().splitlines()]
+    tokens = estimated_tokens(lines)
+    for path, n, size in written:
+        print(f"{path}: {n:,} requests, {size / 2**20:.1f} MiB")
+    print(
+        f"{len(lines):,} prompts, about {tokens:,} input tokens (characters / 4) and {len(lines):,} output tokens"
+    )
+    for name in dict.fromkeys([model, "gpt-4o-mini", "gpt-4o"]):
+        if name in DEFAULT_PRICES:
+            sync = call_cost(name, tokens, len(lines), DEFAULT_PRICES)
+            print(f"  {name}: about ${sync:.2f} synchronous, ${BATCH_DISCOUNT * sync:.2f} as a batch")
+    if not args.both_views:
+        print(
+            "round 1 sends the user-centric prompts; after importing its output, run batch-export again for the "
+            "item-centric prompts of the pairs it judged High (--both-views sends both in one round, about twice "
+            "the prompts)"
+        )
+    return 0
+
+
+def batch_prompts(lake: Path, dataset: str, model: str, cache, both_views: bool) -> list[JudgePrompt]:
+    """The judge prompts a batch round sends, in the order ``llm_logical_scores`` would send them (default
+    config): every user-centric prompt, and the item-centric prompt of each pair whose user-centric answer is
+    cached and High (the only pairs where it can change the label); with ``both_views``, both of every pair."""
+    import numpy as np
+
+    from llmhni_pipeline.assets.llm_logical_scores import JudgeConfig
+    from llmhni_pipeline.denoise.judging import ordered_pairs, per_user_blocks
+    from llmhni_pipeline.llm.batch import BACKEND
+    from llmhni_pipeline.llm.gateway import judge_key
+    from llmhni_pipeline.llm.labels import LabelThresholds
+
+    config = JudgeConfig()
+    pairs = ordered_pairs(
+        dataset_tables(lake, dataset)["candidate_pairs"], config.user_order, config.user_order_seed
+    )
+    user, item = build_dataset_prompts(lake, dataset, pairs)
+    if both_views:
+        return [user[i] if view == 0 else item[i] for view, i in per_user_blocks(pairs["user_id"].to_numpy())]
+    answers = cache.load([judge_key(BACKEND, model, p) for p in user])
+    by_key = (
+        {r["key"]: r["p_high"] - r["p_low"] for r in answers.iter_rows(named=True)} if answers.height else {}
+    )
+    scores = np.array([by_key.get(judge_key(BACKEND, model, p), np.nan) for p in user], dtype=np.float64)
+    labels = LabelThresholds(config.threshold_mode, config.high, config.low).labels(scores)
+    return user + [item[i] for i, label in enumerate(labels) if label is not None and str(label) == "High"]
+
+
+def dataset_tables(lake: Path, dataset: str) -> dict[str, object]:
+    """A partition's ``candidate_pairs`` and ``text_profiles`` tables, or a clear error naming the missing one."""
+    import polars as pl
 
     frames: dict[str, pl.DataFrame] = {}
     for table in ("candidate_pairs", "text_profiles"):
         path = table_path(lake, table, dataset)
         if not path.is_file():
-            raise SystemExit(f"error: {path}: no {table} for {dataset!r}; materialize it first")
+            raise CLIError(f"{path}: no {table} for {dataset!r}; materialize it first")
         frames[table] = pl.read_parquet(path)
-    user, item = build_prompts(frames["candidate_pairs"], frames["text_profiles"])
+    return frames
+
+
+def build_dataset_prompts(lake: Path, dataset: str, pairs) -> tuple[list[JudgePrompt], list[JudgePrompt]]:
+    from llmhni_pipeline.denoise.prompts import build_prompts
+
+    return build_prompts(pairs, dataset_tables(lake, dataset)["text_profiles"])
+
+
+def dataset_prompts(lake: Path, dataset: str) -> list[JudgePrompt]:
+    """Both perspectives' prompts of a partition's candidate pairs, as ``llm_logical_scores`` builds them."""
+    user, item = build_dataset_prompts(lake, dataset, dataset_tables(lake, dataset)["candidate_pairs"])
     return user + item
 
 
@@ -332,15 +417,33 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser(
         "judgments",
-        help="export the judged cache to a published judgment set, or import one (pays nothing twice)",
+        help="judgment sets (export/import the judged cache) and Batch API files (batch-export/batch-import)",
     )
-    p.add_argument("action", choices=["export", "import"])
-    p.add_argument("file", help="the judgment-set Parquet file")
-    p.add_argument(
+    judgments = p.add_subparsers(dest="action", required=True)
+    q = judgments.add_parser("export", help="write the judged cache to a judgment set (Parquet)")
+    q.add_argument("file", help="the judgment-set Parquet file")
+    q.add_argument(
         "--dataset",
         help="export only the judgments of this partition's candidate pairs (default: all cached)",
     )
-    p.set_defaults(func=cmd_judgments)
+    q.set_defaults(func=cmd_judgments)
+    q = judgments.add_parser("import", help="add a judgment set to the cache (pays nothing twice)")
+    q.add_argument("file", help="the judgment-set Parquet file")
+    q.set_defaults(func=cmd_judgments, dataset=None)
+    q = judgments.add_parser(
+        "batch-export",
+        help="write a partition's uncached judge prompts as Batch API files (OpenAI; vLLM run-batch)",
+    )
+    q.add_argument("dataset", help="dataset key whose candidate_pairs are judged")
+    q.add_argument("out", help="the .jsonl file (split into -001, -002 … at 50,000 lines / 200 MB)")
+    q.add_argument("--model", help="judge model (default $LLMHNI_JUDGE_MODEL or gpt-4o-mini)")
+    q.add_argument("--both-views", action="store_true", help="both perspectives of every pair in one round")
+    q.set_defaults(func=cmd_batch)
+    q = judgments.add_parser(
+        "batch-import", help="cache the answers of Batch API output/error files (any order, several files)"
+    )
+    q.add_argument("files", nargs="+", help="output and error .jsonl files")
+    q.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("sql", help="query the lake with DuckDB (a view per asset, all datasets)")
     p.add_argument("query", nargs="?", help="SQL to run; without it an interactive prompt opens")

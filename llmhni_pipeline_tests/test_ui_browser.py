@@ -1,10 +1,11 @@
 """The Dagster UI as a person sees it: Debian's chromium driven by Playwright over `llmhni ui` (slow: needs
-`apt-get install chromium` and `pip install playwright`, see the README's development notes).
+`apt-get install chromium` and `pip install playwright`, see the contributors' guide).
 
-A small incoming dataset is materialized from the CLI under a foreign DAGSTER_HOME and working directory, the UI
-is started on a free port, and the test opens the asset catalog and one asset's partition page, checks that the
-stage assets are listed and that the training-curve plot (matplotlib PNG metadata) renders, and saves the
-screenshots (to ``$LLMHNI_UI_SCREENSHOT_DIR`` when set, e.g. ``docs/``).
+A small real run — every stage of ml-100k through the real CLI, under a foreign DAGSTER_HOME and working
+directory, with short training budgets and the judge capped at a few prompts — then the UI on a free port. The
+test opens the asset catalog, the pretrained recommender's training curve (a real one: validation recall rising
+over whole-numbered epochs) and the `report` page, checks what each shows, and saves the screenshots the README
+and the guide use (to ``$LLMHNI_UI_SCREENSHOT_DIR`` when set, e.g. ``docs/``).
 """
 
 import os
@@ -18,8 +19,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from llmhni_pipeline_tests.conftest import materialize_backbone
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -35,7 +34,20 @@ STAGES = [
     "joint_model",
     "baselines",
     "evaluation",
+    "report",
 ]
+# every stage of ml-100k in a few minutes: a shorter pretraining, a capped judge, and of the main job's four
+# joint-model candidates only the one validation chose on ml-100k (λ1 = λ2 = 0.02, uniform negatives)
+SMALL_RUN = """ops:
+  pretrained_recommender:
+    config: {epochs: 40, min_epochs: 0, lr: 0.005}
+  aligned_projector:
+    config: {epochs: 10}
+  llm_logical_scores:
+    config: {max_calls_per_run: 12}
+  joint_model:
+    config: {lambda_de: 0.02, lambda_hal: 0.02, hard_share: 0.0, choose_on_validation: {}}
+"""
 
 
 def _free_port() -> int:
@@ -55,7 +67,13 @@ def _wait_for(url: str, seconds: float) -> None:
     raise TimeoutError(f"{url} did not answer within {seconds:.0f}s")
 
 
-def test_the_ui_lists_the_stages_and_renders_a_training_curve(tmp_path):
+def _open_metadata(page, url: str, entry: str) -> None:
+    """Open an asset's partition page and show one Markdown metadata entry."""
+    page.goto(url, wait_until="domcontentloaded")
+    page.locator("tr", has_text=entry).get_by_text("[Show Markdown]").first.click()
+
+
+def test_a_small_real_run_shows_its_stages_training_curve_and_report(tmp_path, ml100k_raw, judge_model_path):
     try:
         import playwright.sync_api as playwright
     except ImportError:
@@ -64,17 +82,23 @@ def test_the_ui_lists_the_stages_and_renders_a_training_curve(tmp_path):
         pytest.fail(f"{CHROMIUM} not found: apt-get install chromium")
     llmhni = str(Path(sys.executable).with_name("llmhni"))
     home, lake, work = tmp_path / "dagster_home", tmp_path / "lake", tmp_path / "work"
-    for folder in (home, lake / "incoming" / "shop", work):
+    for folder in (home, lake / "raw", work):
         folder.mkdir(parents=True)
-    rows = ["user_id,item_id"] + [f"{u},{i}" for u in range(30) for i in range(24) if i % 3 == u % 3]
-    (lake / "incoming" / "shop" / "interactions.csv").write_text("\n".join(rows) + "\n")
+    (lake / "raw" / "ml-100k").symlink_to(ml100k_raw, target_is_directory=True)
+    judge = judge_model_path("qwen2.5-coder-0.5b")  # the fetched judge models, where the set-up put them
+    (lake / "raw" / "models").symlink_to(judge.parent, target_is_directory=True)
     env = {**os.environ, "DAGSTER_HOME": str(home), "LLMHNI_LAKE_DIR": str(lake)}
-    done = materialize_backbone(
-        work,
-        env,
-        "ops:\n  pretrained_recommender:\n    config: {epochs: 5, dim: 16, n_layers: 2, batch_size: 128, lr: 0.01}\n",
+    (work / "small.yaml").write_text(SMALL_RUN)
+    done = subprocess.run(
+        [llmhni, "materialize", "ml-100k", "--config", "small.yaml"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
     )
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.returncode == 0, done.stdout[-1000:] + done.stderr[-2000:]
+    assert "SUCCESS (ml-100k)" in done.stdout
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     ui = subprocess.Popen(
@@ -102,17 +126,21 @@ def test_the_ui_lists_the_stages_and_renders_a_training_curve(tmp_path):
             for stage in STAGES:
                 page.get_by_text(stage, exact=True).first.wait_for()
             page.screenshot(path=str(shots / "ui_asset_catalog.png"))
-            page.goto(
-                f"{base}/assets/pretrained_recommender?view=partitions&partition=shop",
-                wait_until="domcontentloaded",
+            _open_metadata(
+                page,
+                f"{base}/assets/pretrained_recommender?view=partitions&partition=ml-100k",
+                "training_curve",
             )
-            page.locator("tr", has_text="training_curve").get_by_text("[Show Markdown]").click()
             plot = page.locator("img[src^='data:image/png']").first
             plot.wait_for(state="visible", timeout=30_000)
             box = plot.bounding_box()
             assert box and box["width"] > 300 and box["height"] > 200  # a real figure, not a broken image
             assert page.evaluate("img => img.naturalWidth", plot.element_handle()) > 300
             page.screenshot(path=str(shots / "ui_training_curve.png"))
+            _open_metadata(page, f"{base}/assets/report?view=partitions&partition=ml-100k", "report")
+            page.get_by_text("Did the LLM help here?").first.wait_for()
+            page.get_by_text("LLMHNI: test R@20").first.wait_for()
+            page.screenshot(path=str(shots / "ui_report.png"))
             browser.close()
     finally:
         os.killpg(ui.pid, signal.SIGINT)

@@ -10,7 +10,7 @@ import polars as pl
 
 from llmhni_pipeline.denoise.augment import hard_or_noisy
 from llmhni_pipeline.denoise.judge_quality import judge_quality
-from llmhni_pipeline.denoise.judging import judge_pairs, judging_order
+from llmhni_pipeline.denoise.judging import judge_pairs, ordered_pairs
 from llmhni_pipeline.denoise.prompts import PROMPT_VERSIONS, build_prompts, prompt_templates_markdown
 from llmhni_pipeline.llm.labels import LabelThresholds
 from llmhni_pipeline.partitions import dataset_partitions
@@ -45,12 +45,7 @@ def llm_logical_scores(
     raw_interactions: pl.DataFrame,
     llm: LLMResource,
 ) -> dg.Output[pl.DataFrame]:
-    order = judging_order(candidate_pairs["user_id"].to_numpy(), config.user_order, config.user_order_seed)
-    pairs = (  # one user's prompts in a row, users in the configured order
-        candidate_pairs.with_columns(_order=pl.Series(order))
-        .sort("_order", "kind", "rank_within_user")
-        .drop("_order")
-    )
+    pairs = ordered_pairs(candidate_pairs, config.user_order, config.user_order_seed)
     user_prompts, item_prompts = build_prompts(pairs, text_profiles)
     judge = llm.judge()
     cache = llm.cache("judgments")

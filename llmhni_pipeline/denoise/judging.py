@@ -14,6 +14,7 @@ import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
+import polars as pl
 
 from llmhni_pipeline.denoise.augment import needs_second_view
 from llmhni_pipeline.llm.accounting import Budget, CallStats
@@ -35,6 +36,16 @@ def judging_order(users: np.ndarray, order: str = "id", seed: int = 2026) -> np.
         return users
     permutation = np.random.default_rng(seed).permutation(int(users.max()) + 1 if users.size else 0)
     return permutation[users]
+
+
+def ordered_pairs(candidate_pairs: pl.DataFrame, order: str = "id", seed: int = 2026) -> pl.DataFrame:
+    """The candidate pairs in the order they are judged: one user's pairs in a row, users in ``order``."""
+    rank = judging_order(candidate_pairs["user_id"].to_numpy(), order, seed)
+    return (
+        candidate_pairs.with_columns(_order=pl.Series(rank))
+        .sort("_order", "kind", "rank_within_user")
+        .drop("_order")
+    )
 
 
 def per_user_blocks(users: np.ndarray) -> list[tuple[int, int]]:

@@ -252,7 +252,38 @@ JUDGE_SCHEMA = {
 }
 
 
-UNANSWERED = JudgeResult(math.nan, math.nan, math.nan, 0.0, "", CallStatus.EMPTY)  # placeholder row, never cached
+UNANSWERED = JudgeResult(
+    math.nan, math.nan, math.nan, 0.0, "", CallStatus.EMPTY
+)  # placeholder row, never cached
+
+
+def judge_rows(
+    results: Sequence[JudgeResult], backend: str, model: str | Sequence[str], prompt_versions: Sequence[str]
+) -> pl.DataFrame:
+    """Judgments as the cache stores them (without ``key``): the one row format of the synchronous path and of
+    batch imports (``llm/batch.py``)."""
+    rows = pl.DataFrame(
+        [
+            {
+                "p_high": r.p_high,
+                "p_mid": r.p_mid,
+                "p_low": r.p_low,
+                "label_mass": r.label_mass,
+                "raw": r.raw,
+                "status": str(r.status),
+                "tokens_in": r.tokens_in,
+                "tokens_out": r.tokens_out,
+            }
+            for r in results
+        ],
+        schema=JUDGE_SCHEMA,
+    )
+    models = pl.lit(model) if isinstance(model, str) else pl.Series(list(model), dtype=pl.String)
+    return rows.with_columns(
+        backend=pl.lit(backend),
+        model=models,
+        prompt_version=pl.Series(list(prompt_versions), dtype=pl.String),
+    )
 
 
 def judge_key(backend: str, model: str, prompt: JudgePrompt) -> str:
@@ -271,28 +302,8 @@ def judge_prompts(
         if len(results) != len(batch):
             raise ValueError(f"judge returned {len(results)} results for {len(batch)} prompts")
         answers = [r or UNANSWERED for r in results]
-        rows = pl.DataFrame(
-            [
-                {
-                    "p_high": r.p_high,
-                    "p_mid": r.p_mid,
-                    "p_low": r.p_low,
-                    "label_mass": r.label_mass,
-                    "raw": r.raw,
-                    "status": str(r.status),
-                    "tokens_in": r.tokens_in,
-                    "tokens_out": r.tokens_out,
-                }
-                for r in answers
-            ],
-            schema=JUDGE_SCHEMA,
-        )
-        rows = rows.with_columns(
-            backend=pl.lit(judge.backend),
-            model=pl.lit(judge.model),
-            prompt_version=pl.Series([p.prompt_version for p in batch]),
-            **{ANSWERED: pl.Series([r is not None for r in results])},
-        )
+        rows = judge_rows(answers, judge.backend, judge.model, [p.prompt_version for p in batch])
+        rows = rows.with_columns(**{ANSWERED: pl.Series([r is not None for r in results])})
         return rows, sum(r.tokens_in for r in answers), sum(r.tokens_out for r in answers)
 
     rows, stats = _run_batches(

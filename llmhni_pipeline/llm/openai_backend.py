@@ -182,6 +182,44 @@ class OpenAIEmbedder(_OpenAIBase):
         return self._call(self._request, texts)
 
 
+def chat_request_body(prompt: JudgePrompt, model: str, top_logprobs: int) -> dict[str, object]:
+    """The chat-completions request of one judge prompt: one token, greedy, log-probabilities on. The synchronous
+    call and every batch file line (``llm/batch.py``) send exactly this body."""
+    return {
+        "model": model,
+        "max_tokens": 1,
+        "temperature": 0,
+        "logprobs": True,
+        "top_logprobs": top_logprobs,
+        "messages": [
+            {"role": "system", "content": prompt.system},
+            {"role": "user", "content": prompt.user},
+        ],
+    }
+
+
+def judge_result_from_chat(body: dict) -> tuple[JudgeResult, bool]:
+    """A chat completion as JSON (the SDK response's ``model_dump()``, or a batch output line's
+    ``response.body``) read as a judgment, and whether it was read from the answer text (no log-probabilities:
+    several OpenAI-compatible servers, and possibly batch endpoints, omit them; the answer word then counts with
+    probability 1)."""
+    choices = body.get("choices") or []
+    if not choices:
+        raise MalformedResponse("chat response without choices")
+    choice = choices[0] or {}
+    content = (choice.get("message") or {}).get("content") or ""
+    usage = body.get("usage") or {}
+    tokens = (int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
+    scored = (choice.get("logprobs") or {}).get("content") or []
+    first = scored[0] if scored else None
+    if first is None:
+        return result_from_top_logprobs([(content, 0.0)], content, *tokens), True
+    top = [(t["token"], t["logprob"]) for t in (first.get("top_logprobs") or [])]
+    top = top or [(first["token"], first["logprob"])]
+    raw = json.dumps([[t, round(lp, 4)] for t, lp in top])
+    return result_from_top_logprobs(top, raw, *tokens), False
+
+
 class OpenAIJudge(_OpenAIBase):
     """One chat completion per prompt (``max_tokens=1``, log-probabilities on), a batch run concurrently."""
 
@@ -194,37 +232,16 @@ class OpenAIJudge(_OpenAIBase):
     def _request(self, prompt: JudgePrompt) -> JudgeResult:
         try:
             response = self.client.chat.completions.create(
-                model=self.model,
-                max_tokens=1,
-                temperature=0,
-                logprobs=True,
-                top_logprobs=self.settings.top_logprobs,
-                messages=[
-                    {"role": "system", "content": prompt.system},
-                    {"role": "user", "content": prompt.user},
-                ],
+                **chat_request_body(prompt, self.model, self.settings.top_logprobs)
             )
+            body = response.model_dump()
         except (openai.APIResponseValidationError, json.JSONDecodeError) as exc:
             raise MalformedResponse(f"unreadable chat response: {exc}") from exc
-        if not response.choices:
-            raise MalformedResponse("chat response without choices")
-        choice = response.choices[0]
-        content = (choice.message.content or "") if choice.message else ""
-        usage = getattr(response, "usage", None)
-        tokens = (
-            int(getattr(usage, "prompt_tokens", 0) or 0),
-            int(getattr(usage, "completion_tokens", 0) or 0),
-        )
-        logprobs = getattr(choice, "logprobs", None)
-        first = logprobs.content[0] if logprobs and logprobs.content else None
-        if first is not None:
-            top = [(t.token, t.logprob) for t in (first.top_logprobs or [])] or [(first.token, first.logprob)]
-            raw = json.dumps([[t, round(lp, 4)] for t, lp in top])
-        else:  # a server without log-probabilities (several omit them): the answer token, probability 1
-            top, raw = [(content, 0.0)], content
+        result, from_text = judge_result_from_chat(body)
+        if from_text:
             with self._lock:
                 self.read_from_text += 1
-        return result_from_top_logprobs(top, raw, *tokens)
+        return result
 
     def _one(self, prompt: JudgePrompt) -> JudgeResult:
         try:

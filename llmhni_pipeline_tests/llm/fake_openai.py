@@ -55,6 +55,7 @@ class FakeOpenAI:
         self.requests = 0
         self.received = 0  # every request, also those refused for their key
         self.auth_seen: set[str] = set()
+        self.chat_bodies: list[dict] = []  # every chat request as received, for byte-for-byte comparisons
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -154,57 +155,78 @@ class FakeOpenAI:
             )
         if handler.path.endswith("/chat/completions"):
             user = body["messages"][-1]["content"]
-            match = GOLD.search(user)
-            p_high, p_mid, p_low = GOLD_PROBS[match.group(1) if match else "Mid"]
-            top = [
-                (" High", p_high * 0.7),
-                ("High", p_high * 0.3),
-                (" Mid", p_mid),
-                (" Low", p_low * 0.6),
-                ("low", p_low * 0.4),
-                (" The", 0.01),
-            ]
-            top_logprobs = [{"token": t, "logprob": math.log(p), "bytes": None} for t, p in top if p > 0]
-            if fault in (None, "no_logprobs", "chatty"):
-                with self.lock:
+            with self.lock:
+                self.chat_bodies.append(body)
+                if fault in (None, "no_logprobs", "chatty"):
                     self.paid[user] += 1
-            choice = {
-                "index": 0,
-                "finish_reason": "length",
-                "message": {"role": "assistant", "content": "High"},
-                "logprobs": {
-                    "content": [
-                        {
-                            "token": "High",
-                            "logprob": math.log(p_high * 0.3),
-                            "bytes": None,
-                            "top_logprobs": top_logprobs,
-                        }
-                    ]
-                },
-            }
-            if fault in ("no_logprobs", "chatty"):
-                choice["logprobs"] = None
-                choice["message"]["content"] = "High" if fault == "no_logprobs" else "Sure"
-            return self._send(
-                handler,
-                200,
-                json.dumps(
-                    {
-                        "id": "x",
-                        "object": "chat.completion",
-                        "created": 0,
-                        "model": body["model"],
-                        "choices": [] if fault == "no_choices" else [choice],
-                        "usage": {
-                            "prompt_tokens": len(user.split()),
-                            "completion_tokens": 1,
-                            "total_tokens": len(user.split()) + 1,
-                        },
-                    }
-                ).encode(),
-            )
+            return self._send(handler, 200, json.dumps(chat_completion(body, fault)).encode())
         return self._send(handler, 404, b'{"error": {"message": "not found"}}')
+
+
+def chat_completion(request: dict, fault: str | None = None, model: str | None = None) -> dict:
+    """The fake's answer to a chat request (also the ``body`` of its batch output lines): the judgment from the
+    hidden ``[gold:…]`` marker in the user message, as log-probabilities; the text always says "High"."""
+    user = request["messages"][-1]["content"]
+    match = GOLD.search(user)
+    p_high, p_mid, p_low = GOLD_PROBS[match.group(1) if match else "Mid"]
+    top = [
+        (" High", p_high * 0.7),
+        ("High", p_high * 0.3),
+        (" Mid", p_mid),
+        (" Low", p_low * 0.6),
+        ("low", p_low * 0.4),
+        (" The", 0.01),
+    ]
+    top_logprobs = [{"token": t, "logprob": math.log(p), "bytes": None} for t, p in top if p > 0]
+    choice = {
+        "index": 0,
+        "finish_reason": "length",
+        "message": {"role": "assistant", "content": "High"},
+        "logprobs": {
+            "content": [
+                {
+                    "token": "High",
+                    "logprob": math.log(p_high * 0.3),
+                    "bytes": None,
+                    "top_logprobs": top_logprobs,
+                }
+            ]
+        },
+    }
+    if fault in ("no_logprobs", "chatty"):
+        choice["logprobs"] = None
+        choice["message"]["content"] = "High" if fault == "no_logprobs" else "Sure"
+    return {
+        "id": "x",
+        "object": "chat.completion",
+        "created": 0,
+        "model": model or request["model"],
+        "choices": [] if fault == "no_choices" else [choice],
+        "usage": {
+            "prompt_tokens": len(user.split()),
+            "completion_tokens": 1,
+            "total_tokens": len(user.split()) + 1,
+        },
+    }
+
+
+def batch_output(lines: list[dict], errors: set[str] = frozenset(), model: str | None = None) -> list[dict]:
+    """What OpenAI's Batch API (or vLLM's run-batch) writes for these input lines: one output line each, an
+    error line (HTTP 500) for the custom ids in ``errors``; ``model`` answers as another model."""
+    out = []
+    for i, line in enumerate(lines):
+        if line["custom_id"] in errors:
+            response = {"status_code": 500, "request_id": f"req-{i}", "body": {"error": {"message": "boom"}}}
+        else:
+            response = {
+                "status_code": 200,
+                "request_id": f"req-{i}",
+                "body": chat_completion(line["body"], model=model),
+            }
+        out.append(
+            {"id": f"batch_req_{i}", "custom_id": line["custom_id"], "response": response, "error": None}
+        )
+    return out
 
 
 def serve_forever(latency_s: float) -> None:

@@ -1,0 +1,289 @@
+"""Judge prompts as batch files for OpenAI's Batch API and vLLM's ``run-batch``, and their output read back into
+the cache exactly as the synchronous path writes it.
+
+**Export.** One line per prompt: ``{"custom_id": <cache key>, "method": "POST", "url": "/v1/chat/completions",
+"body": <the synchronous request>}`` (``openai_backend.chat_request_body``: the same model, messages and
+parameters, byte for byte). Files are split at OpenAI's limits (50,000 lines, 200 MB each). Every exported
+prompt is recorded as *pending* in the lake (``<lake>/_llm_batches/pending-*.parquet``: its custom id, backend,
+model, prompt version, dataset and file) before the file is handed out, so an import knows what it may accept.
+
+**Import.** Output and error lines (OpenAI's and vLLM's share one format: ``{"id", "custom_id", "response":
+{"status_code", "request_id", "body"}, "error"}``, in any order) are matched by ``custom_id``: a valid answer is
+cached as the synchronous judge would cache it (``gateway.judge_rows``), so materializing ``llm_logical_scores``
+afterwards makes no call for it. An unknown id, a repeated id, an answer from another model, a cut or unreadable
+line and an error line are counted and never cached. Nothing here talks to a server.
+
+This module has no Dagster import: the CLI (``llmhni judgments batch-export|batch-import``) is its shell.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from llmhni_pipeline.lake import atomic_write
+from llmhni_pipeline.llm.accounting import DEFAULT_PRICES, call_cost
+from llmhni_pipeline.llm.cache import CallCache
+from llmhni_pipeline.llm.gateway import judge_key, judge_rows
+from llmhni_pipeline.llm.interfaces import CallStatus, JudgePrompt
+from llmhni_pipeline.llm.openai_backend import MalformedResponse, chat_request_body, judge_result_from_chat
+
+CHAT_URL = "/v1/chat/completions"
+MAX_LINES = 50_000  # OpenAI Batch API: requests per file
+MAX_BYTES = 200 * 1024 * 1024  # and bytes per file
+BATCH_DISCOUNT = 0.5  # the Batch API's price is half the synchronous one
+BACKEND = "openai"  # cache keys are the OpenAI backend's: a synchronous run after the import finds them
+PENDING_SCHEMA = {
+    "custom_id": pl.String,
+    "namespace": pl.String,
+    "backend": pl.String,
+    "model": pl.String,
+    "prompt_version": pl.String,
+    "dataset": pl.String,
+    "file": pl.String,
+    "exported_at": pl.Float64,
+}
+
+
+def batch_lines(
+    prompts: Sequence[JudgePrompt], model: str, top_logprobs: int = 10
+) -> list[dict[str, object]]:
+    """One Batch API request per prompt, ``custom_id`` = the prompt's cache key; repeated prompts once."""
+    seen: set[str] = set()
+    lines = []
+    for prompt in prompts:
+        key = judge_key(BACKEND, model, prompt)
+        if key in seen:
+            continue
+        seen.add(key)
+        body = chat_request_body(prompt, model, top_logprobs)
+        lines.append({"custom_id": key, "method": "POST", "url": CHAT_URL, "body": body})
+    return lines
+
+
+def split_files(lines: Sequence[dict[str, object]], out: Path) -> list[tuple[Path, list[dict[str, object]]]]:
+    """The lines in files of at most ``MAX_LINES`` lines and ``MAX_BYTES`` bytes: ``out`` itself when one file
+    holds them all, else ``<stem>-001.jsonl``, ``-002`` …"""
+    chunks: list[list[dict[str, object]]] = [[]]
+    size = 0
+    for line in lines:
+        length = len(json.dumps(line, ensure_ascii=False).encode()) + 1
+        if chunks[-1] and (len(chunks[-1]) >= MAX_LINES or size + length > MAX_BYTES):
+            chunks.append([])
+            size = 0
+        chunks[-1].append(line)
+        size += length
+    if len(chunks) == 1:
+        return [(out, chunks[0])]
+    return [(out.with_name(f"{out.stem}-{i:03d}{out.suffix}"), chunk) for i, chunk in enumerate(chunks, 1)]
+
+
+def estimated_tokens(lines: Iterable[dict[str, object]]) -> int:
+    """Input tokens, estimated as characters / 4 (no tokenizer is installed; OpenAI's rule of thumb), plus the
+    chat template's few tokens per message."""
+    total = 0
+    for line in lines:
+        messages = line["body"]["messages"]  # type: ignore[index]
+        total += sum(len(m["content"]) // 4 + 4 for m in messages)
+    return total
+
+
+class PendingBatches:
+    """What was exported and may be imported: ``<lake>/_llm_batches/pending-*.parquet``, one segment per export,
+    each written atomically before its file is handed out."""
+
+    def __init__(self, lake_dir: Path):
+        self.folder = Path(lake_dir) / "_llm_batches"
+
+    def record(
+        self,
+        lines: Sequence[dict[str, object]],
+        prompts_by_key: dict[str, JudgePrompt],
+        dataset: str,
+        file: Path,
+    ) -> None:
+        rows = pl.DataFrame(
+            [
+                {
+                    "custom_id": line["custom_id"],
+                    "namespace": "judgments",
+                    "backend": BACKEND,
+                    "model": line["body"]["model"],  # type: ignore[index]
+                    "prompt_version": prompts_by_key[str(line["custom_id"])].prompt_version,
+                    "dataset": dataset,
+                    "file": str(file),
+                    "exported_at": time.time(),
+                }
+                for line in lines
+            ],
+            schema=PENDING_SCHEMA,
+        )
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"pending-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
+        atomic_write(path, lambda tmp: rows.write_parquet(tmp))
+
+    def load(self) -> pl.DataFrame:
+        segments = sorted(self.folder.glob("pending-*.parquet")) if self.folder.is_dir() else []
+        if not segments:
+            return pl.DataFrame(schema=PENDING_SCHEMA)
+        return pl.read_parquet(segments).unique("custom_id", keep="last", maintain_order=True)
+
+
+def export_judge_batch(
+    prompts: Sequence[JudgePrompt],
+    model: str,
+    cache: CallCache,
+    pending: PendingBatches,
+    dataset: str,
+    out: Path,
+    top_logprobs: int = 10,
+) -> list[tuple[Path, int, int]]:
+    """Write the prompts not cached yet as batch files; (path, lines, bytes) per file. Nothing is written when
+    every prompt is cached."""
+    lines = batch_lines(prompts, model, top_logprobs)
+    cached = cache.load([str(line["custom_id"]) for line in lines])
+    have = set(cached["key"].to_list()) if cached.height else set()
+    lines = [line for line in lines if line["custom_id"] not in have]
+    by_key = {judge_key(BACKEND, model, p): p for p in prompts}
+    written = []
+    for path, chunk in split_files(lines, out) if lines else []:
+        pending.record(chunk, by_key, dataset, path)  # recorded before the file exists for anyone to send
+        text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in chunk)
+        atomic_write(path, lambda tmp, text=text: tmp.write_text(text))
+        written.append((path, len(chunk), len(text.encode())))
+    return written
+
+
+@dataclass
+class ImportReport:
+    added: int = 0
+    already_cached: int = 0
+    error_lines: Counter[str] = field(default_factory=Counter)  # by status code or error code
+    unknown: int = 0
+    duplicates: int = 0
+    foreign_model: int = 0
+    cut_lines: int = 0
+    unreadable: int = 0
+    read_from_text: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0  # at the batch price
+    missing: int = 0  # pending prompts still without an answer
+    examples: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [
+            f"{self.added} answers cached, {self.already_cached} were cached already",
+            f"{sum(self.error_lines.values())} error lines"
+            + (
+                f" ({', '.join(f'{k}: {v}' for k, v in sorted(self.error_lines.items()))})"
+                if self.error_lines
+                else ""
+            ),
+            f"refused: {self.unknown} unknown custom_id, {self.duplicates} repeated, {self.foreign_model} from another "
+            f"model, {self.cut_lines} cut or not JSON, {self.unreadable} unreadable answers",
+            f"tokens {self.tokens_in:,} in / {self.tokens_out:,} out, ${self.cost_usd:.4f} at the batch price",
+            f"{self.missing} exported prompts still have no answer (re-export them with batch-export)",
+        ]
+        if self.read_from_text:
+            out.append(
+                f"{self.read_from_text} answers had no log-probabilities: read from the answer word (probability 1)"
+            )
+        return out + [f"e.g. {e}" for e in self.examples[:5]]
+
+
+def import_judge_batch(
+    paths: Sequence[Path],
+    cache: CallCache,
+    pending: PendingBatches,
+    prices: dict[str, tuple[float, float]] | None = None,
+) -> ImportReport:
+    """Cache every valid answer of these output/error files (any order, OpenAI's or vLLM's format)."""
+    prices = prices or DEFAULT_PRICES
+    report = ImportReport()
+    known = {
+        r["custom_id"]: r
+        for r in pending.load().filter(pl.col("namespace") == "judgments").iter_rows(named=True)
+    }
+    cached = cache.load(list(known)) if known else pl.DataFrame()
+    have = set(cached["key"].to_list()) if cached.height else set()
+    seen: set[str] = set()
+    answers = []
+    for path in paths:
+        for number, text in enumerate(Path(path).read_text().splitlines(), 1):
+            if not text.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                line = json.loads(text)
+                custom_id = line["custom_id"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                report.cut_lines += 1
+                report.examples.append(f"{where}: not a whole JSON line with a custom_id")
+                continue
+            if custom_id not in known:
+                report.unknown += 1
+                report.examples.append(f"{where}: custom_id {str(custom_id)[:16]}… was never exported here")
+                continue
+            if custom_id in seen:
+                report.duplicates += 1
+                report.examples.append(
+                    f"{where}: custom_id {custom_id[:16]}… answered twice; the first answer kept"
+                )
+                continue
+            seen.add(custom_id)
+            response = line.get("response") or {}
+            if line.get("error") or response.get("status_code") != 200:
+                error = line.get("error") or {}
+                report.error_lines[str(error.get("code") or response.get("status_code") or "error")] += 1
+                continue
+            body = response.get("body") or {}
+            if isinstance(body, str):  # some runners send the body as a JSON string
+                try:
+                    body = json.loads(body)
+                except json.JSONDecodeError:
+                    report.unreadable += 1
+                    continue
+            wanted = known[custom_id]["model"]
+            served = str(body.get("model") or "")
+            if served and not served.startswith(
+                wanted
+            ):  # OpenAI answers gpt-4o-mini with gpt-4o-mini-2024-07-18
+                report.foreign_model += 1
+                report.examples.append(f"{where}: answered by {served!r}, exported for {wanted!r}")
+                continue
+            try:
+                result, from_text = judge_result_from_chat(body)
+            except (MalformedResponse, KeyError, TypeError, AttributeError):
+                report.unreadable += 1
+                continue
+            report.tokens_in += result.tokens_in
+            report.tokens_out += result.tokens_out
+            report.cost_usd += BATCH_DISCOUNT * call_cost(wanted, result.tokens_in, result.tokens_out, prices)
+            if result.status is not CallStatus.OK:
+                report.unreadable += 1
+                continue
+            if custom_id in have:
+                report.already_cached += 1
+                continue
+            report.read_from_text += from_text
+            answers.append((custom_id, known[custom_id], result))
+    if answers:
+        rows = judge_rows(
+            [r for _, _, r in answers],
+            BACKEND,
+            [a["model"] for _, a, _ in answers],
+            [a["prompt_version"] for _, a, _ in answers],
+        ).with_columns(key=pl.Series([k for k, _, _ in answers]))
+        cache.put(rows)
+        report.added = len(answers)
+    answered = have | {k for k, _, _ in answers}
+    report.missing = sum(key not in answered for key in known)
+    return report
