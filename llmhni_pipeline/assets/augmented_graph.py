@@ -7,7 +7,7 @@ import polars as pl
 from llmhni_pipeline.denoise.augment import denoising_report
 from llmhni_pipeline.denoise.graph_selection import GraphRule, apply_rule, check_of, choose_rule, judged_users
 from llmhni_pipeline.partitions import dataset_partitions
-from llmhni_pipeline.recsys.baselines import ease_graph_check
+from llmhni_pipeline.recsys.baselines import DenseMatrixRefused, ease_graph_check
 from llmhni_pipeline.recsys.data import SplitData
 from llmhni_pipeline.recsys.graph import InteractionGraph
 
@@ -51,11 +51,19 @@ def augmented_graph(
 ):
     train = raw_interactions.filter(pl.col("split") == "train").select("user_id", "item_id", "is_injected")
     data = SplitData.from_frame(raw_interactions)
+    refused = None
     if config.rule == "auto":
-        chosen, candidates = choose_rule(
-            data, train, llm_logical_scores, config.high_grid, l2=config.ease_l2, min_z=config.min_z
-        )
-        context.log.info(f"G′ rule chosen on validation (EASE recall@20): {chosen.name}")
+        try:
+            chosen, candidates = choose_rule(
+                data, train, llm_logical_scores, config.high_grid, l2=config.ease_l2, min_z=config.min_z
+            )
+            context.log.info(f"G′ rule chosen on validation (EASE recall@20): {chosen.name}")
+        except (
+            DenseMatrixRefused
+        ) as exc:  # no check possible at this size: the judge's edits stay unvalidated
+            refused = str(exc)
+            chosen, candidates = GraphRule("none", config.high), None
+            context.log.warning(f"G′ = G: the judgments cannot be checked on validation here. {exc}")
     else:
         chosen, candidates = GraphRule(config.rule, config.high), None
     edges, removed = apply_rule(train, llm_logical_scores, chosen)
@@ -65,16 +73,22 @@ def augmented_graph(
     check = {}
     if candidates is not None:  # G and the chosen G′ are both among the candidates already fit
         check = check_of(candidates, chosen)
-    elif config.ease_check:
-        check = ease_graph_check(
-            data, InteractionGraph.from_frame(edges, data.n_users, data.n_items), config.ease_l2
-        )
+    elif config.ease_check and refused is None:
+        try:
+            check = ease_graph_check(
+                data, InteractionGraph.from_frame(edges, data.n_users, data.n_items), config.ease_l2
+            )
+        except DenseMatrixRefused as exc:
+            refused = str(exc)
+            context.log.warning(f"no EASE check of G′: {exc}")
     if check:
         context.log.info(
             f"EASE validation recall@20: G {check['ease_valid_recall@20_G']:.4f}, "
             f"G′ {check['ease_valid_recall@20_G_prime']:.4f}"
         )
     choice: dict[str, object] = {"rule": chosen.name}
+    if refused:
+        choice["ease_check_refused"] = refused
     if candidates is not None:
         choice["rule_candidates"] = dg.MetadataValue.md(_markdown(candidates, chosen))
     yield dg.Output(

@@ -5,7 +5,7 @@ import polars as pl
 
 from llmhni_pipeline.lake import table_path
 from llmhni_pipeline.partitions import dataset_partitions
-from llmhni_pipeline.recsys.baselines import ease_scorer, most_popular_scorer
+from llmhni_pipeline.recsys.baselines import DenseMatrixRefused, ease_scorer, most_popular_scorer
 from llmhni_pipeline.recsys.data import SplitData
 from llmhni_pipeline.recsys.evaluate import KS, METRICS, Scorer, embedding_scorer, evaluate_ranking
 from llmhni_pipeline.resources.device import DeviceResource
@@ -98,12 +98,15 @@ def evaluation(
     )
     scorers["MostPop"] = (most_popular_scorer(data.train, dev), "mostpop", None, None)
     if config.include_ease:
-        scorers[f"EASE (λ={config.ease_l2:g})"] = (
-            ease_scorer(data.train, config.ease_l2, dev),
-            "ease",
-            None,
-            None,
-        )
+        try:
+            scorers[f"EASE (λ={config.ease_l2:g})"] = (
+                ease_scorer(data.train, config.ease_l2, dev),
+                "ease",
+                None,
+                None,
+            )
+        except DenseMatrixRefused as refused:  # a large catalogue: the table goes on without the EASE row
+            context.log.warning(f"EASE left out: {refused}")
     rows = []
     for name, (scorer, method, backbone, seed) in scorers.items():
         metrics = evaluate_ranking(

@@ -83,7 +83,12 @@ def llm_verdict(
         rule = str(graph_meta.get("rule", "?"))
         removed, added = graph_meta.get("removed_edges", 0), graph_meta.get("added_edges", 0)
         check = graph_meta.get("ease_valid_recall@20_G"), graph_meta.get("ease_valid_recall@20_G_prime")
-        if rule.startswith("none") or (not removed and not added):
+        if graph_meta.get("ease_check_refused"):
+            lines.append(
+                "- **G′ = G: the judge's edits could not be checked on validation here** (EASE, the check, is "
+                f"over the dense-memory bound: {graph_meta['ease_check_refused']}), so they were not applied."
+            )
+        elif rule.startswith("none") or (not removed and not added):
             lines.append(
                 "- **The judge changed nothing in training: G′ = G.** No rule built from its judgments beat G on "
                 "validation (the EASE check below), so any gain over the backbone comes from LLMHNI's training "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from llmhni_pipeline.recsys.data import SplitData, UserItemSets
@@ -15,8 +17,45 @@ def most_popular_scorer(train: InteractionGraph, device: torch.device | str = "c
     return lambda users: popularity.expand(len(users), -1).clone()
 
 
+MAX_DENSE_GB_ENV = "LLMHNI_MAX_DENSE_GB"
+DEFAULT_MAX_DENSE_GB = 8.0
+EASE_DENSE_COPIES = 3  # XᵀX and its inverse in float64, and B (float64, then a float32 copy) at the peak
+
+
+class DenseMatrixRefused(MemoryError):
+    """A dense matrix over the configured memory bound was refused before anything was allocated."""
+
+
+def max_dense_bytes() -> int:
+    """The largest dense matrix work any stage may allocate: ``$LLMHNI_MAX_DENSE_GB`` GiB (default 8)."""
+    value = os.environ.get(MAX_DENSE_GB_ENV) or str(DEFAULT_MAX_DENSE_GB)
+    try:
+        gib = float(value)
+    except ValueError:
+        gib = -1.0
+    if not gib > 0:
+        raise ValueError(f"{MAX_DENSE_GB_ENV} must be a positive number of GiB, not {value!r}")
+    return int(gib * 2**30)
+
+
+def check_dense(rows: int, cols: int, what: str, bytes_per_entry: int = 8, copies: int = 1) -> None:
+    """Refuse, before allocating, dense work of ``copies`` × ``rows`` × ``cols`` entries over the bound."""
+    need = rows * cols * bytes_per_entry * copies
+    bound = max_dense_bytes()
+    if need > bound:
+        raise DenseMatrixRefused(
+            f"{what} needs {copies} dense {rows:,} × {cols:,} matrices of {8 * bytes_per_entry}-bit numbers "
+            f"({need / 2**30:.1f} GiB), over the bound of {bound / 2**30:.1f} GiB; raise {MAX_DENSE_GB_ENV} if this "
+            "machine has the memory, or leave EASE out (evaluation: include_ease false; augmented_graph keeps G)"
+        )
+
+
 def ease_weights(train: InteractionGraph, l2: float = 100.0) -> torch.Tensor:
-    """B = I − P·diag(1/diag(P)) with P = (XᵀX + λI)⁻¹, so diag(B) = 0 (closed form, float64 solve)."""
+    """B = I − P·diag(1/diag(P)) with P = (XᵀX + λI)⁻¹, so diag(B) = 0 (closed form, float64 solve).
+
+    Dense in items × items: refused before allocating when that is over ``max_dense_bytes`` (80 GB per copy at
+    100,000 items), with ``DenseMatrixRefused`` naming the size and the setting."""
+    check_dense(train.n_items, train.n_items, f"EASE on {train.n_items:,} items", copies=EASE_DENSE_COPIES)
     x = torch.sparse_coo_tensor(
         torch.stack([train.users, train.items]),
         torch.ones(train.n_edges, dtype=torch.float64),

@@ -85,3 +85,22 @@ def test_the_model_store_serves_the_pretrained_model_to_its_consumers(trained_la
     assert torch.allclose(z_u, expected_u) and torch.allclose(z_i, expected_i)
     with pytest.raises(FileNotFoundError, match="materialize joint_model for ml-100k first"):
         store.load("joint_model", "ml-100k")
+
+
+def test_above_the_dense_bound_evaluation_leaves_ease_out_and_says_why(trained_lake, monkeypatch):
+    lake, _ = trained_lake
+    monkeypatch.setenv("LLMHNI_MAX_DENSE_GB", "0.001")  # ml-100k's 1,682 items need 3 × 21.6 MiB for EASE
+    with instance_with_datasets("ml-100k") as instance:
+        result = dg.materialize(
+            [raw_interactions, pretrained_recommender, evaluation],
+            selection=[evaluation],
+            partition_key="ml-100k",
+            instance=instance,
+            resources=build_resources(str(lake), device="cpu"),
+        )
+        warnings = [
+            e.message for e in instance.all_logs(result.run_id) if e.level >= 30 and "EASE left out" in e.message
+        ]
+    assert result.success and warnings and "LLMHNI_MAX_DENSE_GB" in warnings[0]
+    table = pl.read_parquet(table_path(lake, "evaluation", "ml-100k"))
+    assert set(table["model"]) == {"lightgcn (pretrained)", "MostPop"}

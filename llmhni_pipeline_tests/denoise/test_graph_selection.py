@@ -16,7 +16,7 @@ from llmhni_pipeline.recsys.graph import InteractionGraph
 from llmhni_pipeline_tests.recsys.test_train import _clustered_table
 
 
-def _noisy_case(judge_right: bool):
+def _noisy_case(judge_right: bool, with_frame: bool = False):
     """The clustered table plus 4 cross-block (noise) training edges per user; candidates: every noise edge and
     6 true edges per user as low-scored positives, 2 cross-block non-edges per user as high-scored negatives."""
     table = _clustered_table()
@@ -39,7 +39,7 @@ def _noisy_case(judge_right: bool):
     scores = frame.with_columns(
         user_p_high=(1 + pl.col("m")) / 2, user_p_low=(1 - pl.col("m")) / 2, item_p_high=(1 + pl.col("m")) / 2
     ).with_columns(item_p_low=pl.col("user_p_low"))
-    return data, train, scores
+    return (data, train, scores, full) if with_frame else (data, train, scores)
 
 
 def test_a_judge_that_finds_the_noise_gives_a_g_prime_chosen_over_g():
@@ -115,3 +115,24 @@ def test_relabel_uses_the_threshold_and_leaves_a_missing_view_undecided():
     assert relabel(scores, 0.8)["label"].to_list() == ["hard", "noisy", "unjudged", "noisy"]
     with pytest.raises(ValueError, match="known: remove_and_add"):
         GraphRule("drop_everything")
+
+
+def test_above_the_dense_bound_augmented_graph_keeps_g_and_says_why(monkeypatch):
+    """EASE, the check that validates the judge's edits, is refused on a catalogue over the bound: the judge's
+    right edits are then not applied unchecked, and the metadata and the log say why."""
+    import dagster as dg
+
+    from llmhni_pipeline.assets.augmented_graph import AugmentedGraphConfig, augmented_graph
+
+    _, _, scores, full = _noisy_case(judge_right=True, with_frame=True)
+    raw = full.with_columns(is_injected=pl.lit(False))
+    monkeypatch.setenv("LLMHNI_MAX_DENSE_GB", "1e-6")
+    with dg.build_asset_context(partition_key="shop") as context:
+        graph, removed = augmented_graph(context, AugmentedGraphConfig(ease_l2=10.0), raw, scores)
+    assert graph.metadata["rule"].value == "none" and removed.value.height == 0
+    assert "over the bound" in graph.metadata["ease_check_refused"].value
+    assert graph.value.height == raw.filter(pl.col("split") == "train").height
+    monkeypatch.delenv("LLMHNI_MAX_DENSE_GB")
+    with dg.build_asset_context(partition_key="shop") as context:
+        graph, _ = augmented_graph(context, AugmentedGraphConfig(ease_l2=10.0), raw, scores)
+    assert graph.metadata["rule"].value != "none" and "ease_check_refused" not in graph.metadata

@@ -76,3 +76,32 @@ def test_batching_does_not_change_the_result():
 def test_no_truth_at_all_is_an_error_not_a_zero():
     with pytest.raises(ValueError, match="nothing to evaluate"):
         evaluate_ranking(_fixed([[1.0, 0.0]]), _sets([], 1, 2), None, ks=(1,))
+
+
+def test_ease_is_refused_before_allocating_above_the_dense_bound(monkeypatch):
+    import time
+
+    import pytest
+
+    from llmhni_pipeline.recsys.baselines import DenseMatrixRefused, check_dense, ease_weights
+    from llmhni_pipeline.recsys.graph import InteractionGraph
+
+    n_items = 600  # EASE holds 3 dense 600 × 600 float64 matrices: 8.2 MiB
+    graph = InteractionGraph(torch.arange(600) % 50, torch.arange(600), 50, n_items)
+    monkeypatch.setenv("LLMHNI_MAX_DENSE_GB", "0.009")  # 9.2 MiB: fits
+    assert ease_weights(graph).shape == (n_items, n_items)
+    monkeypatch.setenv("LLMHNI_MAX_DENSE_GB", "0.007")
+    with pytest.raises(
+        DenseMatrixRefused, match=r"EASE on 600 items needs 3 dense 600 × 600 matrices .*LLMHNI_MAX_DENSE_GB"
+    ):
+        ease_weights(graph)
+    monkeypatch.setenv("LLMHNI_MAX_DENSE_GB", "8")
+    started = time.perf_counter()  # 100,000 items: 240 GB, refused at once, nothing allocated
+    with pytest.raises(
+        DenseMatrixRefused, match=r"100,000 × 100,000 .*\(223\.5 GiB\), over the bound of 8\.0 GiB"
+    ):
+        check_dense(100_000, 100_000, "EASE on 100,000 items", copies=3)
+    assert time.perf_counter() - started < 0.1
+    monkeypatch.setenv("LLMHNI_MAX_DENSE_GB", "lots")
+    with pytest.raises(ValueError, match="LLMHNI_MAX_DENSE_GB must be a positive number"):
+        check_dense(2, 2, "x")
