@@ -285,6 +285,68 @@ def cmd_batch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_trial(args: argparse.Namespace) -> int:
+    """``judgments trial``: judge a seeded, stratified sample with the configured backend and report its signal
+    with confidence intervals beside the recommender's, and the cost of full coverage."""
+    import types
+
+    import numpy as np
+    import polars as pl
+
+    from llmhni_pipeline.assets.llm_logical_scores import JudgeConfig
+    from llmhni_pipeline.denoise.judging import judge_pairs, ordered_pairs
+    from llmhni_pipeline.denoise.trial import trial_report, trial_sample
+    from llmhni_pipeline.llm.accounting import DEFAULT_PRICES
+    from llmhni_pipeline.llm.batch import batch_lines, estimated_tokens
+    from llmhni_pipeline.llm.labels import LabelThresholds
+    from llmhni_pipeline.resources.llm import LLMResource
+
+    if args.pairs < 10:
+        raise CLIError("--pairs: at least 10 pairs, or no interval means anything")
+    lake = default_lake_dir()
+    tables = dataset_tables(lake, args.dataset)
+    raw = table_path(lake, "raw_interactions", args.dataset)
+    if not raw.is_file():
+        raise CLIError(f"{raw}: no raw_interactions for {args.dataset!r}; materialize it first")
+    interactions = pl.read_parquet(raw)
+    candidates = tables["candidate_pairs"]
+    sample = ordered_pairs(trial_sample(candidates, interactions, args.pairs, args.seed))
+    user, item = build_dataset_prompts(lake, args.dataset, sample)
+    llm = LLMResource(lake_dir=str(lake))
+    judge, cache = llm.judge(), llm.cache("judgments")
+    options = llm.run_options(types.SimpleNamespace(info=print), "judge")
+    config = JudgeConfig()
+    thresholds = LabelThresholds(config.threshold_mode, config.high, config.low)
+    print(f"{args.dataset}: judging {sample.height} sampled pairs with {judge.backend}:{judge.model}")
+    judged = judge_pairs(judge, user, item, sample["user_id"].to_numpy(), cache, options, thresholds)
+
+    def column(results, name):
+        return np.array([getattr(r, name) if r else np.nan for r in results], dtype=np.float64)
+
+    scores = sample.select("user_id", "item_id", "kind").with_columns(
+        **{
+            f"{view}_{p}": column(results, p)
+            for view, results in (("user", judged.user), ("item", judged.item))
+            for p in ("p_high", "p_low")
+        }
+    )
+    sent = user + [p for p, r in zip(item, judged.item, strict=True) if r is not None]
+    tokens = estimated_tokens(batch_lines(sent, judge.model))
+    report = trial_report(
+        sample,
+        scores,
+        candidates,
+        interactions,
+        len(sent),
+        tokens,
+        DEFAULT_PRICES,
+        list(dict.fromkeys([judge.model, "gpt-4o-mini", "gpt-4o"])),
+    )
+    for line in report.lines():
+        print(line)
+    return 0
+
+
 def batch_prompts(lake: Path, dataset: str, model: str, cache, both_views: bool) -> list[JudgePrompt]:
     """The judge prompts a batch round sends, in the order ``llm_logical_scores`` would send them (default
     config): every user-centric prompt, and the item-centric prompt of each pair whose user-centric answer is
@@ -439,6 +501,15 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--model", help="judge model (default $LLMHNI_JUDGE_MODEL or gpt-4o-mini)")
     q.add_argument("--both-views", action="store_true", help="both perspectives of every pair in one round")
     q.set_defaults(func=cmd_batch)
+    q = judgments.add_parser(
+        "trial",
+        help="judge a stratified sample with the configured backend: its signal beside the recommender's, and "
+        "the cost of full coverage",
+    )
+    q.add_argument("dataset", help="dataset key whose candidate_pairs are sampled")
+    q.add_argument("--pairs", type=int, default=300, help="sampled candidate pairs (default 300)")
+    q.add_argument("--seed", type=int, default=2026)
+    q.set_defaults(func=cmd_trial)
     q = judgments.add_parser(
         "batch-import", help="cache the answers of Batch API output/error files (any order, several files)"
     )
