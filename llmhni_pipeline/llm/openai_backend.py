@@ -8,7 +8,10 @@ held out of every repr and scrubbed from any error text this module produces.
 from __future__ import annotations
 
 import json
+import re
 import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -104,13 +107,105 @@ def _retrying(settings: OpenAISettings) -> Retrying:
     )
 
 
-def make_client(settings: OpenAISettings) -> openai.OpenAI:
+def make_client(settings: OpenAISettings, base_url: str | None = None) -> openai.OpenAI:
     return openai.OpenAI(
-        base_url=settings.base_url,
+        base_url=base_url if base_url is not None else settings.base_url,
         api_key=settings.api_key or "unused",
         max_retries=0,
         timeout=settings.timeout_s,
     )
+
+
+def base_urls(value: str | None) -> list[str | None]:
+    """``LLMHNI_LLM_BASE_URL`` as a list: several endpoints separated by commas or spaces; ``[None]`` (the SDK's
+    default, api.openai.com or ``$OPENAI_BASE_URL``) when unset."""
+    urls = [u for u in re.split(r"[,\s]+", value or "") if u]
+    return list(dict.fromkeys(urls)) or [None]
+
+
+# failures that say something about the endpoint (down, overloaded, broken), not about the request
+ENDPOINT_FAILURES = (openai.APIConnectionError, openai.APITimeoutError, openai.InternalServerError)
+
+
+@dataclass
+class _Endpoint:
+    url: str | None
+    client: openai.OpenAI
+    in_flight: int = 0
+    failures_in_a_row: int = 0
+    out_until: float = 0.0
+    requests: int = 0
+
+
+class EndpointPool:
+    """Several OpenAI-compatible endpoints serving the same model, used as one.
+
+    Each request leases the endpoint with the fewest requests in flight among those not taken out, at most
+    ``per_endpoint`` at a time on each (a lease waits for a free slot). ``eject_after`` failures in a row
+    (connection errors, timeouts, 5xx) take an endpoint out for ``cooldown_s``; the retry of the failed request
+    leases again, so its work goes to the others. When every endpoint is out, the one due back first is tried
+    (a probe) rather than none. Paid-once and the budget hold across the pool because they are the gateway's:
+    the pool only routes. A small pool rather than LiteLLM's ``Router``: that is a 44 MB wheel with tiktoken,
+    boto3 and huggingface-hub for routing we do in a page, and its pass-through of ``logprobs`` is not
+    documented, while the judge reads nothing else."""
+
+    def __init__(
+        self,
+        settings: OpenAISettings,
+        client: openai.OpenAI | None = None,
+        eject_after: int = 3,
+        cooldown_s: float = 30.0,
+    ):
+        urls = base_urls(settings.base_url)
+        self.endpoints = [
+            _Endpoint(url, client if client is not None and i == 0 else make_client(settings, url))
+            for i, url in enumerate(urls)
+        ]
+        self.per_endpoint = max(1, settings.max_in_flight)
+        self.eject_after, self.cooldown_s = eject_after, cooldown_s
+        self._cond = threading.Condition()
+
+    def __len__(self) -> int:
+        return len(self.endpoints)
+
+    def describe(self) -> str:
+        return ", ".join(str(e.client.base_url) if e.url is None else e.url for e in self.endpoints)
+
+    def _pick(self) -> _Endpoint:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                free = [e for e in self.endpoints if e.in_flight < self.per_endpoint]
+                up = [e for e in free if e.out_until <= now]
+                if not any(e.out_until <= now for e in self.endpoints):
+                    up = free and [min(free, key=lambda e: e.out_until)]  # all out: probe the first due back
+                if up:
+                    chosen = min(up, key=lambda e: (e.in_flight, e.requests))
+                    chosen.in_flight += 1
+                    chosen.requests += 1
+                    return chosen
+                self._cond.wait(timeout=0.5)
+
+    @contextmanager
+    def lease(self):
+        """The client of one endpoint for one request; its outcome counts for that endpoint."""
+        endpoint = self._pick()
+        try:
+            yield endpoint.client
+        except ENDPOINT_FAILURES:
+            with self._cond:
+                endpoint.failures_in_a_row += 1
+                if endpoint.failures_in_a_row >= self.eject_after and len(self.endpoints) > 1:
+                    endpoint.out_until = time.monotonic() + self.cooldown_s
+                    endpoint.failures_in_a_row = 0
+            raise
+        else:
+            with self._cond:
+                endpoint.failures_in_a_row = 0
+        finally:
+            with self._cond:
+                endpoint.in_flight -= 1
+                self._cond.notify_all()
 
 
 class _OpenAIBase:
@@ -118,7 +213,7 @@ class _OpenAIBase:
 
     def __init__(self, settings: OpenAISettings, client: openai.OpenAI | None = None):
         self.settings = settings
-        self.client = client or make_client(settings)
+        self.pool = EndpointPool(settings, client)
         self._lock = threading.Lock()
         self._retry = _retrying(settings)  # one retry policy per backend, not one per request
 
@@ -126,7 +221,7 @@ class _OpenAIBase:
         return f"{type(self).__name__}(base_url={self.settings.base_url!r}, model={self.model!r})"
 
     def endpoint(self) -> str:
-        return self.settings.base_url or str(self.client.base_url)
+        return self.pool.describe()
 
     def _call(self, fn, *args):
         """Run ``fn`` with retries; errors leave here naming the endpoint and never the key."""
@@ -159,7 +254,8 @@ class OpenAIEmbedder(_OpenAIBase):
 
     def _request(self, texts: list[str]) -> EmbedBatch:
         try:
-            response = self.client.embeddings.create(model=self.model, input=texts)
+            with self.pool.lease() as client:
+                response = client.embeddings.create(model=self.model, input=texts)
         except (openai.APIResponseValidationError, json.JSONDecodeError) as exc:
             raise MalformedResponse(f"unreadable embeddings response: {exc}") from exc
         data = sorted(response.data or [], key=lambda d: d.index)
@@ -231,9 +327,10 @@ class OpenAIJudge(_OpenAIBase):
 
     def _request(self, prompt: JudgePrompt) -> JudgeResult:
         try:
-            response = self.client.chat.completions.create(
-                **chat_request_body(prompt, self.model, self.settings.top_logprobs)
-            )
+            with self.pool.lease() as client:
+                response = client.chat.completions.create(
+                    **chat_request_body(prompt, self.model, self.settings.top_logprobs)
+                )
             body = response.model_dump()
         except (openai.APIResponseValidationError, json.JSONDecodeError) as exc:
             raise MalformedResponse(f"unreadable chat response: {exc}") from exc
@@ -271,7 +368,7 @@ class OpenAIJudge(_OpenAIBase):
                     errors.append(exc)
                 done.release()
 
-        for _ in range(min(len(prompts), max(1, self.settings.max_in_flight))):
+        for _ in range(min(len(prompts), max(1, self.settings.max_in_flight) * len(self.pool))):
             threading.Thread(target=work, daemon=True, name="openai-judge").start()
         for _ in prompts:
             while not done.acquire(timeout=0.05):

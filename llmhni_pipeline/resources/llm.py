@@ -25,7 +25,8 @@ LOCAL_JUDGE_BATCH = (
 class LLMResource(dg.ConfigurableResource):
     """``local`` backends (MiniLM, llama.cpp judge) unless an OpenAI-compatible endpoint is configured.
 
-    Set ``LLMHNI_LLM_BASE_URL`` (e.g. http://127.0.0.1:8000/v1 for vLLM/Ollama/llama.cpp server) or
+    Set ``LLMHNI_LLM_BASE_URL`` (e.g. http://127.0.0.1:8000/v1 for vLLM/Ollama/llama.cpp server; several,
+    comma-separated, are a pool with ``max_in_flight`` requests on each) or
     ``LLMHNI_EMBED_BACKEND=openai`` / ``LLMHNI_JUDGE_BACKEND=openai`` and export ``OPENAI_API_KEY``.
     """
 

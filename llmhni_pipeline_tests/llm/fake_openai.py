@@ -17,6 +17,7 @@ import json
 import math
 import random
 import re
+import socket
 import threading
 import time
 from collections import Counter
@@ -55,6 +56,7 @@ class FakeOpenAI:
         self.requests = 0
         self.received = 0  # every request, also those refused for their key
         self.auth_seen: set[str] = set()
+        self.down = False
         self.chat_bodies: list[dict] = []  # every chat request as received, for byte-for-byte comparisons
         server = self
 
@@ -104,8 +106,17 @@ class FakeOpenAI:
         handler.end_headers()
         handler.wfile.write(body)
 
+    def go_down(self) -> None:
+        """From now on every request is dropped without an answer (open keep-alive connections too): a server
+        that died."""
+        self.down = True
+
     def _handle(self, handler) -> None:
         body = json.loads(handler.rfile.read(int(handler.headers.get("Content-Length", 0))) or b"{}")
+        if self.down:
+            handler.close_connection = True
+            handler.connection.shutdown(socket.SHUT_RDWR)
+            return
         with self.lock:
             self.received += 1
         self.auth_seen.add(handler.headers.get("Authorization", ""))
