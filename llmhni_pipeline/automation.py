@@ -1,14 +1,29 @@
-"""New datasets become partitions (sensor); changed sources are re-materialized (schedule)."""
+"""New datasets become partitions (sensor); changed sources are re-materialized (schedule); judge batches are
+followed until their output is cached (sensor)."""
+
+import os
 
 import dagster as dg
+import polars as pl
 
 from llmhni_pipeline.datasets.errors import DatasetError
 from llmhni_pipeline.datasets.interactions import source_files_of, source_fingerprint
 from llmhni_pipeline.datasets.registry import builtin_dataset_keys, list_incoming, rejected_incoming
 from llmhni_pipeline.partitions import DATASETS, dataset_partitions
 from llmhni_pipeline.resources.lake import LakeResource
+from llmhni_pipeline.resources.llm import LLMResource
 
 MAIN_JOB = "llmhni_job"
+# the judge stage and everything downstream of it: what a partition runs again once its batches are imported
+AFTER_JUDGING = (
+    "llm_logical_scores",
+    "augmented_graph",
+    "removed_edges",
+    "joint_model",
+    "evaluation",
+    "report",
+)
+BATCH_POLL_SECONDS = int(os.environ.get("LLMHNI_BATCH_POLL_SECONDS") or 60)
 
 
 @dg.sensor(
@@ -66,3 +81,37 @@ def stale_datasets_schedule(context: dg.ScheduleEvaluationContext, lake: LakeRes
         if current != recorded:
             requests.append(dg.RunRequest(partition_key=partition, run_key=f"stale:{partition}:{current}"))
     return requests or dg.SkipReason("no dataset source changed")
+
+
+@dg.sensor(
+    job_name=MAIN_JOB,
+    minimum_interval_seconds=BATCH_POLL_SECONDS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Follows the judge's open Batch API batches (LLMHNI_JUDGE_BACKEND=openai-batch): imports each "
+    "one's output when it is done (failed, expired and cancelled ones with the lines they finished), and runs the "
+    "judge stage and everything downstream again for a partition with no batch left open.",
+)
+def judge_batches_sensor(context: dg.SensorEvaluationContext, llm: LLMResource):
+    jobs = llm.batch_jobs(context.log.info)
+    if not jobs.records().filter(~pl.col("imported")).height:
+        return dg.SkipReason("no judge batch is open")
+    finished = jobs.poll(llm.cache("judgments"))
+    runs = [
+        dg.RunRequest(
+            partition_key=dataset,
+            run_key=f"batches:{dataset}:{','.join(sorted(ids))}",
+            asset_selection=[dg.AssetKey(name) for name in AFTER_JUDGING],
+        )
+        for dataset, ids in finished.items()
+        if not jobs.open_for(dataset).height
+    ]
+    open_now = jobs.records().filter(~pl.col("imported"))
+    if not runs:
+        return dg.SkipReason(
+            f"{open_now.height} batch(es) still open: "
+            + ", ".join(
+                f"{r['batch_id']} {r['status']} ({r['completed'] or 0}/{r['requests']})"
+                for r in open_now.iter_rows(named=True)
+            )
+        )
+    return runs

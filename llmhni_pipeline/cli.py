@@ -348,15 +348,10 @@ def cmd_trial(args: argparse.Namespace) -> int:
 
 
 def batch_prompts(lake: Path, dataset: str, model: str, cache, both_views: bool) -> list[JudgePrompt]:
-    """The judge prompts a batch round sends, in the order ``llm_logical_scores`` would send them (default
-    config): every user-centric prompt, and the item-centric prompt of each pair whose user-centric answer is
-    cached and High (the only pairs where it can change the label); with ``both_views``, both of every pair."""
-    import numpy as np
-
+    """The judge prompts a batch round of ``dataset`` sends, as ``llm_logical_scores`` (default config) would."""
     from llmhni_pipeline.assets.llm_logical_scores import JudgeConfig
-    from llmhni_pipeline.denoise.judging import ordered_pairs, per_user_blocks
+    from llmhni_pipeline.denoise.judging import ordered_pairs, round_prompts
     from llmhni_pipeline.llm.batch import BACKEND
-    from llmhni_pipeline.llm.gateway import judge_key
     from llmhni_pipeline.llm.labels import LabelThresholds
 
     config = JudgeConfig()
@@ -364,15 +359,10 @@ def batch_prompts(lake: Path, dataset: str, model: str, cache, both_views: bool)
         dataset_tables(lake, dataset)["candidate_pairs"], config.user_order, config.user_order_seed
     )
     user, item = build_dataset_prompts(lake, dataset, pairs)
-    if both_views:
-        return [user[i] if view == 0 else item[i] for view, i in per_user_blocks(pairs["user_id"].to_numpy())]
-    answers = cache.load([judge_key(BACKEND, model, p) for p in user])
-    by_key = (
-        {r["key"]: r["p_high"] - r["p_low"] for r in answers.iter_rows(named=True)} if answers.height else {}
+    thresholds = LabelThresholds(config.threshold_mode, config.high, config.low)
+    return round_prompts(
+        user, item, pairs["user_id"].to_numpy(), cache, BACKEND, model, thresholds, both_views
     )
-    scores = np.array([by_key.get(judge_key(BACKEND, model, p), np.nan) for p in user], dtype=np.float64)
-    labels = LabelThresholds(config.threshold_mode, config.high, config.low).labels(scores)
-    return user + [item[i] for i, label in enumerate(labels) if label is not None and str(label) == "High"]
 
 
 def dataset_tables(lake: Path, dataset: str) -> dict[str, object]:

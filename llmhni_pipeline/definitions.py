@@ -16,7 +16,12 @@ from llmhni_pipeline.assets.pretrained_recommender import pretrained_recommender
 from llmhni_pipeline.assets.raw_interactions import raw_interactions
 from llmhni_pipeline.assets.report import report
 from llmhni_pipeline.assets.text_profiles import text_profiles
-from llmhni_pipeline.automation import MAIN_JOB, incoming_datasets_sensor, stale_datasets_schedule
+from llmhni_pipeline.automation import (
+    MAIN_JOB,
+    incoming_datasets_sensor,
+    judge_batches_sensor,
+    stale_datasets_schedule,
+)
 from llmhni_pipeline.lake import default_lake_dir
 from llmhni_pipeline.resources.device import DeviceResource
 from llmhni_pipeline.resources.io_managers import PolarsParquetIOManager
@@ -60,7 +65,7 @@ def build_resources(lake_dir: str | None = None, device: str | None = None) -> d
 defs = dg.Definitions(
     assets=ASSETS,
     jobs=[llmhni_job],
-    sensors=[incoming_datasets_sensor],
+    sensors=[incoming_datasets_sensor, judge_batches_sensor],
     schedules=[stale_datasets_schedule],
     resources=build_resources(),
     executor=dg.in_process_executor,  # a subprocess per step would re-import torch for each stage

@@ -10,8 +10,12 @@ import polars as pl
 
 from llmhni_pipeline.denoise.augment import hard_or_noisy
 from llmhni_pipeline.denoise.judge_quality import judge_quality
-from llmhni_pipeline.denoise.judging import judge_pairs, ordered_pairs
+from llmhni_pipeline.denoise.judging import judge_pairs, ordered_pairs, round_prompts
 from llmhni_pipeline.denoise.prompts import PROMPT_VERSIONS, build_prompts, prompt_templates_markdown
+from llmhni_pipeline.llm.accounting import DEFAULT_PRICES, call_cost
+from llmhni_pipeline.llm.batch import BACKEND, BATCH_DISCOUNT, batch_lines, estimated_tokens
+from llmhni_pipeline.llm.batch_jobs import Waiting
+from llmhni_pipeline.llm.gateway import judge_key
 from llmhni_pipeline.llm.labels import LabelThresholds
 from llmhni_pipeline.partitions import dataset_partitions
 from llmhni_pipeline.resources.llm import LLMResource
@@ -34,6 +38,55 @@ class JudgeConfig(dg.Config):
     user_order_seed: int = 2026
 
 
+def batch_metadata(llm, key: str) -> dict[str, object]:
+    """The batches that judged this partition, and what they cost at the batch price."""
+    records = llm.batch_jobs().records().filter(pl.col("dataset") == key)
+    return {
+        "batches": ", ".join(records["batch_id"].drop_nulls().to_list()),
+        "batch_answers_cached": int(records["added"].fill_null(0).sum()),
+        "batch_cost_usd": round(float(records["cost_usd"].fill_null(0.0).sum()), 6),
+    }
+
+
+def submit_or_wait(context, llm, model, cache, thresholds, skip_undecided, pairs, user_prompts, item_prompts):
+    """Batch mode: fail with "waiting for batch …" while a batch of this partition is open, or after submitting
+    this round's uncached prompts; return (and let the stage read the cache, making no call) when none is left."""
+    key = context.partition_key
+    jobs = llm.batch_jobs(context.log.info)
+    waiting = jobs.open_for(key)
+    if not waiting.height:
+        needed = round_prompts(
+            user_prompts,
+            item_prompts,
+            pairs["user_id"].to_numpy(),
+            cache,
+            "openai",
+            model,
+            thresholds,
+            both_views=not skip_undecided,
+        )
+        keys = [judge_key(BACKEND, model, p) for p in needed]
+        cached = cache.load(keys)
+        have = set(cached["key"].to_list()) if cached.height else set()
+        todo = [p for p, k in zip(needed, keys, strict=True) if k not in have]
+        if not todo:
+            return
+        cost = BATCH_DISCOUNT * call_cost(
+            model, estimated_tokens(batch_lines(todo, model)), len(todo), DEFAULT_PRICES
+        )
+        if llm.max_cost_usd is not None and cost > llm.max_cost_usd:
+            raise dg.Failure(
+                f"{key}: this round's {len(todo):,} prompts would cost about ${cost:.2f} at the batch "
+                f"price, over max_cost_usd ${llm.max_cost_usd:.2f}; nothing was submitted"
+            )
+        jobs.submit(todo, model, cache, key)
+        waiting = jobs.open_for(key)
+    message = Waiting(waiting["batch_id"].drop_nulls().to_list(), int(waiting["requests"].sum())).message(key)
+    raise dg.Failure(
+        description=message, metadata={"batches": ", ".join(waiting["batch_id"].drop_nulls().to_list())}
+    )
+
+
 @dg.asset(
     partitions_def=dataset_partitions, group_name="denoise", kinds={"parquet"}, code_version="1", pool="llm"
 )
@@ -49,11 +102,23 @@ def llm_logical_scores(
     user_prompts, item_prompts = build_prompts(pairs, text_profiles)
     judge = llm.judge()
     cache = llm.cache("judgments")
+    thresholds = LabelThresholds(config.threshold_mode, config.high, config.low)
+    if llm.batch_mode:  # raises while a batch of this partition is open or a new round was just submitted
+        submit_or_wait(
+            context,
+            llm,
+            judge.model,
+            cache,
+            thresholds,
+            config.skip_undecided,
+            pairs,
+            user_prompts,
+            item_prompts,
+        )
     options = llm.run_options(context.log, "judge")
     if config.max_calls_per_run:
         cap = options.budget.max_calls
         options.budget.max_calls = min(cap, config.max_calls_per_run) if cap else config.max_calls_per_run
-    thresholds = LabelThresholds(config.threshold_mode, config.high, config.low)
     judged = judge_pairs(
         judge,
         user_prompts,
@@ -131,6 +196,7 @@ def llm_logical_scores(
             **stats.as_metadata(),
             "unjudged_pairs": unjudged,
             "answers_read_from_text": from_text,
+            **(batch_metadata(llm, context.partition_key) if llm.batch_mode else {}),
             "second_view_prompts_skipped": judged.skipped_second,
             "judge": f"{judge.backend}:{judge.model}",
             "prompts": dg.MetadataValue.md(prompt_templates_markdown()),

@@ -70,7 +70,8 @@ def _id_as_text(frame: pl.DataFrame, column: str, path: Path) -> pl.Series:
         missing = text.is_null() | text.str.to_lowercase().is_in(MISSING_IDS)
         if missing.any():
             raise DatasetError(
-                path, f"column {column!r} has {int(missing.sum())} empty or NaN id(s), e.g. {_where(missing, path)}"
+                path,
+                f"column {column!r} has {int(missing.sum())} empty or NaN id(s), e.g. {_where(missing, path)}",
             )
         limit = max_id_chars()
         too_long = text.str.len_chars() > limit

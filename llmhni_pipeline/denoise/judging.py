@@ -19,7 +19,7 @@ import polars as pl
 from llmhni_pipeline.denoise.augment import needs_second_view
 from llmhni_pipeline.llm.accounting import Budget, CallStats
 from llmhni_pipeline.llm.cache import CallCache
-from llmhni_pipeline.llm.gateway import RunOptions, judge_prompts
+from llmhni_pipeline.llm.gateway import RunOptions, judge_key, judge_prompts
 from llmhni_pipeline.llm.interfaces import Judge, JudgePrompt, JudgeResult
 from llmhni_pipeline.llm.labels import LabelThresholds
 
@@ -113,3 +113,31 @@ def judge_pairs(
         stats.skipped += len(wanted)
     skipped = [decided[i] and not needs_second_view(str(labels[i])) for i in range(n)]
     return PairJudgments(first, item, stats, skipped)
+
+
+def round_prompts(
+    user_prompts: Sequence[JudgePrompt],
+    item_prompts: Sequence[JudgePrompt],
+    users: np.ndarray,
+    cache: CallCache,
+    backend: str,
+    model: str,
+    thresholds: LabelThresholds,
+    both_views: bool = False,
+) -> list[JudgePrompt]:
+    """The prompts a batch round sends, in the order ``judge_pairs`` sends them, for pairs sorted by user: every
+    user-centric prompt, and the item-centric prompt of each pair whose user-centric answer is cached and needs
+    it (a batch cannot wait for its own answers, so that is a second round); with ``both_views`` (or quantile
+    thresholds) both prompts of every pair in one round. Cached ones are left in: the export drops them."""
+    if both_views or thresholds.mode != "fixed":
+        return [user_prompts[i] if view == 0 else item_prompts[i] for view, i in per_user_blocks(users)]
+    answers = cache.load([judge_key(backend, model, p) for p in user_prompts])
+    by_key = (
+        {r["key"]: r["p_high"] - r["p_low"] for r in answers.iter_rows(named=True)} if answers.height else {}
+    )
+    scores = np.array(
+        [by_key.get(judge_key(backend, model, p), np.nan) for p in user_prompts], dtype=np.float64
+    )
+    labels = thresholds.labels(scores)
+    wanted = [i for i, label in enumerate(labels) if label is not None and needs_second_view(str(label))]
+    return list(user_prompts) + [item_prompts[i] for i in wanted]

@@ -37,7 +37,9 @@ def load_checkpoint(
     """The model saved at ``path`` (``payload``: its contents, when already read)."""
     if payload is None:
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: checkpoint not found; materialize the stage that writes it first")
+            raise FileNotFoundError(
+                f"{path}: checkpoint not found; materialize the stage that writes it first"
+            )
         payload = torch.load(path, map_location=device, weights_only=True)
     hyper = dict(payload["hyper"])
     model = build_backbone(payload["backbone"], payload["n_users"], payload["n_items"], **hyper)

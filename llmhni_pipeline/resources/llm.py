@@ -11,11 +11,18 @@ import dagster as dg
 
 from llmhni_pipeline.lake import default_lake_dir, raw_dir
 from llmhni_pipeline.llm.accounting import DEFAULT_PRICES, Budget
+from llmhni_pipeline.llm.batch_jobs import BatchJobs
 from llmhni_pipeline.llm.cache import CallCache
 from llmhni_pipeline.llm.gateway import RunOptions
 from llmhni_pipeline.llm.interfaces import Embedder, Judge
 from llmhni_pipeline.llm.model_store import JUDGE_MODELS, installed_gguf
-from llmhni_pipeline.llm.openai_backend import OpenAIEmbedder, OpenAIJudge, OpenAISettings
+from llmhni_pipeline.llm.openai_backend import (
+    OpenAIEmbedder,
+    OpenAIJudge,
+    OpenAISettings,
+    base_urls,
+    make_client,
+)
 
 LOCAL_JUDGE_BATCH = (
     2  # prompts per batch for the embedded judge (~1.5 s each on 2 cores): an interrupt waits for one
@@ -25,7 +32,8 @@ LOCAL_JUDGE_BATCH = (
 class LLMResource(dg.ConfigurableResource):
     """``local`` backends (MiniLM, llama.cpp judge) unless an OpenAI-compatible endpoint is configured.
 
-    Set ``LLMHNI_LLM_BASE_URL`` (e.g. http://127.0.0.1:8000/v1 for vLLM/Ollama/llama.cpp server; several,
+    ``LLMHNI_JUDGE_BACKEND=openai-batch`` sends the judge's prompts as Batch API batches (half price, up to 24 h;
+    the ``judge_batches_sensor`` follows them). Set ``LLMHNI_LLM_BASE_URL`` (e.g. http://127.0.0.1:8000/v1 for vLLM/Ollama/llama.cpp server; several,
     comma-separated, are a pool with ``max_in_flight`` requests on each) or
     ``LLMHNI_EMBED_BACKEND=openai`` / ``LLMHNI_JUDGE_BACKEND=openai`` and export ``OPENAI_API_KEY``.
     """
@@ -72,14 +80,29 @@ class LLMResource(dg.ConfigurableResource):
         raise ValueError(f"embed_backend must be 'local' or 'openai', not {self.embed_backend!r}")
 
     def judge(self) -> Judge:
-        if self.judge_backend == "openai":
+        if self.judge_backend in (
+            "openai",
+            "openai-batch",
+        ):  # batch mode reads the answers its batches cached
             return OpenAIJudge(self._openai_settings())
         if self.judge_backend == "local":
             from llmhni_pipeline.llm.local_backends import LlamaCppJudge
 
             model = JUDGE_MODELS[self.local_judge_model]
             return LlamaCppJudge(installed_gguf(model, self.models_dir), model.name)
-        raise ValueError(f"judge_backend must be 'local' or 'openai', not {self.judge_backend!r}")
+        raise ValueError(
+            f"judge_backend must be 'local', 'openai' or 'openai-batch', not {self.judge_backend!r}"
+        )
+
+    @property
+    def batch_mode(self) -> bool:
+        """The judge submits its prompts as batches (OpenAI's Batch API) instead of calling synchronously."""
+        return self.judge_backend == "openai-batch"
+
+    def batch_jobs(self, report=print) -> BatchJobs:
+        """The lake's batch records and a client of the (first) configured endpoint."""
+        settings = self._openai_settings()
+        return BatchJobs(Path(self.lake_dir), make_client(settings, base_urls(settings.base_url)[0]), report)
 
     @property
     def models_dir(self) -> Path:

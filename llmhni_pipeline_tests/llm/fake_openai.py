@@ -58,6 +58,7 @@ class FakeOpenAI:
         self.auth_seen: set[str] = set()
         self.down = False
         self.chat_bodies: list[dict] = []  # every chat request as received, for byte-for-byte comparisons
+        self.batch_api = FakeBatchAPI()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -70,7 +71,12 @@ class FakeOpenAI:
                 pass
 
             def do_POST(self):
+                if "/files" in self.path or "/batches" in self.path:
+                    return server.batch_api.handle(server, self, "POST")
                 server._handle(self)
+
+            def do_GET(self):
+                return server.batch_api.handle(server, self, "GET")
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -238,6 +244,120 @@ def batch_output(lines: list[dict], errors: set[str] = frozenset(), model: str |
             {"id": f"batch_req_{i}", "custom_id": line["custom_id"], "response": response, "error": None}
         )
     return out
+
+
+class FakeBatchAPI:
+    """OpenAI's ``/v1/files`` and ``/v1/batches`` as the SDK sees them, in memory. A batch moves one state per
+    ``retrieve`` (validating → in_progress → finalizing → completed); ``end`` changes how it ends: "completed",
+    "expired" or "failed" (then only the first ``partial`` share of its lines has an output). ``cancel`` moves it
+    to cancelling, then cancelled with the same partial output. Answers are the fake server's (``chat_completion``),
+    errors for the custom ids in ``errors``. ``creates`` counts batches created: a client that never submits twice
+    keeps it at one per file."""
+
+    STATES = ("validating", "in_progress", "finalizing")
+
+    def __init__(self):
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict] = {}
+        self.end, self.partial, self.errors = "completed", 0.5, set()
+        self.creates = 0
+        self.lock = threading.Lock()
+
+    def _file(self, content: bytes, purpose: str, name: str) -> dict:
+        file_id = f"file-{len(self.files) + 1}"
+        self.files[file_id] = content
+        return {
+            "id": file_id,
+            "object": "file",
+            "bytes": len(content),
+            "created_at": 0,
+            "filename": name,
+            "purpose": purpose,
+            "status": "processed",
+        }
+
+    def _output(self, batch: dict, share: float) -> None:
+        lines = [json.loads(t) for t in self.files[batch["input_file_id"]].decode().splitlines() if t.strip()]
+        done = lines[: int(len(lines) * share)]
+        answers = batch_output(done, errors=self.errors)
+        good = [a for a in answers if a["response"]["status_code"] == 200]
+        bad = [a for a in answers if a["response"]["status_code"] != 200]
+        if good:
+            batch["output_file_id"] = self._file(
+                "".join(json.dumps(a) + "\n" for a in good).encode(), "batch_output", "output.jsonl"
+            )["id"]
+        if bad:
+            batch["error_file_id"] = self._file(
+                "".join(json.dumps(a) + "\n" for a in bad).encode(), "batch_output", "errors.jsonl"
+            )["id"]
+        batch["request_counts"] = {"total": len(lines), "completed": len(good), "failed": len(bad)}
+
+    def _advance(self, batch: dict) -> None:
+        if batch["status"] == "cancelling":
+            batch["status"] = "cancelled"
+            self._output(batch, self.partial)
+        elif batch["status"] in self.STATES:
+            index = self.STATES.index(batch["status"])
+            if index + 1 < len(self.STATES):
+                batch["status"] = self.STATES[index + 1]
+            else:
+                batch["status"] = self.end
+                self._output(batch, 1.0 if self.end == "completed" else self.partial)
+
+    def handle(self, server, handler, method: str) -> None:
+        length = int(handler.headers.get("Content-Length", 0) or 0)
+        raw = handler.rfile.read(length) if length else b""
+        path = handler.path.split("?")[0].removeprefix("/v1")
+        with self.lock:
+            if method == "POST" and path == "/files":
+                # multipart/form-data: the part named "file" holds the JSONL
+                boundary = handler.headers["Content-Type"].split("boundary=")[1].encode()
+                parts = raw.split(b"--" + boundary)
+                file_part = next(p for p in parts if b'name="file"' in p)
+                content = file_part.split(b"\r\n\r\n", 1)[1].rsplit(b"\r\n", 1)[0]
+                return server._send(
+                    handler, 200, json.dumps(self._file(content, "batch", "in.jsonl")).encode()
+                )
+            if method == "POST" and path == "/batches":
+                request = json.loads(raw)
+                self.creates += 1
+                batch_id = f"batch_{len(self.batches) + 1}"
+                self.batches[batch_id] = {
+                    "id": batch_id,
+                    "object": "batch",
+                    "endpoint": request["endpoint"],
+                    "errors": None,
+                    "input_file_id": request["input_file_id"],
+                    "completion_window": request["completion_window"],
+                    "status": "validating",
+                    "output_file_id": None,
+                    "error_file_id": None,
+                    "created_at": 0,
+                    "request_counts": {"total": 0, "completed": 0, "failed": 0},
+                    "metadata": request.get("metadata"),
+                }
+                return server._send(handler, 200, json.dumps(self.batches[batch_id]).encode())
+            if method == "POST" and path.endswith("/cancel"):
+                batch = self.batches[path.split("/")[2]]
+                batch["status"] = "cancelling"
+                return server._send(handler, 200, json.dumps(batch).encode())
+            if method == "GET" and path == "/batches":
+                data = list(reversed(self.batches.values()))
+                body = {"object": "list", "data": data, "first_id": None, "last_id": None, "has_more": False}
+                return server._send(handler, 200, json.dumps(body).encode())
+            if method == "GET" and path.startswith("/batches/"):
+                batch = self.batches[path.split("/")[2]]
+                self._advance(batch)
+                return server._send(handler, 200, json.dumps(batch).encode())
+            if method == "GET" and path.startswith("/files/") and path.endswith("/content"):
+                handler.send_response(200)
+                content = self.files[path.split("/")[2]]
+                handler.send_header("Content-Type", "application/octet-stream")
+                handler.send_header("Content-Length", str(len(content)))
+                handler.end_headers()
+                handler.wfile.write(content)
+                return None
+        return server._send(handler, 404, b'{"error": {"message": "not found"}}')
 
 
 def serve_forever(latency_s: float) -> None:

@@ -1,0 +1,85 @@
+"""The judge in batch mode through Dagster: the stage submits and waits, the sensor follows the batches and asks
+for the partition again, two rounds later the stage finishes from the cache without one synchronous call."""
+
+import dagster as dg
+
+from llmhni_pipeline.assets.candidate_pairs import candidate_pairs
+from llmhni_pipeline.assets.llm_logical_scores import llm_logical_scores
+from llmhni_pipeline.assets.raw_interactions import raw_interactions
+from llmhni_pipeline.assets.text_profiles import text_profiles
+from llmhni_pipeline.automation import AFTER_JUDGING, judge_batches_sensor
+from llmhni_pipeline.definitions import build_resources
+from llmhni_pipeline.lake import table_path
+from llmhni_pipeline.resources.llm import LLMResource
+from llmhni_pipeline_tests.denoise.test_trial import _partition
+from llmhni_pipeline_tests.llm.fake_openai import FakeOpenAI
+
+
+def _run(lake, instance, llm):
+    return dg.materialize(
+        [raw_interactions, text_profiles, candidate_pairs, llm_logical_scores],
+        selection=[llm_logical_scores],
+        partition_key="shop",
+        instance=instance,
+        resources={**build_resources(str(lake)), "llm": llm},
+        raise_on_error=False,
+    )
+
+
+def _failure(result) -> str:
+    (event,) = [e for e in result.all_events if e.is_step_failure]
+    return event.step_failure_data.user_failure_data.description
+
+
+def _tick(instance, llm):
+    with dg.build_sensor_context(instance=instance, resources={"llm": llm}) as context:
+        return judge_batches_sensor(context)
+
+
+def test_batch_mode_submits_waits_and_finishes_from_the_cache(tmp_path, datasets_instance):
+    interactions, candidates, profiles = _partition(n_users=30)
+    lake = tmp_path / "lake"
+    for name, frame in (
+        ("raw_interactions", interactions),
+        ("candidate_pairs", candidates),
+        ("text_profiles", profiles),
+    ):
+        table_path(lake, name, "shop").parent.mkdir(parents=True)
+        frame.write_parquet(table_path(lake, name, "shop"))
+    instance = datasets_instance("shop")
+    with FakeOpenAI() as server:
+        llm = LLMResource(
+            lake_dir=str(lake),
+            judge_backend="openai-batch",
+            base_url=server.base_url,
+            judge_model="gpt-4o-mini",
+        )
+        assert isinstance(_tick(instance, llm), dg.SkipReason)  # nothing open yet
+        first = _run(lake, instance, llm)
+        assert not first.success
+        assert "shop: waiting for batch batch_1 (120 prompts)" in _failure(first)  # every user-centric prompt
+        assert not table_path(lake, "llm_logical_scores", "shop").exists()  # nothing passed on as judged
+        again = _run(lake, instance, llm)  # a second launch while it is open submits nothing
+        assert "waiting for batch batch_1" in _failure(again) and server.batch_api.creates == 1
+        ticks = [_tick(instance, llm) for _ in range(3)]
+        assert (
+            all(isinstance(t, dg.SkipReason) for t in ticks[:2])
+            and "batch_1 in_progress (0/120)" in ticks[0].skip_message
+        )
+        (request,) = ticks[2]
+        assert request.partition_key == "shop" and {
+            k.to_user_string() for k in request.asset_selection
+        } == set(AFTER_JUDGING)
+        # round 2: the item-centric prompts of the pairs judged High (the 30 marked [gold:High])
+        second = _run(lake, instance, llm)
+        assert "waiting for batch batch_2 (30 prompts)" in _failure(second)
+        for _ in range(3):
+            last = _tick(instance, llm)
+        assert isinstance(last, list) and last[0].run_key == "batches:shop:batch_2"
+        done = _run(lake, instance, llm)
+        assert done.success
+        meta = done.asset_materializations_for_node("llm_logical_scores")[0].metadata
+        assert meta["llm_calls"].value == 0 and meta["batches"].value == "batch_1, batch_2"
+        assert meta["batch_answers_cached"].value == 150 and meta["batch_cost_usd"].value > 0
+        assert server.requests == 0  # not one synchronous call
+        assert server.batch_api.creates == 2
