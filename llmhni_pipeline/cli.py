@@ -67,6 +67,8 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
+    if args.action == "synth":
+        return cmd_synth(args)
     from llmhni_pipeline.datasets.registry import (
         BUILTIN_SOURCES,
         builtin_dataset_keys,
@@ -83,6 +85,32 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     for name, why in rejected_incoming(default_lake_dir()).items():
         print(f"  not a dataset: incoming/{name}: {why}")
     print("noise variants: append -noise05|-noise10|-noise15|-noise20 to any key")
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    """``datasets synth NAME --interactions N``: a synthetic incoming dataset for measuring cost."""
+    from llmhni_pipeline.datasets.registry import incoming_folder_problem
+    from llmhni_pipeline.datasets.synth import write_synthetic
+    from llmhni_pipeline.lake import incoming_dir
+
+    if not args.name or not args.interactions:
+        raise CLIError(
+            "datasets synth: give a NAME and --interactions N, e.g. llmhni datasets synth synth-1m --interactions 1000000"
+        )
+    folder = incoming_dir(default_lake_dir()) / args.name
+    try:
+        summary = write_synthetic(folder, args.interactions, args.seed, args.format)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    why = incoming_folder_problem(folder)
+    if why:
+        raise CLIError(f"{folder}: written, but not usable as a dataset: {why}")
+    print(
+        f"{folder}: {summary['interactions']:,} interactions, {summary['users']:,} users, {summary['items']:,} "
+        f"items (degree Gini {summary['user_degree_gini']} / {summary['item_degree_gini']}; amazon-book: 0.44 / "
+        f"0.35) in {summary['seconds']} s. {summary['note']}. Next: llmhni materialize {args.name}"
+    )
     return 0
 
 
@@ -458,7 +486,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.set_defaults(func=cmd_fetch)
 
-    p = sub.add_parser("datasets", help="list the dataset keys the pipeline knows")
+    p = sub.add_parser(
+        "datasets",
+        help="list the dataset keys the pipeline knows; `datasets synth NAME --interactions N` writes a "
+        "synthetic incoming dataset for measuring cost",
+    )
+    p.add_argument("action", nargs="?", choices=["list", "synth"], default="list")
+    p.add_argument("name", nargs="?", help="synth: the incoming folder's name")
+    p.add_argument("--interactions", type=int, help="synth: how many distinct interactions")
+    p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--format", choices=["parquet", "csv"], default="parquet")
     p.set_defaults(func=cmd_datasets)
 
     p = sub.add_parser("materialize", help="run the main job (every stage) for one dataset partition")

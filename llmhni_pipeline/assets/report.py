@@ -8,8 +8,9 @@ import re
 import dagster as dg
 import polars as pl
 
+from llmhni_pipeline.datasets.synth import synthetic_note
 from llmhni_pipeline.denoise.judge_quality import judge_quality
-from llmhni_pipeline.lake import table_path
+from llmhni_pipeline.lake import incoming_dir, table_path
 from llmhni_pipeline.partitions import dataset_partitions
 from llmhni_pipeline.plots import bars_png, lines_png, png_markdown
 from llmhni_pipeline.resources.lake import LakeResource
@@ -226,7 +227,9 @@ def report(
             for r, v in p.items()
         ]
     table = pl.DataFrame(rows, schema={"section": pl.String, "name": pl.String, "value": pl.Float64})
-    page = [f"# {key}", "", *llm_verdict(evaluation, graph_meta, quality, coverage), *lines]
+    synthetic = synthetic_note(incoming_dir(lake.lake_path) / lake.spec(key).source.name)
+    warning = [f"> **{synthetic}** (`llmhni datasets synth`).", ""] if synthetic else []
+    page = [f"# {key}", "", *warning, *llm_verdict(evaluation, graph_meta, quality, coverage), *lines]
     return dg.Output(
         table, metadata={"report": dg.MetadataValue.md("\n".join(page)), "models": summary.height}
     )
