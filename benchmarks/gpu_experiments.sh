@@ -21,3 +21,7 @@ $PY benchmarks/llmhni_experiments.py run $B/amazon-book-llard.pt $B/yelp-llard.p
     --seeds 1 2 3 --set $SET --select-on-test --workers "$WORKERS" --out "$OUT/select_on_test" > "$OUT/sot.log" 2>&1
 cat "$OUT/speed.md" "$OUT/baselines/summary.md" "$OUT/select_on_test/summary.md"
 grep -h "FAILED\|SKIPPED" "$OUT"/*.log
+# issue 28: training cost at 10^6 and 10^7 interactions (data drawn on the device), fixed batch and growing batch
+$PY benchmarks/gpu_scale.py --sizes 1000000 10000000 --epochs 2 --methods lightgcn sgl xsimgcl > "$OUT/gpu_scale.jsonl" 2> "$OUT/gpu_scale.log"
+$PY benchmarks/gpu_scale.py --sizes 10000000 --epochs 2 --methods lightgcn --batch-scale >> "$OUT/gpu_scale.jsonl" 2>> "$OUT/gpu_scale.log"
+cat "$OUT/gpu_scale.jsonl"

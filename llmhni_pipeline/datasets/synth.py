@@ -13,12 +13,15 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import polars as pl
 
 from llmhni_pipeline.datasets.errors import DatasetError
 from llmhni_pipeline.lake import atomic_write
+
+if TYPE_CHECKING:
+    import polars as pl
 
 MARKER = "synthetic.json"
 
@@ -101,8 +104,11 @@ def _draw(
     return order[np.minimum(x.astype(np.int64) - 1, n_entities - 1)]
 
 
-def synthesize(n: int, seed: int = 2026, shape: Shape = AMAZON_BOOK) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """``n`` distinct interactions (``user_id``, ``item_id``) and a text per item (``item_id``, ``text``)."""
+def draw_interactions(
+    n: int, seed: int = 2026, shape: Shape = AMAZON_BOOK
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """``n`` distinct (user, item) pairs as two arrays sorted by user, and the user and item counts. numpy only, so
+    the GPU scale script (``benchmarks/gpu_scale.py``) draws the same data where polars is not installed."""
     if n < 100:
         raise ValueError(f"--interactions: at least 100, not {n}")
     rng = np.random.default_rng(seed)
@@ -113,9 +119,18 @@ def synthesize(n: int, seed: int = 2026, shape: Shape = AMAZON_BOOK) -> tuple[pl
         draw = int((n - len(keys)) * 1.2) + 1000
         users = _draw(n_users, shape.user_exponent, draw, user_order, rng)
         items = _draw(n_items, shape.item_exponent, draw, item_order, rng)
-        keys = pl.Series(np.concatenate([keys, users * n_items + items])).unique().to_numpy()
+        keys = np.unique(np.concatenate([keys, users * n_items + items]))
     keys = np.sort(keys[rng.permutation(len(keys))[:n]])
-    interactions = pl.DataFrame({"user_id": keys // n_items, "item_id": keys % n_items})
+    return keys // n_items, keys % n_items, n_users, n_items
+
+
+def synthesize(n: int, seed: int = 2026, shape: Shape = AMAZON_BOOK) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``n`` distinct interactions (``user_id``, ``item_id``) and a text per item (``item_id``, ``text``)."""
+    import polars as pl
+
+    users, items, _, _ = draw_interactions(n, seed, shape)
+    rng = np.random.default_rng(seed + 1)
+    interactions = pl.DataFrame({"user_id": users, "item_id": items})
     used = np.unique(interactions["item_id"].to_numpy())
     texts = pl.DataFrame(
         {
