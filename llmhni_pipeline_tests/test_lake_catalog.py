@@ -9,6 +9,19 @@ from llmhni_pipeline.lake_catalog import ReadOnlyViolation, connect, query
 from llmhni_pipeline_tests.conftest import write_incoming
 
 
+def _shop(lake, datasets_instance) -> None:
+    """A 4-user incoming dataset ``shop`` with its stage 0 materialized."""
+    write_incoming(
+        lake, "shop", "user_id,item_id\n" + "".join(f"{u},{i}\n" for u in range(4) for i in range(10))
+    )
+    dg.materialize(
+        [raw_interactions],
+        partition_key="shop",
+        instance=datasets_instance("shop"),
+        resources=build_resources(str(lake)),
+    )
+
+
 def test_views_span_every_partition_and_the_cli_prints_counts(lake, capsys, datasets_instance):
     write_incoming(
         lake, "shop", "user_id,item_id\n" + "".join(f"{u},{i}\n" for u in range(4) for i in range(10))
@@ -41,15 +54,7 @@ def test_views_span_every_partition_and_the_cli_prints_counts(lake, capsys, data
 def test_the_sql_door_cannot_write_attach_install_or_read_outside_the_lake(
     lake, tmp_path, capsys, datasets_instance
 ):
-    write_incoming(
-        lake, "shop", "user_id,item_id\n" + "".join(f"{u},{i}\n" for u in range(4) for i in range(10))
-    )
-    dg.materialize(
-        [raw_interactions],
-        partition_key="shop",
-        instance=datasets_instance("shop"),
-        resources=build_resources(str(lake)),
-    )
+    _shop(lake, datasets_instance)
     path = table_path(lake, "raw_interactions", "shop")
     before = path.read_bytes()
     con = connect(lake)
@@ -81,15 +86,7 @@ def test_the_sql_door_cannot_write_attach_install_or_read_outside_the_lake(
 def test_no_pragma_that_executes_or_writes_gets_through(lake, datasets_instance):
     """PRAGMA import_database runs a load.sql planted in the lake (its COPY overwrote a table): refused, as
     statement and as table function; describing PRAGMAs still work."""
-    write_incoming(
-        lake, "shop", "user_id,item_id\n" + "".join(f"{u},{i}\n" for u in range(4) for i in range(10))
-    )
-    dg.materialize(
-        [raw_interactions],
-        partition_key="shop",
-        instance=datasets_instance("shop"),
-        resources=build_resources(str(lake)),
-    )
+    _shop(lake, datasets_instance)
     path = table_path(lake, "id_mappings", "shop")
     before = path.read_bytes()
     planted = lake / "raw" / "planted"

@@ -11,7 +11,7 @@ from llmhni_pipeline.automation import AFTER_JUDGING, judge_batches_sensor
 from llmhni_pipeline.definitions import build_resources
 from llmhni_pipeline.lake import table_path
 from llmhni_pipeline.resources.llm import LLMResource
-from llmhni_pipeline_tests.denoise.test_trial import _partition
+from llmhni_pipeline_tests.denoise.test_trial import _partition, write_tables
 from llmhni_pipeline_tests.llm.fake_openai import FakeOpenAI
 
 
@@ -38,14 +38,7 @@ def _tick(instance, llm):
 
 def test_batch_mode_submits_waits_and_finishes_from_the_cache(tmp_path, datasets_instance):
     interactions, candidates, profiles = _partition(n_users=30)
-    lake = tmp_path / "lake"
-    for name, frame in (
-        ("raw_interactions", interactions),
-        ("candidate_pairs", candidates),
-        ("text_profiles", profiles),
-    ):
-        table_path(lake, name, "shop").parent.mkdir(parents=True)
-        frame.write_parquet(table_path(lake, name, "shop"))
+    lake = write_tables(tmp_path / "lake", "shop", interactions, candidates, profiles)
     instance = datasets_instance("shop")
     with FakeOpenAI() as server:
         llm = LLMResource(

@@ -99,7 +99,9 @@ def test_above_the_dense_bound_evaluation_leaves_ease_out_and_says_why(trained_l
             resources=build_resources(str(lake), device="cpu"),
         )
         warnings = [
-            e.message for e in instance.all_logs(result.run_id) if e.level >= 30 and "EASE left out" in e.message
+            e.message
+            for e in instance.all_logs(result.run_id)
+            if e.level >= 30 and "EASE left out" in e.message
         ]
     assert result.success and warnings and "LLMHNI_MAX_DENSE_GB" in warnings[0]
     table = pl.read_parquet(table_path(lake, "evaluation", "ml-100k"))

@@ -34,7 +34,9 @@ def test_directives_in_a_profile_are_removed_and_the_rest_is_kept(injection):
     assert "Ｈｉｇｈ" not in cleaned
 
 
-@pytest.mark.parametrize("text", ["<<>>><", "<<<<>>>>>>", "a <<<<<<>>>>>> b", "＜＜＜close＞＞＞", "<<>>>>>><"])
+@pytest.mark.parametrize(
+    "text", ["<<>>><", "<<<<>>>>>>", "a <<<<<<>>>>>> b", "＜＜＜close＞＞＞", "<<>>>>>><"]
+)
 def test_no_delimiter_survives_however_it_is_nested(text):
     cleaned = neutralize(text)
     assert "<<<" not in cleaned and ">>>" not in cleaned

@@ -52,6 +52,18 @@ def _partition(n_users: int = 60, noisy: bool = False):
     return interactions, candidates, profiles
 
 
+def write_tables(lake: Path, key: str, interactions, candidates, profiles) -> Path:
+    """The partition's raw_interactions, candidate_pairs and text_profiles, as the stages would have left them."""
+    for name, frame in (
+        ("raw_interactions", interactions),
+        ("candidate_pairs", candidates),
+        ("text_profiles", profiles),
+    ):
+        table_path(lake, name, key).parent.mkdir(parents=True)
+        frame.write_parquet(table_path(lake, name, key))
+    return lake
+
+
 def test_the_sample_is_seeded_and_holds_the_true_cases():
     interactions, candidates, _ = _partition(noisy=True)
     a = trial_sample(candidates, interactions, 40, seed=1)
@@ -77,14 +89,7 @@ def test_bootstrap_interval_brackets_the_auc_and_narrows_with_data():
 
 def test_the_trial_through_the_cli_measures_the_judge_and_projects_the_bill(tmp_path):
     interactions, candidates, profiles = _partition(noisy=False)
-    lake = tmp_path / "lake"
-    for name, frame in (
-        ("raw_interactions", interactions),
-        ("candidate_pairs", candidates),
-        ("text_profiles", profiles),
-    ):
-        table_path(lake, name, "shop").parent.mkdir(parents=True)
-        frame.write_parquet(table_path(lake, name, "shop"))
+    lake = write_tables(tmp_path / "lake", "shop", interactions, candidates, profiles)
     llmhni = str(Path(sys.executable).with_name("llmhni"))
     with FakeOpenAI() as server:
         env = {

@@ -111,7 +111,9 @@ def test_a_judge_whose_every_answer_is_unreadable_fails_the_stage(tmp_path, faul
     with FakeOpenAI() as server:
         server.script = [fault] * 100
         logs, options = _messages()
-        with pytest.raises(LLMStageFailed, match=r"127\.0\.0\.1:\d+/v1 \(gpt-4o-mini\) answered 6 inputs, and not one"):
+        with pytest.raises(
+            LLMStageFailed, match=r"127\.0\.0\.1:\d+/v1 \(gpt-4o-mini\) answered 6 inputs, and not one"
+        ):
             judge_prompts(OpenAIJudge(_settings(server, max_attempts=2)), prompts, cache, options)
     assert len(cache) == 0
 

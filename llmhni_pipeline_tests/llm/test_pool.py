@@ -1,11 +1,7 @@
 """A pool of OpenAI-compatible endpoints: spread, an endpoint lost mid-run, paid once across the pool."""
 
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 
 import pytest
 
@@ -14,6 +10,7 @@ from llmhni_pipeline.llm.gateway import RunOptions, judge_prompts
 from llmhni_pipeline.llm.interfaces import CallStatus, JudgePrompt
 from llmhni_pipeline.llm.openai_backend import OpenAIJudge, OpenAISettings, base_urls
 from llmhni_pipeline_tests.llm.fake_openai import FakeOpenAI
+from llmhni_pipeline_tests.llm.llama_server import ALIAS, start_llama_server
 
 PROMPTS = [JudgePrompt("s", f"pair {i} [gold:{['High', 'Mid', 'Low'][i % 3]}]", "v1") for i in range(60)]
 
@@ -66,55 +63,17 @@ def test_work_is_spread_and_a_lost_endpoint_hands_its_work_to_the_other(tmp_path
     assert [(r.p_high, r.p_mid, r.p_low) for r in results] == [(r.p_high, r.p_mid, r.p_low) for r in single]
 
 
-def _start_server(model, port):
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(model),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--model_alias",
-            "local-judge",
-            "--n_threads",
-            "1",
-            "--logits_all",
-            "true",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_two_real_llama_cpp_servers_one_killed_mid_run(judge_model_path, tmp_path):
     """Two real `python -m llama_cpp.server` processes with the embedded judge; one is killed mid-run: the run
     finishes on the other, every prompt is judged once, and the probabilities equal a single server's."""
     model = judge_model_path("qwen2.5-coder-0.5b")
-    ports = [_free_port(), _free_port()]
-    servers = [_start_server(model, p) for p in ports]
-    urls = [f"http://127.0.0.1:{p}/v1" for p in ports]
+    servers, urls = [], []
     try:
-        for url in urls:
-            deadline = time.time() + 120
-            while time.time() < deadline:
-                try:
-                    urllib.request.urlopen(f"{url}/models", timeout=2)
-                    break
-                except OSError:
-                    time.sleep(0.5)
-            else:
-                pytest.fail(f"{url}: llama_cpp.server did not start in 120 s")
+        for _ in range(2):
+            proc, url = start_llama_server(model, threads=1)
+            servers.append(proc)
+            urls.append(url)
         prompts = [
             JudgePrompt(
                 "Answer High, Mid or Low.",
@@ -136,7 +95,7 @@ def test_two_real_llama_cpp_servers_one_killed_mid_run(judge_model_path, tmp_pat
                 "tea",
             )
         ]
-        judge = _judge(",".join(urls), judge_model="local-judge", timeout_s=60, max_in_flight=1)
+        judge = _judge(",".join(urls), judge_model=ALIAS, timeout_s=60, max_in_flight=1)
         killed = {}
 
         def kill_after_two_requests():  # mid-run whatever the machine's speed: once it has served two
@@ -163,7 +122,7 @@ def test_two_real_llama_cpp_servers_one_killed_mid_run(judge_model_path, tmp_pat
             and len(CallCache(tmp_path, "j")) == len(prompts)
         )
         alone, _ = judge_prompts(
-            _judge(urls[1], judge_model="local-judge", timeout_s=60, max_in_flight=1),
+            _judge(urls[1], judge_model=ALIAS, timeout_s=60, max_in_flight=1),
             prompts,
             CallCache(tmp_path / "alone", "j"),
             RunOptions(batch_size=4, report=lambda m: None),

@@ -1,11 +1,5 @@
 """The OpenAI backend against a real OpenAI-compatible server: llama_cpp.server with Qwen2.5-Coder-0.5B."""
 
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-
 import numpy as np
 import pytest
 
@@ -13,6 +7,7 @@ from llmhni_pipeline.llm.cache import CallCache
 from llmhni_pipeline.llm.gateway import RunOptions, judge_prompts
 from llmhni_pipeline.llm.interfaces import CallStatus, JudgePrompt
 from llmhni_pipeline.llm.openai_backend import OpenAIJudge, OpenAISettings
+from llmhni_pipeline_tests.llm.llama_server import start_llama_server
 
 pytestmark = pytest.mark.slow
 
@@ -29,41 +24,7 @@ PAIRS = [
 
 @pytest.fixture(scope="module")
 def server(judge_model_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(judge_model_path("qwen2.5-coder-0.5b")),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--model_alias",
-            "local-judge",
-            "--n_threads",
-            "2",
-            "--logits_all",
-            "true",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/models", timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("llama_cpp.server did not start in 120 s")
+    proc, url = start_llama_server(judge_model_path("qwen2.5-coder-0.5b"))
     yield url
     proc.terminate()
     proc.wait(timeout=30)

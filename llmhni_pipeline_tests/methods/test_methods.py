@@ -256,7 +256,15 @@ def test_spec_overrides_merge_params_and_reject_unknown_fields():
 def test_every_graph_method_learns_the_block_structure_through_the_recipe(name, params):
     data = SplitData.from_frame(_clustered_table())
     spec = RunSpec(
-        method=name, epochs=12, batch_size=128, lr=0.01, dim=16, n_layers=2, patience=12, seed=3, params=params
+        method=name,
+        epochs=12,
+        batch_size=128,
+        lr=0.01,
+        dim=16,
+        n_layers=2,
+        patience=12,
+        seed=3,
+        params=params,
     )
     run = train(spec, MethodInputs(data), "cpu")
     assert run.result.best_valid["recall@20"] > 0.6, name  # random ranking ≈ 0.5
