@@ -57,7 +57,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--stages", nargs="+", default=list(STAGES))
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--png", type=Path, help="only draw: time and memory against size from --out, to PNG+"
+    )
     args = parser.parse_args()
+    if args.png:
+        return draw(args.out, args.png)
     lake, home = HERE / "out" / "cost_lake", HERE / "out" / "cost_home"
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
@@ -100,6 +105,32 @@ def main() -> None:
             print(
                 f"  {stage:24s} {a['interactions']:>9,} → {b['interactions']:>9,}: time {slope:+.2f} ({time_key}), memory {mem:+.2f}"
             )
+
+
+def draw(records: Path, png: Path) -> None:
+    """Two log-log figures from the records: time (s per epoch for training, wall otherwise) and peak memory."""
+    from llmhni_pipeline.plots import lines_png
+
+    rows = [json.loads(line) for line in records.read_text().splitlines() if line.strip()]
+    sizes = sorted({r["interactions"] for r in rows})
+    for what, key, label in (
+        ("time", None, "seconds (training: per epoch)"),
+        ("memory", "peak_rss_gb", "peak RSS, GB"),
+    ):
+        series = {}
+        for stage in dict.fromkeys(r["stage"] for r in rows):
+            by_size = {r["interactions"]: r for r in rows if r["stage"] == stage and r["ok"]}
+            values = []
+            for n in sizes:
+                r = by_size.get(n)
+                value = None if r is None else (r[key] if key else (r["s_per_epoch"] or r["wall_s"]))
+                values.append(float("nan") if value is None else value)
+            series[stage] = values
+        out = png.with_name(f"{png.stem}_{what}{png.suffix}")
+        out.write_bytes(
+            lines_png(sizes, series, f"cost against interactions: {what}", "interactions", label, log=True)
+        )
+        print(out)
 
 
 if __name__ == "__main__":

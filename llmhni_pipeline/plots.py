@@ -51,10 +51,15 @@ def lines_png(
     title: str,
     x_label: str,
     y_label: str,
+    log: bool = False,
 ) -> bytes:
     """Several series on one axis, e.g. test R@20 against the noise ratio for each method. A missing value (NaN)
-    is skipped and the line joins the points on either side; the legend sits right of the axis, off the data."""
+    is skipped and the line joins the points on either side; the legend sits right of the axis, off the data.
+    ``log``: both axes logarithmic (cost against size)."""
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    if log:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
     for name, values in series.items():
         points = [(a, v) for a, v in zip(x, values, strict=False) if not math.isnan(v)]
         ax.plot([a for a, _ in points], [v for _, v in points], marker="o", label=name)
