@@ -190,7 +190,8 @@ def _run_batches(
             f"{stats.skipped} not attempted; nothing new was judged or embedded. Last error: {stats.last_error}"
         )
     readable = stats.calls - stats.malformed
-    if stats.malformed and readable == 0:
+    # every answer unreadable, and enough of them to call the endpoint broken rather than a few prompts odd
+    if readable == 0 and stats.malformed >= options.max_consecutive_failures:
         raise LLMStageFailed(
             f"{label}: {endpoint or 'the backend'} ({model}) answered {stats.malformed} inputs, and not one answer "
             f"was readable (e.g. {stats.last_unreadable!r}); nothing new was judged or embedded. Check that the "

@@ -118,6 +118,18 @@ def test_a_judge_whose_every_answer_is_unreadable_fails_the_stage(tmp_path, faul
     assert len(cache) == 0
 
 
+def test_one_or_two_odd_answers_at_the_end_of_a_run_are_reported_not_fatal(tmp_path):
+    prompts = [JudgePrompt("s", f"u{i} [gold:Low]", "v1") for i in range(6)]
+    cache = CallCache(tmp_path, "j")
+    with FakeOpenAI() as server:
+        judge_prompts(OpenAIJudge(_settings(server)), prompts[:4], cache, _messages()[1])
+        server.script = ["chatty"] * 10
+        logs, options = _messages()
+        results, stats = judge_prompts(OpenAIJudge(_settings(server, max_attempts=2)), prompts, cache, options)
+    assert stats.cache_hits == 4 and stats.malformed == 2 and results[4] is None and results[5] is None
+    assert any("2 unreadable answers not cached" in m for m in logs)
+
+
 def test_a_server_without_logprobs_is_read_from_the_answer_token(tmp_path):
     """By design: the answer word itself, with probability 1 (counted, so the stage can say so)."""
     prompts = [JudgePrompt("s", f"u{i} [gold:Low]", "v1") for i in range(5)]
