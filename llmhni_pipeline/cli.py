@@ -313,6 +313,49 @@ def cmd_batch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_embeddings(args: argparse.Namespace) -> int:
+    """``embeddings batch-export`` / ``batch-import``: the profile texts as ``/v1/embeddings`` batch files."""
+    from llmhni_pipeline.llm.accounting import DEFAULT_PRICES, call_cost
+    from llmhni_pipeline.llm.batch import (
+        BATCH_DISCOUNT,
+        PendingBatches,
+        embedding_lines,
+        estimated_tokens,
+        export_embedding_batch,
+        import_embedding_batch,
+    )
+    from llmhni_pipeline.llm.cache import CallCache
+
+    lake = default_lake_dir()
+    cache, pending = CallCache(lake / "_llm_cache", "embeddings"), PendingBatches(lake)
+    if args.action == "batch-import":
+        missing = [f for f in args.files if not Path(f).is_file()]
+        if missing:
+            raise CLIError(f"batch-import: no such file {', '.join(missing)}")
+        for line in import_embedding_batch([Path(f) for f in args.files], cache, pending).lines():
+            print(line)
+        return 0
+    import polars as pl
+
+    path = table_path(lake, "text_profiles", args.dataset)
+    if not path.is_file():
+        raise CLIError(f"{path}: no text_profiles for {args.dataset!r}; materialize it first")
+    model = args.model or os.environ.get("LLMHNI_EMBED_MODEL") or "text-embedding-ada-002"
+    texts = pl.read_parquet(path)["text"].to_list()
+    written = export_embedding_batch(texts, model, cache, pending, args.dataset, Path(args.out).resolve())
+    if not written:
+        print(f"{args.dataset}: every profile text is embedded already; nothing to export")
+        return 0
+    for out, n, size in written:
+        print(f"{out}: {n:,} requests, {size / 2**20:.1f} MiB")
+    tokens = estimated_tokens(embedding_lines(texts, model))
+    sync = call_cost(model, tokens, 0, DEFAULT_PRICES)
+    print(
+        f"about {tokens:,} input tokens: ${sync:.4f} synchronous, ${BATCH_DISCOUNT * sync:.4f} as a batch ({model})"
+    )
+    return 0
+
+
 def cmd_trial(args: argparse.Namespace) -> int:
     """``judgments trial``: judge a seeded, stratified sample with the configured backend and report its signal
     with confidence intervals beside the recommender's, and the cost of full coverage."""
@@ -542,6 +585,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     q.add_argument("files", nargs="+", help="output and error .jsonl files")
     q.set_defaults(func=cmd_batch)
+
+    p = sub.add_parser(
+        "embeddings", help="the profile texts as Batch API files, and their output into the cache"
+    )
+    embeddings = p.add_subparsers(dest="action", required=True)
+    q = embeddings.add_parser("batch-export", help="write a partition's profile texts not embedded yet")
+    q.add_argument("dataset", help="dataset key whose text_profiles are embedded")
+    q.add_argument("out", help="the .jsonl file (split at 50,000 lines / 200 MB)")
+    q.add_argument("--model", help="embedding model (default $LLMHNI_EMBED_MODEL or text-embedding-ada-002)")
+    q.set_defaults(func=cmd_embeddings)
+    q = embeddings.add_parser("batch-import", help="cache the embeddings of Batch API output/error files")
+    q.add_argument("files", nargs="+", help="output and error .jsonl files")
+    q.set_defaults(func=cmd_embeddings)
 
     p = sub.add_parser("sql", help="query the lake with DuckDB (a view per asset, all datasets)")
     p.add_argument("query", nargs="?", help="SQL to run; without it an interactive prompt opens")

@@ -22,7 +22,7 @@ import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,12 +30,13 @@ import polars as pl
 
 from llmhni_pipeline.lake import atomic_write
 from llmhni_pipeline.llm.accounting import DEFAULT_PRICES, call_cost
-from llmhni_pipeline.llm.cache import CallCache
+from llmhni_pipeline.llm.cache import CallCache, cache_key
 from llmhni_pipeline.llm.gateway import judge_key, judge_rows
 from llmhni_pipeline.llm.interfaces import CallStatus, JudgePrompt
 from llmhni_pipeline.llm.openai_backend import MalformedResponse, chat_request_body, judge_result_from_chat
 
 CHAT_URL = "/v1/chat/completions"
+EMBEDDINGS_URL = "/v1/embeddings"
 MAX_LINES = 50_000  # OpenAI Batch API: requests per file
 MAX_BYTES = 200 * 1024 * 1024  # and bytes per file
 BATCH_DISCOUNT = 0.5  # the Batch API's price is half the synchronous one
@@ -90,8 +91,11 @@ def estimated_tokens(lines: Iterable[dict[str, object]]) -> int:
     chat template's few tokens per message."""
     total = 0
     for line in lines:
-        messages = line["body"]["messages"]  # type: ignore[index]
-        total += sum(len(m["content"]) // 4 + 4 for m in messages)
+        body = line["body"]
+        if "messages" in body:  # type: ignore[operator]
+            total += sum(len(m["content"]) // 4 + 4 for m in body["messages"])  # type: ignore[index]
+        else:  # an embeddings request
+            total += len(str(body["input"])) // 4 + 1  # type: ignore[index]
     return total
 
 
@@ -105,18 +109,20 @@ class PendingBatches:
     def record(
         self,
         lines: Sequence[dict[str, object]],
-        prompts_by_key: dict[str, JudgePrompt],
+        versions: dict[str, str],
+        namespace: str,
         dataset: str,
         file: Path,
     ) -> None:
+        """Record exported lines (``versions``: custom id → prompt version) as pending answers of ``namespace``."""
         rows = pl.DataFrame(
             [
                 {
                     "custom_id": line["custom_id"],
-                    "namespace": "judgments",
+                    "namespace": namespace,
                     "backend": BACKEND,
                     "model": line["body"]["model"],  # type: ignore[index]
-                    "prompt_version": prompts_by_key[str(line["custom_id"])].prompt_version,
+                    "prompt_version": versions[str(line["custom_id"])],
                     "dataset": dataset,
                     "file": str(file),
                     "exported_at": time.time(),
@@ -136,6 +142,29 @@ class PendingBatches:
         return pl.read_parquet(segments).unique("custom_id", keep="last", maintain_order=True)
 
 
+def export_batch(
+    lines: Sequence[dict[str, object]],
+    versions: dict[str, str],
+    namespace: str,
+    cache: CallCache,
+    pending: PendingBatches,
+    dataset: str,
+    out: Path,
+) -> list[tuple[Path, int, int]]:
+    """Write the lines whose answer is not cached yet as batch files; (path, lines, bytes) per file. Each file's
+    lines are recorded as pending before the file exists. Nothing is written when every answer is cached."""
+    cached = cache.load([str(line["custom_id"]) for line in lines])
+    have = set(cached["key"].to_list()) if cached.height else set()
+    lines = [line for line in lines if line["custom_id"] not in have]
+    written = []
+    for path, chunk in split_files(lines, out) if lines else []:
+        pending.record(chunk, versions, namespace, dataset, path)  # recorded before anyone can send the file
+        text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in chunk)
+        atomic_write(path, lambda tmp, text=text: tmp.write_text(text))
+        written.append((path, len(chunk), len(text.encode())))
+    return written
+
+
 def export_judge_batch(
     prompts: Sequence[JudgePrompt],
     model: str,
@@ -145,20 +174,39 @@ def export_judge_batch(
     out: Path,
     top_logprobs: int = 10,
 ) -> list[tuple[Path, int, int]]:
-    """Write the prompts not cached yet as batch files; (path, lines, bytes) per file. Nothing is written when
-    every prompt is cached."""
-    lines = batch_lines(prompts, model, top_logprobs)
-    cached = cache.load([str(line["custom_id"]) for line in lines])
-    have = set(cached["key"].to_list()) if cached.height else set()
-    lines = [line for line in lines if line["custom_id"] not in have]
-    by_key = {judge_key(BACKEND, model, p): p for p in prompts}
-    written = []
-    for path, chunk in split_files(lines, out) if lines else []:
-        pending.record(chunk, by_key, dataset, path)  # recorded before the file exists for anyone to send
-        text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in chunk)
-        atomic_write(path, lambda tmp, text=text: tmp.write_text(text))
-        written.append((path, len(chunk), len(text.encode())))
-    return written
+    """The judge prompts not cached yet as batch files (see ``export_batch``)."""
+    versions = {judge_key(BACKEND, model, p): p.prompt_version for p in prompts}
+    return export_batch(
+        batch_lines(prompts, model, top_logprobs), versions, "judgments", cache, pending, dataset, out
+    )
+
+
+def embedding_lines(texts: Sequence[str], model: str, prompt_version: str = "raw") -> list[dict[str, object]]:
+    """One ``/v1/embeddings`` request per text (repeated texts once), ``custom_id`` = its cache key."""
+    lines, seen = [], set()
+    for text in texts:
+        key = cache_key(BACKEND, model, prompt_version, text)
+        if key not in seen:
+            seen.add(key)
+            lines.append(
+                {
+                    "custom_id": key,
+                    "method": "POST",
+                    "url": EMBEDDINGS_URL,
+                    "body": {"model": model, "input": text},
+                }
+            )
+    return lines
+
+
+def export_embedding_batch(
+    texts: Sequence[str], model: str, cache: CallCache, pending: PendingBatches, dataset: str, out: Path
+) -> list[tuple[Path, int, int]]:
+    """The profile texts not embedded yet as batch files (the key ``embed_texts`` caches them under)."""
+    lines = embedding_lines(texts, model)
+    return export_batch(
+        lines, {str(line["custom_id"]): "raw" for line in lines}, "embeddings", cache, pending, dataset, out
+    )
 
 
 @dataclass
@@ -199,23 +247,12 @@ class ImportReport:
         return out + [f"e.g. {e}" for e in self.examples[:5]]
 
 
-def import_judge_batch(
-    paths: Sequence[Path],
-    cache: CallCache,
-    pending: PendingBatches,
-    prices: dict[str, tuple[float, float]] | None = None,
-) -> ImportReport:
-    """Cache every valid answer of these output/error files (any order, OpenAI's or vLLM's format)."""
-    prices = prices or DEFAULT_PRICES
-    report = ImportReport()
-    known = {
-        r["custom_id"]: r
-        for r in pending.load().filter(pl.col("namespace") == "judgments").iter_rows(named=True)
-    }
-    cached = cache.load(list(known)) if known else pl.DataFrame()
-    have = set(cached["key"].to_list()) if cached.height else set()
+def _answers(
+    paths: Sequence[Path], known: dict[str, dict[str, object]], report: ImportReport
+) -> Iterator[tuple[str, dict[str, object], dict[str, object]]]:
+    """(custom id, response body, pending record) of every line that is whole, exported here, answered first,
+    with status 200 and by the exported model; every other line is counted in ``report``."""
     seen: set[str] = set()
-    answers = []
     for path in paths:
         for number, text in enumerate(Path(path).read_text().splitlines(), 1):
             if not text.strip():
@@ -251,7 +288,7 @@ def import_judge_batch(
                 except json.JSONDecodeError:
                     report.unreadable += 1
                     continue
-            wanted = known[custom_id]["model"]
+            wanted = str(known[custom_id]["model"])
             served = str(body.get("model") or "")
             if served and not served.startswith(
                 wanted
@@ -259,31 +296,103 @@ def import_judge_batch(
                 report.foreign_model += 1
                 report.examples.append(f"{where}: answered by {served!r}, exported for {wanted!r}")
                 continue
-            try:
-                result, from_text = judge_result_from_chat(body)
-            except (MalformedResponse, KeyError, TypeError, AttributeError):
-                report.unreadable += 1
-                continue
-            report.tokens_in += result.tokens_in
-            report.tokens_out += result.tokens_out
-            report.cost_usd += BATCH_DISCOUNT * call_cost(wanted, result.tokens_in, result.tokens_out, prices)
-            if result.status is not CallStatus.OK:
-                report.unreadable += 1
-                continue
-            if custom_id in have:
-                report.already_cached += 1
-                continue
-            report.read_from_text += from_text
-            answers.append((custom_id, known[custom_id], result))
+            yield custom_id, body, known[custom_id]
+
+
+def _pending_and_cached(
+    cache: CallCache, pending: PendingBatches, namespace: str
+) -> tuple[dict[str, dict[str, object]], set[str]]:
+    known = {
+        r["custom_id"]: r
+        for r in pending.load().filter(pl.col("namespace") == namespace).iter_rows(named=True)
+    }
+    cached = cache.load(list(known)) if known else pl.DataFrame()
+    return known, set(cached["key"].to_list()) if cached.height else set()
+
+
+def import_judge_batch(
+    paths: Sequence[Path],
+    cache: CallCache,
+    pending: PendingBatches,
+    prices: dict[str, tuple[float, float]] | None = None,
+) -> ImportReport:
+    """Cache every valid answer of these output/error files (any order, OpenAI's or vLLM's format)."""
+    prices = prices or DEFAULT_PRICES
+    report = ImportReport()
+    known, have = _pending_and_cached(cache, pending, "judgments")
+    answers = []
+    for custom_id, body, record in _answers(paths, known, report):
+        try:
+            result, from_text = judge_result_from_chat(body)
+        except (MalformedResponse, KeyError, TypeError, AttributeError):
+            report.unreadable += 1
+            continue
+        report.tokens_in += result.tokens_in
+        report.tokens_out += result.tokens_out
+        report.cost_usd += BATCH_DISCOUNT * call_cost(
+            str(record["model"]), result.tokens_in, result.tokens_out, prices
+        )
+        if result.status is not CallStatus.OK:
+            report.unreadable += 1
+            continue
+        if custom_id in have:
+            report.already_cached += 1
+            continue
+        report.read_from_text += from_text
+        answers.append((custom_id, record, result))
     if answers:
         rows = judge_rows(
             [r for _, _, r in answers],
             BACKEND,
-            [a["model"] for _, a, _ in answers],
-            [a["prompt_version"] for _, a, _ in answers],
+            [str(a["model"]) for _, a, _ in answers],
+            [str(a["prompt_version"]) for _, a, _ in answers],
         ).with_columns(key=pl.Series([k for k, _, _ in answers]))
         cache.put(rows)
         report.added = len(answers)
     answered = have | {k for k, _, _ in answers}
+    report.missing = sum(key not in answered for key in known)
+    return report
+
+
+def import_embedding_batch(
+    paths: Sequence[Path],
+    cache: CallCache,
+    pending: PendingBatches,
+    prices: dict[str, tuple[float, float]] | None = None,
+) -> ImportReport:
+    """Cache every valid embedding of these output/error files, as ``embed_texts`` caches them."""
+    prices = prices or DEFAULT_PRICES
+    report = ImportReport()
+    known, have = _pending_and_cached(cache, pending, "embeddings")
+    keys, records, vectors = [], [], []
+    for custom_id, body, record in _answers(paths, known, report):
+        data = body.get("data") or []
+        vector = data[0].get("embedding") if data and isinstance(data[0], dict) else None
+        if not isinstance(vector, list) or not vector or not all(isinstance(v, int | float) for v in vector):
+            report.unreadable += 1  # missing, or per-token vectors (a chat model behind /v1/embeddings)
+            continue
+        tokens = int((body.get("usage") or {}).get("prompt_tokens") or 0)
+        report.tokens_in += tokens
+        report.cost_usd += BATCH_DISCOUNT * call_cost(str(record["model"]), tokens, 0, prices)
+        if custom_id in have:
+            report.already_cached += 1
+            continue
+        keys.append(custom_id)
+        records.append(record)
+        vectors.append(vector)
+    if keys:
+        cache.put(
+            pl.DataFrame(
+                {
+                    "backend": BACKEND,
+                    "model": pl.Series([str(r["model"]) for r in records], dtype=pl.String),
+                    "prompt_version": pl.Series([str(r["prompt_version"]) for r in records], dtype=pl.String),
+                    "vector": pl.Series(vectors, dtype=pl.List(pl.Float32)),
+                    "key": pl.Series(keys, dtype=pl.String),
+                }
+            )
+        )
+        report.added = len(keys)
+    answered = have | set(keys)
     report.missing = sum(key not in answered for key in known)
     return report

@@ -234,6 +234,15 @@ def batch_output(lines: list[dict], errors: set[str] = frozenset(), model: str |
     for i, line in enumerate(lines):
         if line["custom_id"] in errors:
             response = {"status_code": 500, "request_id": f"req-{i}", "body": {"error": {"message": "boom"}}}
+        elif line["url"].endswith("/embeddings"):
+            text = line["body"]["input"]
+            body = {
+                "object": "list",
+                "model": model or line["body"]["model"],
+                "data": [{"object": "embedding", "index": 0, "embedding": fake_vector(text, 16)}],
+                "usage": {"prompt_tokens": len(text.split()), "total_tokens": len(text.split())},
+            }
+            response = {"status_code": 200, "request_id": f"req-{i}", "body": body}
         else:
             response = {
                 "status_code": 200,

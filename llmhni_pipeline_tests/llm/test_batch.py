@@ -169,3 +169,47 @@ def test_nothing_is_exported_twice_once_cached_and_the_cli_round_trip_works(tmp_
     assert main(["judgments", "batch-export", "shop", str(tmp_path / "r3.jsonl")]) == 0
     assert "nothing to export" in capsys.readouterr().out and not (tmp_path / "r3.jsonl").exists()
     assert main(["judgments", "batch-import", str(tmp_path / "nope.jsonl")]) == 2
+    capsys.readouterr()
+    assert main(["embeddings", "batch-export", "shop", str(tmp_path / "e1.jsonl")]) == 0  # the 5 profile texts
+    assert "5 requests" in capsys.readouterr().out
+    embedded = [json.loads(t) for t in (tmp_path / "e1.jsonl").read_text().splitlines()]
+    _write(tmp_path / "eo1.jsonl", batch_output(embedded))
+    assert main(["embeddings", "batch-import", str(tmp_path / "eo1.jsonl")]) == 0
+    assert "5 answers cached" in capsys.readouterr().out
+    assert main(["embeddings", "batch-export", "shop", str(tmp_path / "e2.jsonl")]) == 0
+    assert "nothing to export" in capsys.readouterr().out
+
+
+def test_embeddings_round_trip_caches_what_embed_texts_would_and_then_costs_nothing(tmp_path):
+    import numpy as np
+
+    from llmhni_pipeline.llm.batch import export_embedding_batch, import_embedding_batch
+    from llmhni_pipeline.llm.gateway import embed_texts
+    from llmhni_pipeline.llm.openai_backend import OpenAIEmbedder
+
+    texts = [f"profile {i}: likes {['jazz', 'chess', 'tea'][i % 3]}" for i in range(30)] + [
+        "profile 0: likes jazz"
+    ]
+    cache, pending = CallCache(tmp_path / "_llm_cache", "embeddings"), PendingBatches(tmp_path)
+    written = export_embedding_batch(
+        texts, "text-embedding-3-small", cache, pending, "shop", tmp_path / "e.jsonl"
+    )
+    lines = [json.loads(t) for path, _, _ in written for t in path.read_text().splitlines()]
+    assert len(lines) == 30 and {line["url"] for line in lines} == {
+        "/v1/embeddings"
+    }  # the repeated text once
+    output = batch_output(lines)
+    output[3]["response"]["body"]["data"][0]["embedding"] = [[0.1, 0.2], [0.3, 0.4]]  # per-token vectors
+    random.Random(2).shuffle(output)
+    report = import_embedding_batch([_write(tmp_path / "eo.jsonl", output)], cache, pending)
+    assert report.added == 29 and report.unreadable == 1 and report.missing == 1 and report.cost_usd > 0
+    with FakeOpenAI() as server:
+        settings = OpenAISettings(base_url=server.base_url, api_key="k", embed_model="text-embedding-3-small")
+        vectors, found, stats = embed_texts(OpenAIEmbedder(settings), texts, cache, _options())
+        assert (
+            found.all() and stats.calls == 1 and server.requests == 1
+        )  # only the unreadable one, synchronously
+        fresh, _, _ = embed_texts(
+            OpenAIEmbedder(settings), texts, CallCache(tmp_path / "f", "embeddings"), _options()
+        )
+    assert np.allclose(vectors, fresh, atol=1e-6)
