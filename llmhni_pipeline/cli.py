@@ -264,6 +264,23 @@ def cmd_judgments(args: argparse.Namespace) -> int:
     return 0
 
 
+def _batch_import(files: list[str], importer, cache, pending) -> int:
+    """``batch-import`` of judgments or embeddings: every file must exist; the import's summary printed."""
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        raise CLIError(f"batch-import: no such file {', '.join(missing)}")
+    for line in importer([Path(f) for f in files], cache, pending).lines():
+        print(line)
+    return 0
+
+
+def _written_lines(written: list[tuple[Path, int, int]]) -> list[dict[str, object]]:
+    """Print each written batch file's size; its request lines, for the cost estimate."""
+    for path, n, size in written:
+        print(f"{path}: {n:,} requests, {size / 2**20:.1f} MiB")
+    return [json.loads(t) for path, _, _ in written for t in path.read_text().splitlines()]
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
     """``judgments batch-export`` / ``batch-import``: judge prompts as Batch API files, and their output cached."""
     from llmhni_pipeline.llm.accounting import DEFAULT_PRICES, call_cost
@@ -279,13 +296,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     lake = default_lake_dir()
     cache, pending = CallCache(lake / "_llm_cache", "judgments"), PendingBatches(lake)
     if args.action == "batch-import":
-        missing = [f for f in args.files if not Path(f).is_file()]
-        if missing:
-            raise CLIError(f"batch-import: no such file {', '.join(missing)}")
-        report = import_judge_batch([Path(f) for f in args.files], cache, pending)
-        for line in report.lines():
-            print(line)
-        return 0
+        return _batch_import(args.files, import_judge_batch, cache, pending)
     model = args.model or os.environ.get("LLMHNI_JUDGE_MODEL") or "gpt-4o-mini"
     prompts = batch_prompts(lake, args.dataset, model, cache, args.both_views)
     out = Path(args.out).resolve()
@@ -293,10 +304,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
     if not written:
         print(f"{args.dataset}: every prompt of this round is cached already; nothing to export")
         return 0
-    lines = [json.loads(t) for path, _, _ in written for t in path.read_text().splitlines()]
+    lines = _written_lines(written)
     tokens = estimated_tokens(lines)
-    for path, n, size in written:
-        print(f"{path}: {n:,} requests, {size / 2**20:.1f} MiB")
     print(
         f"{len(lines):,} prompts, about {tokens:,} input tokens (characters / 4) and {len(lines):,} output tokens"
     )
@@ -319,7 +328,6 @@ def cmd_embeddings(args: argparse.Namespace) -> int:
     from llmhni_pipeline.llm.batch import (
         BATCH_DISCOUNT,
         PendingBatches,
-        embedding_lines,
         estimated_tokens,
         export_embedding_batch,
         import_embedding_batch,
@@ -329,12 +337,7 @@ def cmd_embeddings(args: argparse.Namespace) -> int:
     lake = default_lake_dir()
     cache, pending = CallCache(lake / "_llm_cache", "embeddings"), PendingBatches(lake)
     if args.action == "batch-import":
-        missing = [f for f in args.files if not Path(f).is_file()]
-        if missing:
-            raise CLIError(f"batch-import: no such file {', '.join(missing)}")
-        for line in import_embedding_batch([Path(f) for f in args.files], cache, pending).lines():
-            print(line)
-        return 0
+        return _batch_import(args.files, import_embedding_batch, cache, pending)
     import polars as pl
 
     path = table_path(lake, "text_profiles", args.dataset)
@@ -346,9 +349,7 @@ def cmd_embeddings(args: argparse.Namespace) -> int:
     if not written:
         print(f"{args.dataset}: every profile text is embedded already; nothing to export")
         return 0
-    for out, n, size in written:
-        print(f"{out}: {n:,} requests, {size / 2**20:.1f} MiB")
-    tokens = estimated_tokens(embedding_lines(texts, model))
+    tokens = estimated_tokens(_written_lines(written))  # the texts not embedded yet, as the files hold them
     sync = call_cost(model, tokens, 0, DEFAULT_PRICES)
     print(
         f"about {tokens:,} input tokens: ${sync:.4f} synchronous, ${BATCH_DISCOUNT * sync:.4f} as a batch ({model})"

@@ -17,8 +17,8 @@ import numpy as np
 import polars as pl
 
 from llmhni_pipeline.denoise.judge_quality import auc, pair_margin
-
-BATCH_DISCOUNT = 0.5
+from llmhni_pipeline.llm.accounting import call_cost
+from llmhni_pipeline.llm.batch import BATCH_DISCOUNT
 
 
 def _truth(candidates: pl.DataFrame, interactions: pl.DataFrame) -> pl.DataFrame:
@@ -177,7 +177,6 @@ def trial_report(
     report.projected_tokens_in = round(report.projected_prompts * report.tokens_in_per_prompt)
     for model in models:
         if model in prices:
-            price_in, price_out = prices[model]
-            sync = (report.projected_tokens_in * price_in + report.projected_prompts * price_out) / 1e6
+            sync = call_cost(model, report.projected_tokens_in, report.projected_prompts, prices)
             report.costs[model] = (sync, BATCH_DISCOUNT * sync)
     return report
