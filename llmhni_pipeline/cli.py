@@ -46,7 +46,15 @@ def open_instance():
 
     with open(Path(os.environ["DAGSTER_HOME"]) / ".llmhni-instance.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        return dg.DagsterInstance.get()  # creates history/runs.db, history/runs/index.db, schedules/
+        try:
+            return dg.DagsterInstance.get()  # creates history/runs.db, history/runs/index.db, schedules/
+        except ModuleNotFoundError as exc:
+            if exc.name == "psycopg":  # SQLAlchemy 2.1 reads postgresql:// as psycopg 3
+                raise CLIError(
+                    f"{Path(os.environ['DAGSTER_HOME']) / 'dagster.yaml'}: its Postgres URL needs the psycopg2 "
+                    "driver that dagster-postgres installs: write postgresql+psycopg2://user@host:port/db"
+                ) from None
+            raise
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
@@ -119,6 +127,83 @@ class CLIError(ValueError):
 
 
 def cmd_materialize(args: argparse.Namespace) -> int:
+    datasets = list(dict.fromkeys(args.dataset or ["ml-100k"]))
+    if len(datasets) == 1:
+        return materialize_one(args, datasets[0])
+    from llmhni_pipeline.deploy.queues import executor_kind
+
+    if executor_kind() != "celery":  # one process, one run after the other
+        return max(materialize_one(args, dataset) for dataset in datasets)
+    return materialize_parallel(args, datasets)
+
+
+def materialize_parallel(args: argparse.Namespace, datasets: list[str]) -> int:
+    """One orchestrating process per dataset, all at once: their steps share the workers and the pools."""
+    import subprocess
+    import threading
+
+    passed = [
+        *(["--select", args.select] if args.select else []),
+        *(["--config", args.config] if args.config else []),
+    ]
+    children = {
+        dataset: subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "llmhni_pipeline.cli",
+                *(["--debug"] if args.debug else []),
+                "materialize",
+                dataset,
+                *passed,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
+        for dataset in datasets
+    }
+
+    def relay(dataset: str, child: subprocess.Popen) -> None:
+        for line in child.stdout:
+            print(f"[{dataset}] {line}", end="", flush=True)
+
+    relays = [threading.Thread(target=relay, args=item, daemon=True) for item in children.items()]
+    for thread in relays:
+        thread.start()
+    try:
+        codes = {dataset: child.wait() for dataset, child in children.items()}
+    except KeyboardInterrupt:
+        for child in children.values():
+            child.send_signal(signal.SIGINT)
+        for child in children.values():
+            child.wait()
+        raise
+    for thread in relays:
+        thread.join()
+    failed = [d for d, code in codes.items() if code]
+    print(
+        f"{len(datasets) - len(failed)} of {len(datasets)} runs succeeded"
+        + (f"; failed: {', '.join(failed)}" if failed else "")
+    )
+    return max(codes.values())
+
+
+def require_shared_instance(instance) -> None:
+    """Celery workers report to the instance the run was created in: it must be one every host can reach."""
+    storage = type(instance.run_storage).__name__
+    if "Postgres" not in storage:
+        raise CLIError(
+            f"LLMHNI_EXECUTOR=celery: the Dagster instance in DAGSTER_HOME={os.environ['DAGSTER_HOME']} keeps its "
+            f"runs in {storage}, which workers cannot share; use the worker deployment's instance: "
+            "export DAGSTER_HOME=<repo>/deploy/workers LLMHNI_POSTGRES_URL=postgresql://... "
+            "(docs/guide/workers.md)"
+        )
+
+
+def materialize_one(args: argparse.Namespace, dataset: str) -> int:
+    args = argparse.Namespace(**{**vars(args), "dataset": dataset})
     config_path = Path(args.config).resolve() if args.config else None  # before the chdir below
     if config_path is not None and not config_path.is_file():
         raise CLIError(f"--config {args.config}: no such file ({config_path})")
@@ -136,8 +221,9 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     from llmhni_pipeline.automation import MAIN_JOB
     from llmhni_pipeline.datasets.registry import parse_dataset_key
     from llmhni_pipeline.definitions import defs
+    from llmhni_pipeline.deploy.queues import executor_kind
     from llmhni_pipeline.partitions import register_datasets
-    from llmhni_pipeline.run_hygiene import run_tags, wait_for_pools
+    from llmhni_pipeline.run_hygiene import release_dead_runs, run_tags, wait_for_pools
     from llmhni_pipeline.run_report import (
         RunConfigError,
         check_run_config,
@@ -160,7 +246,12 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         check_run_config(run_config, job, f"--config {args.config}")
     except RunConfigError as exc:
         raise CLIError(str(exc)) from None
-    if not args.debug and not (run_config or {}).get("loggers"):
+    on_workers = executor_kind() == "celery"
+    if on_workers:
+        require_shared_instance(instance)
+        if not args.debug and not (run_config or {}).get("loggers"):  # the workers' debug events stay in the log
+            run_config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    elif not args.debug and not (run_config or {}).get("loggers"):
         # Dagster's console log without stack traces; the event log keeps them
         job = job.with_logger_defs({"console": compact_console_logger})
         run_config = {**(run_config or {}), "loggers": {"console": {}}}
@@ -174,15 +265,19 @@ def cmd_materialize(args: argparse.Namespace) -> int:
         selection = sorted(whole, key=lambda k: k.to_user_string())
     wanted = selection or list(job.asset_layer.executable_asset_keys)
     pools = {pool for key in wanted if graph.has(key) for pool in (graph.get(key).pools or ())}
-    wait_for_pools(instance, sorted(pools))
-    result = job.execute_in_process(
-        partition_key=args.dataset,
-        instance=instance,
-        run_config=run_config,
-        asset_selection=selection,
-        raise_on_error=False,
-        tags=run_tags(),
-    )
+    if on_workers:  # the Celery executor waits for pool slots per step, without spinning
+        release_dead_runs(instance)
+        result = execute_on_workers(job.name, instance, run_config, selection, args.dataset)
+    else:
+        wait_for_pools(instance, sorted(pools))
+        result = job.execute_in_process(
+            partition_key=args.dataset,
+            instance=instance,
+            run_config=run_config,
+            asset_selection=selection,
+            raise_on_error=False,
+            tags=run_tags(),
+        )
     if result.success:
         print(f"run {result.run_id}: SUCCESS ({args.dataset})")
         return 0
@@ -193,6 +288,75 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     )
     print(f"run {result.run_id}: FAILURE ({args.dataset}) at {causes}")
     return 1
+
+
+def execute_on_workers(job_name: str, instance, run_config, selection, dataset: str):
+    """Run the job with its Celery executor: this process orchestrates, each step is a task on a worker."""
+    import dagster as dg
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+    from llmhni_pipeline.run_hygiene import run_tags
+
+    repository = ReconstructableRepository.for_module(
+        "llmhni_pipeline.definitions", "defs", working_directory=str(PROJECT_ROOT)
+    )
+    with dg.execute_job(
+        repository.get_reconstructable_job(job_name),
+        instance=instance,
+        run_config=run_config,
+        tags={**run_tags(), "dagster/partition": dataset},
+        asset_selection=selection,
+        raise_on_error=False,
+    ) as result:
+        return result
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Replace this process with a Celery worker on the given queues (broker from LLMHNI_CELERY_BROKER)."""
+    _dagster_environment()
+    try:
+        import dagster_celery  # noqa: F401
+    except ImportError:
+        raise CLIError("llmhni worker needs the workers extra: pip install -e '.[workers]'") from None
+    from llmhni_pipeline.deploy.queues import DEFAULT_QUEUE, EXECUTOR_ENV, QUEUES, broker_url
+
+    queues = list(dict.fromkeys(q.strip() for arg in (args.queue or [DEFAULT_QUEUE]) for q in arg.split(",")))
+    unknown = [q for q in queues if q not in (DEFAULT_QUEUE, *QUEUES.values())]
+    if unknown:
+        raise CLIError(
+            f"--queue: unknown queue(s) {', '.join(unknown)}; known: {DEFAULT_QUEUE}, {', '.join(QUEUES.values())}"
+        )
+    if args.concurrency < 1:
+        raise CLIError("--concurrency must be at least 1")
+    name = args.name or f"llmhni-{'-'.join(queues)}-{os.getpid()}"
+    os.environ[EXECUTOR_ENV] = "celery"
+    argv = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "llmhni_pipeline.deploy.worker_app",
+        "worker",
+        "-Q",
+        ",".join(queues),
+        "-n",
+        f"{name}@%h",
+        "-c",
+        str(args.concurrency),
+        "--prefetch-multiplier=1",
+        "-O",
+        "fair",
+        "--without-gossip",
+        "--without-mingle",
+        "-l",
+        args.loglevel,
+    ]
+    print(
+        f"llmhni worker {name}: queues {', '.join(queues)}, {args.concurrency} at a time, broker {broker_url()}",
+        flush=True,
+    )
+    os.execv(sys.executable, argv)
+    return 0  # not reached
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
@@ -542,8 +706,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--format", choices=["parquet", "csv"], default="parquet")
     p.set_defaults(func=cmd_datasets)
 
-    p = sub.add_parser("materialize", help="run the main job (every stage) for one dataset partition")
-    p.add_argument("dataset", nargs="?", default="ml-100k", help="dataset key (default: ml-100k)")
+    p = sub.add_parser(
+        "materialize", help="run the main job (every stage) for one or more dataset partitions"
+    )
+    p.add_argument(
+        "dataset",
+        nargs="*",
+        help="dataset key(s) (default: ml-100k); several run one after the other, or "
+        "at once with LLMHNI_EXECUTOR=celery",
+    )
     p.add_argument("--select", help="comma-separated asset names to run instead of the whole graph")
     p.add_argument("--config", help="YAML run config (ops: <asset>: config: ...)")
     p.set_defaults(func=cmd_materialize)
@@ -599,6 +770,21 @@ def main(argv: list[str] | None = None) -> int:
     q = embeddings.add_parser("batch-import", help="cache the embeddings of Batch API output/error files")
     q.add_argument("files", nargs="+", help="output and error .jsonl files")
     q.set_defaults(func=cmd_embeddings)
+
+    p = sub.add_parser(
+        "worker", help="start a Celery worker for runs with LLMHNI_EXECUTOR=celery (docs/guide/workers.md)"
+    )
+    p.add_argument(
+        "-q",
+        "--queue",
+        action="append",
+        help="queue(s) to take steps from: dagster (every other step, default), gpu (training), llm (LLM "
+        "stages); repeat or comma-separate",
+    )
+    p.add_argument("-n", "--name", help="worker name (default llmhni-<queues>-<pid>); @<host> is appended")
+    p.add_argument("-c", "--concurrency", type=int, default=1, help="steps at a time (default 1)")
+    p.add_argument("-l", "--loglevel", default="INFO")
+    p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("sql", help="query the lake with DuckDB (a view per asset, all datasets)")
     p.add_argument("query", nargs="?", help="SQL to run; without it an interactive prompt opens")

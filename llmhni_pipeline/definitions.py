@@ -22,6 +22,7 @@ from llmhni_pipeline.automation import (
     judge_batches_sensor,
     stale_datasets_schedule,
 )
+from llmhni_pipeline.deploy.queues import EXECUTOR_ENV, executor_kind
 from llmhni_pipeline.lake import default_lake_dir
 from llmhni_pipeline.resources.device import DeviceResource
 from llmhni_pipeline.resources.io_managers import PolarsParquetIOManager
@@ -62,11 +63,25 @@ def build_resources(lake_dir: str | None = None, device: str | None = None) -> d
     }
 
 
+def build_executor() -> dg.ExecutorDefinition:
+    """In-process by default (a subprocess per step would re-import torch for each stage); with
+    ``LLMHNI_EXECUTOR=celery`` each step is a Celery task on a worker (the ``workers`` extra; docs/guide/workers.md)."""
+    if executor_kind() == "celery":
+        try:
+            from llmhni_pipeline.deploy.executor import llmhni_celery_executor
+        except ImportError as exc:
+            raise ImportError(
+                f"{EXECUTOR_ENV}=celery needs the workers extra: pip install -e '.[workers]' ({exc})"
+            ) from None
+        return llmhni_celery_executor
+    return dg.in_process_executor
+
+
 defs = dg.Definitions(
     assets=ASSETS,
     jobs=[llmhni_job],
     sensors=[incoming_datasets_sensor, judge_batches_sensor],
     schedules=[stale_datasets_schedule],
     resources=build_resources(),
-    executor=dg.in_process_executor,  # a subprocess per step would re-import torch for each stage
+    executor=build_executor(),
 )

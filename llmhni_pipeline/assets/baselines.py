@@ -12,6 +12,7 @@ import polars as pl
 from llmhni_pipeline.assets.training import BackboneTrainingConfig
 from llmhni_pipeline.datasets.registry import Protocol, SourceKind
 from llmhni_pipeline.datasets.rlmrec import load_llard_edited_train
+from llmhni_pipeline.deploy.queues import pool_tags
 from llmhni_pipeline.lake import table_path
 from llmhni_pipeline.methods import METHODS, MethodInputs, MethodUnavailable, get_method
 from llmhni_pipeline.partitions import dataset_partitions
@@ -98,6 +99,7 @@ def result_rows(method: str, backbone: str, seed: int, status: str, run=None, te
     kinds={"pytorch", "parquet"},
     code_version="1",
     pool="gpu",
+    op_tags=pool_tags("gpu"),
     deps=[TEXT],  # ordering only: read when materialized; a text-less dataset runs `--select ...,baselines`
 )
 def baselines(

@@ -14,6 +14,7 @@ import dagster as dg
 import polars as pl
 
 from llmhni_pipeline.assets.training import BackboneTrainingConfig, epoch_logger, training_metadata
+from llmhni_pipeline.deploy.queues import pool_tags
 from llmhni_pipeline.methods import MethodInputs
 from llmhni_pipeline.methods.llmhni import ASSET_CHOICES, ASSET_PARAMS, ASSET_TRAINING, LLMHNIParams
 from llmhni_pipeline.partitions import dataset_partitions
@@ -97,6 +98,7 @@ def candidates_markdown(rows: list[dict[str, object]]) -> str:
     kinds={"pytorch", "parquet"},
     code_version="3",
     pool="gpu",
+    op_tags=pool_tags("gpu"),
     deps=[PRETRAINED],
 )
 def joint_model(

@@ -4,13 +4,19 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
+from llmhni_pipeline.deploy.queues import pool_tags
 from llmhni_pipeline.llm.gateway import embed_texts
 from llmhni_pipeline.partitions import dataset_partitions
 from llmhni_pipeline.resources.llm import LLMResource
 
 
 @dg.asset(
-    partitions_def=dataset_partitions, group_name="llm", kinds={"parquet"}, code_version="1", pool="llm"
+    partitions_def=dataset_partitions,
+    group_name="llm",
+    kinds={"parquet"},
+    code_version="1",
+    pool="llm",
+    op_tags=pool_tags("llm"),
 )
 def llm_embeddings(
     context: dg.AssetExecutionContext, text_profiles: pl.DataFrame, llm: LLMResource

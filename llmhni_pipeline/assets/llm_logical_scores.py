@@ -12,6 +12,7 @@ from llmhni_pipeline.denoise.augment import hard_or_noisy
 from llmhni_pipeline.denoise.judge_quality import judge_quality
 from llmhni_pipeline.denoise.judging import judge_pairs, ordered_pairs, round_prompts
 from llmhni_pipeline.denoise.prompts import PROMPT_VERSIONS, build_prompts, prompt_templates_markdown
+from llmhni_pipeline.deploy.queues import pool_tags
 from llmhni_pipeline.llm.accounting import DEFAULT_PRICES, call_cost
 from llmhni_pipeline.llm.batch import BACKEND, BATCH_DISCOUNT, batch_lines, estimated_tokens
 from llmhni_pipeline.llm.batch_jobs import Waiting
@@ -88,7 +89,12 @@ def submit_or_wait(context, llm, model, cache, thresholds, skip_undecided, pairs
 
 
 @dg.asset(
-    partitions_def=dataset_partitions, group_name="denoise", kinds={"parquet"}, code_version="1", pool="llm"
+    partitions_def=dataset_partitions,
+    group_name="denoise",
+    kinds={"parquet"},
+    code_version="1",
+    pool="llm",
+    op_tags=pool_tags("llm"),
 )
 def llm_logical_scores(
     context: dg.AssetExecutionContext,

@@ -13,6 +13,7 @@ from llmhni_pipeline.assets.training import (
     training_metadata,
     warn_cold_entities,
 )
+from llmhni_pipeline.deploy.queues import pool_tags
 from llmhni_pipeline.methods import MethodInputs
 from llmhni_pipeline.partitions import dataset_partitions
 from llmhni_pipeline.recipe import train
@@ -27,6 +28,7 @@ from llmhni_pipeline.resources.lake import LakeResource
     kinds={"pytorch", "parquet"},
     code_version="1",
     pool="gpu",
+    op_tags=pool_tags("gpu"),
 )
 def pretrained_recommender(
     context: dg.AssetExecutionContext,
