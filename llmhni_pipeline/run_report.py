@@ -72,12 +72,22 @@ def root_cause(error: Any) -> str:
     return line + (" …" if rest.strip() else "")
 
 
-def failure_lines(result: dg.ExecuteInProcessResult) -> list[str]:
-    """One line per failed step: ``step <key>: <cause>``."""
-    return [
+def failure_lines(result: dg.ExecuteInProcessResult | dg.ExecutionResult) -> list[str]:
+    """One line per failed step: ``step <key>: <cause>``; without a failed step (the executor itself failed,
+    e.g. a broker that went away), the run's own failure: ``run: <cause>``."""
+    steps = [
         f"step {event.step_key}: {root_cause(event.step_failure_data.error)}"
         for event in result.all_events
         if event.is_step_failure and event.step_failure_data is not None
+    ]
+    if steps:
+        return steps
+    return [
+        f"run: {root_cause(event.job_failure_data.error)}"
+        for event in result.all_events
+        if event.event_type == dg.DagsterEventType.RUN_FAILURE
+        and event.job_failure_data is not None
+        and event.job_failure_data.error is not None
     ]
 
 

@@ -5,19 +5,25 @@ killed, its pool child reports ``WorkerLostError`` (the run fails), but when the
 lost, ``kill -9`` of the worker), the result never comes and the run waits forever. Here each submitted step's
 result is wrapped: once a worker has started the step (``task_track_started``), that worker is pinged every
 ``PING_SECONDS``; after ``MISSED_PINGS`` unanswered pings in a row, or on a ``WorkerLostError``, the step is
-reported failed with the worker's name, the run fails, and its pool slots are freed by the run's end. A step
-that no worker takes for ``UNTAKEN_WARN_SECONDS`` gets one warning naming its queue.
+reported failed with the worker's name (a STEP_FAILURE in the run, as if the worker had sent it): what depends
+on it is skipped, the run fails, and the step's pool slot is freed. A step that no worker takes for
+``UNTAKEN_WARN_SECONDS`` gets one warning naming its queue.
 
 Everything else is dagster-celery's own loop (``core_celery_execution_loop``): pools, priorities, retries.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 
 from dagster import Field, Noneable, StringSource, executor, multiple_process_executor_requirements
+from dagster._core.events import DagsterEvent
+from dagster._core.execution.plan.objects import ErrorSource, StepFailureData
 from dagster._core.execution.retries import RetryMode
+from dagster._serdes import serialize_value
+from dagster._utils.error import serializable_error_info_from_exc_info
 from dagster_celery.core_execution_loop import core_celery_execution_loop
 from dagster_celery.executor import CELERY_CONFIG, CeleryExecutor, _submit_task
 
@@ -46,8 +52,11 @@ class WorkerLost(RuntimeError):
 class WatchedResult:
     """A step's ``AsyncResult`` whose ``ready()`` also turns true when the worker running it is gone."""
 
-    def __init__(self, result, app, step_key: str, queue: str, warn=None, clock=time.monotonic):
+    def __init__(
+        self, result, app, step_key: str, queue: str, warn=None, clock=time.monotonic, step_context=None
+    ):
         self.result, self.app, self.step_key, self.queue = result, app, step_key, queue
+        self.step_context = step_context
         self.warn, self.clock = warn, clock
         self.submitted = self.last_ping = clock()
         self.worker: str | None = None
@@ -90,16 +99,35 @@ class WatchedResult:
 
     def get(self):
         if self.lost:
-            raise WorkerLost(self.lost)
+            return self._failed(WorkerLost(self.lost))
         try:
             return self.result.get()
         except Exception as exc:
-            if type(exc).__name__ == "WorkerLostError":
-                raise WorkerLost(
+            if type(exc).__name__ != "WorkerLostError":
+                raise
+            return self._failed(
+                WorkerLost(
                     f"the process of Celery worker {self.worker or '(unknown)'} running step {self.step_key} "
                     f"died: {exc}. Tables are written atomically, so the lake holds the previous version."
-                ) from exc
-            raise
+                )
+            )
+
+    def _failed(self, error: WorkerLost) -> list:
+        """The step's failure as the worker would have reported it: logged to the run (the UI shows the step
+        failed, with the worker's name; its pool slot is freed) and handed to the loop, which skips what
+        depends on it. Without a step context (unit tests) the error is raised instead."""
+        if self.step_context is None:
+            raise error
+        try:
+            raise error
+        except WorkerLost:
+            info = serializable_error_info_from_exc_info(sys.exc_info())
+        event = DagsterEvent.step_failure_event(
+            self.step_context,
+            StepFailureData(error=info, user_failure_data=None, error_source=ErrorSource.FRAMEWORK_ERROR),
+            message=str(error),
+        )
+        return [serialize_value(event)]
 
     def revoke(self) -> None:
         self.result.revoke()
@@ -109,7 +137,9 @@ def _submit_watched(app, plan_context, step, queue, priority, known_state) -> Wa
     with warnings.catch_warnings():  # dagster-celery registers its task again for every step
         warnings.filterwarnings("ignore", message="Task name 'execute_plan' is already registered")
         result = _submit_task(app, plan_context, step, queue, priority, known_state)
-    return WatchedResult(result, app, step.key, queue, warn=plan_context.log.warning)
+    return WatchedResult(
+        result, app, step.key, queue, warn=plan_context.log.warning, step_context=plan_context.for_step(step)
+    )
 
 
 class WatchedCeleryExecutor(CeleryExecutor):

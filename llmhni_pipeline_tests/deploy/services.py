@@ -44,6 +44,15 @@ def group_alive(pgid: int) -> list[int]:
     return alive
 
 
+def alive(pid: int) -> bool:
+    """A live process (a zombie that nobody reaped is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
 def stop_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
     """SIGTERM the process group, SIGKILL what is left after ``grace`` seconds, reap the leader."""
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
@@ -138,6 +147,9 @@ class Postgres:
             "-o", f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off", "start",
         )  # fmt: skip
         return self
+
+    def postmaster_pid(self) -> int:
+        return int((self.folder / "data" / "postmaster.pid").read_text().split()[0])
 
     def stop(self) -> None:
         if self.folder is not None:

@@ -1,0 +1,79 @@
+"""A whole worker deployment for the ``workers`` tests: redis-server, a Postgres cluster, the deployment's
+dagster.yaml, a lake, and two real Celery workers (default queue; gpu + llm queues)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from llmhni_pipeline_tests.deploy.services import REPO, Postgres, Redis, Worker, alive, group_alive
+
+pytest.importorskip("dagster_celery", reason="the workers extra: pip install -e '.[workers]'")
+
+
+@dataclass
+class Deployment:
+    root: Path
+    lake: Path
+    home: Path
+    env: dict[str, str]
+    redis: Redis
+    postgres: Postgres
+    default: Worker
+    gpu: Worker
+
+    def instance(self):
+        import dagster as dg
+
+        os.environ["LLMHNI_POSTGRES_URL"] = self.postgres.url
+        return dg.DagsterInstance.from_config(str(self.home))
+
+
+def make_lake(root: Path, ml100k_raw: Path) -> Path:
+    lake = root / "data_lake"
+    (lake / "raw").mkdir(parents=True)
+    (lake / "raw" / "ml-100k").symlink_to(ml100k_raw, target_is_directory=True)
+    return lake
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory, ml100k_raw: Path):
+    root = tmp_path_factory.mktemp("deployment")
+    redis = Redis(root / "redis").start()
+    postgres = Postgres().start()
+    home = root / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "deploy" / "workers" / "dagster.yaml", home / "dagster.yaml")
+    lake = make_lake(root, ml100k_raw)
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "LLMHNI_POSTGRES_URL": postgres.url,
+        "LLMHNI_CELERY_BROKER": redis.url,
+        "LLMHNI_EXECUTOR": "celery",
+        "LLMHNI_LAKE_DIR": str(lake),
+        "OMP_NUM_THREADS": "1",
+        "OMP_WAIT_POLICY": "PASSIVE",
+    }
+    # the gpu worker takes two steps at a time, so only the gpu pool (1 slot) keeps trainings apart
+    default = Worker(["dagster"], "default", env, root / "logs" / "default.log", concurrency=2).start()
+    gpu = Worker(["gpu", "llm"], "gpu", env, root / "logs" / "gpu.log", concurrency=2).start()
+    started = [default, gpu]
+    try:
+        default.wait_ready()
+        gpu.wait_ready()
+        yield Deployment(root, lake, home, env, redis, postgres, default, gpu)
+    finally:
+        groups = [w.proc.pid for w in started if w.proc is not None] + [redis.proc.pid]
+        postmaster = postgres.postmaster_pid()
+        for worker in started:
+            worker.stop()
+        redis.stop()
+        postgres.stop()
+        left = {pgid: group_alive(pgid) for pgid in groups}
+        assert not any(left.values()), f"processes left behind: {left}"
+        assert not alive(postmaster), f"postgres {postmaster} still running"

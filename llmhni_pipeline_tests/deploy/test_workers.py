@@ -1,0 +1,195 @@
+"""The pipeline on real Celery workers (Redis broker, Postgres instance): which worker ran which step, two
+partitions at once, pools across runs, the same tables as the in-process executor, and a worker killed
+mid-step. Marked ``workers``: ``.ci/run`` installs redis-server and the workers extra and runs them."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from llmhni_pipeline.lake import table_path
+from llmhni_pipeline_tests.deploy.conftest import Deployment, make_lake
+from llmhni_pipeline_tests.deploy.services import REPO
+
+pytestmark = pytest.mark.workers
+
+CHEAP = "raw_interactions,text_profiles,pretrained_recommender"
+TABLES = ["raw_interactions", "id_mappings", "text_profiles", "pretrained_recommender"]
+PARTITIONS = ["ml-100k-noise05", "ml-100k-noise10"]
+
+
+def training_config(folder: Path, epochs: int, patience: int = 20) -> Path:
+    path = folder / f"epochs{epochs}.yaml"
+    path.write_text(
+        "ops:\n  pretrained_recommender:\n    config:\n"
+        f"      epochs: {epochs}\n      min_epochs: {epochs}\n      patience: {patience}\n"
+    )
+    return path
+
+
+def llmhni(env: dict[str, str], *argv: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "llmhni_pipeline.cli", *argv],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+def step_records(instance: dg.DagsterInstance, run_id: str) -> dict[str, dict]:
+    """Per step: the Celery worker that ran it, and its start and end times (from the run's event log)."""
+    steps: dict[str, dict] = {}
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is None or record.step_key is None:
+            continue
+        step = steps.setdefault(record.step_key, {})
+        if event.event_type == dg.DagsterEventType.ENGINE_EVENT and event.engine_event_data:
+            worker = event.engine_event_data.metadata.get("Celery worker")
+            if worker is not None:
+                step["worker"] = worker.value
+        elif event.event_type == dg.DagsterEventType.STEP_START:
+            step["start"] = record.timestamp
+        elif event.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
+            step["end"] = record.timestamp
+    return steps
+
+
+def runs_by_partition(instance: dg.DagsterInstance) -> dict[str, list]:
+    found: dict[str, list] = {}
+    for run in instance.get_runs():
+        found.setdefault(run.tags.get("dagster/partition"), []).append(run)
+    return found
+
+
+def overlaps(a: dict, b: dict) -> bool:
+    return a["start"] < b["end"] and b["start"] < a["end"]
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_two_partitions_on_two_workers_equal_the_in_process_run(deployment: Deployment, ml100k_raw, tmp_path):
+    config = training_config(tmp_path, epochs=3)
+    done = llmhni(deployment.env, "materialize", *PARTITIONS, "--select", CHEAP, "--config", str(config))
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "2 of 2 runs succeeded" in done.stdout
+
+    instance = deployment.instance()
+    runs = runs_by_partition(instance)
+    steps = {key: step_records(instance, runs[key][0].run_id) for key in PARTITIONS}
+    for key in PARTITIONS:
+        assert runs[key][0].status == dg.DagsterRunStatus.SUCCESS
+        # training went to the gpu queue's worker, everything else to the default queue's
+        assert steps[key]["pretrained_recommender"]["worker"] == deployment.gpu.hostname
+        for step in ("raw_interactions", "text_profiles"):
+            assert steps[key][step]["worker"] == deployment.default.hostname, (key, step, steps[key])
+    a, b = (steps[key] for key in PARTITIONS)
+    # the two partitions ran at the same time ...
+    assert any(overlaps(x, y) for x in a.values() for y in b.values()), steps
+    # ... but the gpu pool (1 slot) kept their trainings apart, though the gpu worker takes 2 steps at once
+    assert not overlaps(a["pretrained_recommender"], b["pretrained_recommender"]), steps
+    assert instance.event_log_storage.get_concurrency_info("gpu").active_slot_count == 0
+
+    # the same partitions in process, in a lake of their own: the same tables
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    local_lake = make_lake(tmp_path, ml100k_raw)
+    env = {k: v for k, v in deployment.env.items() if k not in ("LLMHNI_EXECUTOR", "LLMHNI_POSTGRES_URL")}
+    env.update(DAGSTER_HOME=str(home), LLMHNI_LAKE_DIR=str(local_lake))
+    local = llmhni(env, "materialize", *PARTITIONS, "--select", CHEAP, "--config", str(config))
+    assert local.returncode == 0, local.stdout[-4000:] + local.stderr[-2000:]
+    for key in PARTITIONS:
+        for table in TABLES:
+            ours, theirs = (
+                pl.read_parquet(table_path(lake, table, key)) for lake in (deployment.lake, local_lake)
+            )
+            timings = [c for c in ours.columns if c.endswith("_seconds")]  # wall-clock columns differ
+            assert ours.drop(timings).equals(theirs.drop(timings)), (key, table)
+
+
+def test_a_killed_worker_fails_the_run_naming_it_and_leaves_the_lake_whole(deployment: Deployment, tmp_path):
+    key = "ml-100k-noise15"
+    quick = llmhni(
+        deployment.env, "materialize", key, "--select", CHEAP, "--config", str(training_config(tmp_path, 2))
+    )
+    assert quick.returncode == 0, quick.stdout[-4000:] + quick.stderr[-2000:]
+    table = table_path(deployment.lake, "pretrained_recommender", key)
+    good = digest(table)
+    models = sorted(
+        p
+        for p in (deployment.lake).rglob("*")
+        if p.is_file() and "model" in str(p.relative_to(deployment.lake))
+    )
+    good_models = {p: digest(p) for p in models}
+
+    long = training_config(tmp_path, epochs=400, patience=400)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "llmhni_pipeline.cli", "materialize", key, "--select", "pretrained_recommender",
+         "--config", str(long)],
+        env=deployment.env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while "epoch 1/400" not in deployment.gpu.log.read_text(errors="replace"):
+            assert time.monotonic() < deadline, deployment.gpu.log.read_text()[-3000:]
+            assert run.poll() is None, run.stdout.read()
+            time.sleep(0.2)
+        time.sleep(2)  # a few epochs in
+        started = time.monotonic()
+        os.killpg(deployment.gpu.proc.pid, 9)  # the whole worker, pool children too: its host is gone
+        out, _ = run.communicate(timeout=120)
+        detected = time.monotonic() - started
+    finally:
+        if run.poll() is None:
+            run.kill()
+        deployment.gpu.stop()
+        deployment.gpu.start()  # for the tests after this one
+    assert run.returncode == 1, out[-4000:]
+    last = out.strip().splitlines()[-1]
+    assert "FAILURE" in last and deployment.gpu.hostname in last and "stopped answering" in last, last
+    assert detected < 60, detected
+    # the previous materialization is untouched and no half-written file is visible
+    assert digest(table) == good
+    assert {p: digest(p) for p in good_models} == good_models
+    assert [p.name for p in table.parent.iterdir() if p.suffix == ".parquet"] == ["part-0.parquet"]
+    instance = deployment.instance()
+    assert instance.event_log_storage.get_concurrency_info("gpu").active_slot_count == 0
+    failed = [r for r in runs_by_partition(instance)[key] if r.status == dg.DagsterRunStatus.FAILURE]
+    assert len(failed) == 1
+    deployment.gpu.wait_ready()
+
+
+def test_a_broker_restarted_mid_step_does_not_hang_the_run(deployment: Deployment, tmp_path):
+    key = "ml-100k-noise20"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "llmhni_pipeline.cli", "materialize", key, "--select", CHEAP, "--config",
+         str(training_config(tmp_path, epochs=40, patience=40))],
+        env=deployment.env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while "epoch 1/40" not in deployment.gpu.log.read_text(errors="replace"):
+            assert time.monotonic() < deadline, deployment.gpu.log.read_text()[-3000:]
+            assert run.poll() is None, run.stdout.read()
+            time.sleep(0.2)
+        deployment.redis.stop(kill=True)  # queued messages and stored results are gone with it
+        time.sleep(3)
+        deployment.redis.start()
+        out, _ = run.communicate(timeout=240)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    # the worker and the orchestrator reconnect; the step's result reaches the restarted backend
+    assert run.returncode == 0, out[-4000:]
+    assert f"SUCCESS ({key})" in out.strip().splitlines()[-1]
+    assert table_path(deployment.lake, "pretrained_recommender", key).is_file()
