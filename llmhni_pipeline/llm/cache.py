@@ -8,9 +8,14 @@ whether a call was already paid for.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
+import socket
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
@@ -36,7 +41,19 @@ class CallCache:
         return sorted(self.folder.glob("seg-*.parquet"))
 
     def load(self, keys: list[str] | None = None) -> pl.DataFrame:
-        """Cached rows, first per key; restricted to ``keys`` when given."""
+        """Cached rows, first per key; restricted to ``keys`` when given.
+
+        Another process may compact between our listing and our read (its merged segment is in place before
+        it deletes the old ones): a vanished segment means the listing is stale, so list and read again while
+        holding the compaction lock shared, which waits for that compaction to finish."""
+        try:
+            return self._read(keys)
+        except FileNotFoundError:
+            with open(self.folder / "_compact.lock", "a+") as handle:
+                fcntl.flock(handle, fcntl.LOCK_SH)
+                return self._read(keys)
+
+    def _read(self, keys: list[str] | None) -> pl.DataFrame:
         segments = self.segments()
         if not segments:
             return pl.DataFrame()
@@ -44,6 +61,41 @@ class CallCache:
         if keys is not None:
             frame = frame.filter(pl.col("key").is_in(pl.Series(keys).implode()))
         return frame.unique("key", keep="first", maintain_order=True).collect()
+
+    @contextmanager
+    def claim(
+        self, keys: list[str], report: Callable[[str], None] = print, label: str = ""
+    ) -> Iterator[None]:
+        """Hold the work ``keys`` for this process, across processes and hosts that share the folder.
+
+        Two runs asking for the same inputs at once (two runs of one partition launched by mistake, on two
+        workers) would both find them uncached and both pay. The second waits here, saying who holds the
+        work, then finds every answer the first one cached. The claim is an advisory ``flock`` on a file named
+        by the keys' digest; the kernel releases it when its holder dies, so a killed run never blocks."""
+        digest = hashlib.sha256("\n".join(sorted(set(keys))).encode()).hexdigest()[:20]
+        folder = self.folder / "_claims"
+        folder.mkdir(exist_ok=True)
+        with open(folder / f"{digest}.lock", "a+") as handle:
+            waiting = False
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if not waiting:
+                        handle.seek(0)
+                        holder = handle.read().strip() or "another process"
+                        report(
+                            f"{label}: waiting: {holder} is calling for the same {len(set(keys))} inputs; "
+                            "what it caches is not paid again"
+                        )
+                        waiting = True
+                    time.sleep(0.5)  # a plain sleep, so Ctrl-C stops the wait
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"process {os.getpid()} on {socket.gethostname()}")
+            handle.flush()
+            yield
 
     def put(self, rows: pl.DataFrame) -> Path | None:
         """Persist one batch of results as a new segment."""
@@ -56,7 +108,16 @@ class CallCache:
         return path
 
     def compact(self) -> None:
-        """Merge all segments into one; the new segment is in place before the old ones go."""
+        """Merge all segments into one; the new segment is in place before the old ones go. One process
+        compacts at a time; another that finds it busy leaves it to that one."""
+        with open(self.folder / "_compact.lock", "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return
+            self._compact()
+
+    def _compact(self) -> None:
         old = self.segments()
         merged = pl.scan_parquet(old).unique("key", keep="first", maintain_order=True).collect()
         path = self.folder / f"seg-{time.time_ns():020d}-compact.parquet"

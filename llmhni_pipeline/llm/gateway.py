@@ -57,6 +57,23 @@ def _run_batches(
     options: RunOptions,
     model: str,
     label: str,
+    *args,
+    **kw,
+) -> tuple[pl.DataFrame, CallStats]:
+    """``_run_claimed_batches`` while holding ``keys`` (``CallCache.claim``): a second process asking for the same
+    inputs at once waits, then finds them cached, and pays nothing twice."""
+    with cache.claim(keys, options.report, label):
+        return _run_claimed_batches(items, keys, cache, call, options, model, label, *args, **kw)
+
+
+def _run_claimed_batches(
+    items: Sequence[T],
+    keys: list[str],
+    cache: CallCache,
+    call: Callable[[list[T]], tuple[pl.DataFrame, int, int]],
+    options: RunOptions,
+    model: str,
+    label: str,
     endpoint: str = "",
     cacheable: Callable[[pl.DataFrame], pl.Series] | None = None,
     interrupt: Callable[[], None] | None = None,
