@@ -1,5 +1,6 @@
 import numpy as np
 import polars as pl
+import pytest
 
 from llmhni_pipeline.datasets.splits import carve_per_user
 
@@ -26,3 +27,37 @@ def test_single_edge_users_stay_in_train_and_seed_is_deterministic():
     a = carve_per_user(edges, {"test": 0.5}, seed=7)
     assert a[:3].to_list() == ["train"] * 3
     assert a.equals(carve_per_user(edges, {"test": 0.5}, seed=7))
+
+
+def _reference_carve(
+    users: np.ndarray, fractions: dict[str, float], seed: int, rest: str = "train"
+) -> list[str]:
+    """The split as first written (np.lexsort, object arrays): every published lake's split came from it."""
+    rng = np.random.default_rng(seed)
+    n = len(users)
+    order = np.lexsort((rng.random(n), users))
+    sorted_users = users[order]
+    starts = np.flatnonzero(np.r_[True, sorted_users[1:] != sorted_users[:-1]])
+    counts = np.diff(np.r_[starts, n])
+    rank_in_user = np.arange(n) - np.repeat(starts, counts)
+    labels_sorted = np.full(n, rest, dtype=object)
+    budget, offset = counts - 1, np.zeros_like(counts)
+    for name, frac in fractions.items():
+        take = np.minimum(np.floor(frac * counts + rng.random(len(counts))).astype(np.int64), budget)
+        budget -= take
+        lo, hi = np.repeat(offset, counts), np.repeat(offset + take, counts)
+        labels_sorted[(rank_in_user >= lo) & (rank_in_user < hi)] = name
+        offset += take
+    labels = np.empty(n, dtype=object)
+    labels[order] = labels_sorted
+    return labels.tolist()
+
+
+@pytest.mark.parametrize(
+    ("seed", "n", "n_users"), [(1, 1000, 50), (2026, 100_000, 5_000), (5, 7, 7), (3, 1, 1)]
+)
+def test_the_faster_split_is_the_one_every_lake_was_built_with(seed, n, n_users):
+    users = np.random.default_rng(seed).integers(0, n_users, n)
+    fractions = {"valid": 0.1, "test": 0.1}
+    fast = carve_per_user(pl.DataFrame({"user_id": users}), fractions, seed)
+    assert fast.to_list() == _reference_carve(users, fractions, seed)
