@@ -99,12 +99,12 @@ def evaluation(
     scorers["MostPop"] = (most_popular_scorer(data.train, dev), "mostpop", None, None)
     if config.include_ease:
         try:
-            scorers[f"EASE (λ={config.ease_l2:g})"] = (
-                ease_scorer(data.train, config.ease_l2, dev),
-                "ease",
-                None,
-                None,
-            )
+            ease = ease_scorer(data.train, config.ease_l2, dev)
+            if ease.method != "EASE":
+                context.log.warning(
+                    f"EASE over the dense bound: its sparse approximation {ease.method} instead"
+                )
+            scorers[f"{ease.method} (λ={config.ease_l2:g})"] = (ease, ease.method.lower(), None, None)
         except DenseMatrixRefused as refused:  # a large catalogue: the table goes on without the EASE row
             context.log.warning(f"EASE left out: {refused}")
     rows = []

@@ -64,7 +64,7 @@ def llm_verdict(
     name = pl.col("model")
     llmhni = _r20(evaluation, name.str.starts_with("LLMHNI"))
     backbone = _r20(evaluation, name.str.ends_with("(pretrained)"))
-    ease = _r20(evaluation, name.str.starts_with("EASE"))
+    ease = _r20(evaluation, name.str.starts_with("EASE") | name.str.starts_with("SANSA"))
     lines = ["## Did the LLM help here?", ""]
     if llmhni is None:
         lines.append("- No LLMHNI model in `evaluation` yet: materialize `joint_model`, then `evaluation`.")

@@ -1,9 +1,12 @@
-"""Reference models without a training loop: MostPop and EASE (Steck, WWW 2019)."""
+"""Reference models without a training loop: MostPop and EASE (Steck, WWW 2019), with SANSA (Spišák et al.,
+RecSys 2023: a sparse approximate inverse of the Gram matrix) in EASE's place where the dense inverse is over the
+memory bound and the ``scale`` extra is installed."""
 
 from __future__ import annotations
 
 import os
 
+import numpy as np
 import torch
 
 from llmhni_pipeline.recsys.data import SplitData, UserItemSets
@@ -50,6 +53,12 @@ def check_dense(rows: int, cols: int, what: str, bytes_per_entry: int = 8, copie
         )
 
 
+# SANSA's weights per item, chosen on validation (benchmarks/ease_vs_sansa.py, docs/benchmarks.md): amazon-book's
+# R@20 is flat from 9 to 187 per item (0.1700-0.1704, exact EASE 0.1762); ml-100k's rises to 30 (0.3185; 10:
+# 0.3027, 100: 0.3218, exact EASE 0.3451)
+SANSA_WEIGHTS_PER_ITEM = 30
+
+
 def ease_weights(train: InteractionGraph, l2: float = 100.0) -> torch.Tensor:
     """B = I − P·diag(1/diag(P)) with P = (XᵀX + λI)⁻¹, so diag(B) = 0 (closed form, float64 solve).
 
@@ -70,8 +79,14 @@ def ease_weights(train: InteractionGraph, l2: float = 100.0) -> torch.Tensor:
 
 
 def ease_scorer(train: InteractionGraph, l2: float = 100.0, device: torch.device | str = "cpu") -> Scorer:
-    """ŷ_u = x_u B for a batch of users (rows of X built densely per batch, never for all users)."""
-    b = ease_weights(train, l2).to(device)
+    """ŷ_u = x_u B for a batch of users (rows of X built densely per batch, never for all users).
+
+    Where the dense B is over the memory bound, SANSA's sparse B is used instead if the ``scale`` extra is
+    installed (``score.method`` says which: ``"EASE"`` or ``"SANSA"``); otherwise ``DenseMatrixRefused``."""
+    try:
+        b = ease_weights(train, l2).to(device)
+    except DenseMatrixRefused as refused:
+        return sansa_scorer(train, l2, refused=refused)
     sets = UserItemSets.from_pairs(train.users.numpy(), train.items.numpy(), train.n_users, train.n_items)
 
     def score(users: torch.Tensor) -> torch.Tensor:
@@ -83,6 +98,50 @@ def ease_scorer(train: InteractionGraph, l2: float = 100.0, device: torch.device
         x[rows.to(device), cols.to(device)] = 1.0
         return x @ b
 
+    score.method = "EASE"
+    return score
+
+
+def sansa_scorer(
+    train: InteractionGraph,
+    l2: float = 100.0,
+    weights_per_item: int = SANSA_WEIGHTS_PER_ITEM,
+    refused: DenseMatrixRefused | None = None,
+) -> Scorer:
+    """SANSA: EASE's B as a sparse approximate inverse (incomplete Cholesky of XᵀX + λI, then a sparse inverse
+    of its factor), with about ``weights_per_item`` weights per item; memory grows with the nonzeros of XᵀX,
+    not with items².
+    Scores are on the CPU (scipy.sparse), one user batch at a time."""
+    try:
+        import scipy.sparse as sp
+        from sansa import SANSA, ICFGramianFactorizerConfig, SANSAConfig, UMRUnitLowerTriangleInverterConfig
+    except ImportError:
+        reason = f"{refused}; " if refused else ""
+        raise DenseMatrixRefused(
+            f"{reason}SANSA, EASE's sparse approximation, would fit: pip install -e '.[scale]' (it builds "
+            "scikit-sparse against Debian's libsuitesparse-dev)"
+        ) from None
+    x = sp.csr_matrix(
+        (np.ones(train.n_edges, dtype=np.float32), (train.users.numpy(), train.items.numpy())),
+        shape=(train.n_users, train.n_items),
+    )
+    model = SANSA(
+        SANSAConfig(
+            l2=l2,
+            weight_matrix_density=min(1.0, weights_per_item / max(train.n_items, 1)),
+            gramian_factorizer_config=ICFGramianFactorizerConfig(),
+            lower_triangle_inverter_config=UMRUnitLowerTriangleInverterConfig(scans=1, finetune_steps=5),
+        )
+    )
+    model.fit(x)
+
+    def score(users: torch.Tensor) -> torch.Tensor:
+        start, stop = int(users[0]), int(users[-1]) + 1
+        if stop - start != len(users):
+            raise ValueError("sansa_scorer expects a contiguous range of user ids")
+        return torch.from_numpy(model.forward(x[start:stop]).toarray().astype(np.float32)).to(users.device)
+
+    score.method = "SANSA"
     return score
 
 

@@ -1,3 +1,5 @@
+import sys
+
 import dagster as dg
 import polars as pl
 import pytest
@@ -89,6 +91,7 @@ def test_the_model_store_serves_the_pretrained_model_to_its_consumers(trained_la
 
 def test_above_the_dense_bound_evaluation_leaves_ease_out_and_says_why(trained_lake, monkeypatch):
     lake, _ = trained_lake
+    monkeypatch.setitem(sys.modules, "sansa", None)  # without the scale extra (SANSA): refused
     monkeypatch.setenv("LLMHNI_MAX_DENSE_GB", "0.001")  # ml-100k's 1,682 items need 3 × 21.6 MiB for EASE
     with instance_with_datasets("ml-100k") as instance:
         result = dg.materialize(

@@ -1,3 +1,5 @@
+import sys
+
 import polars as pl
 import pytest
 import torch
@@ -126,11 +128,13 @@ def test_above_the_dense_bound_augmented_graph_keeps_g_and_says_why(monkeypatch)
 
     _, _, scores, full = _noisy_case(judge_right=True, with_frame=True)
     raw = full.with_columns(is_injected=pl.lit(False))
+    monkeypatch.setitem(sys.modules, "sansa", None)  # without the scale extra (SANSA): refused
     monkeypatch.setenv("LLMHNI_MAX_DENSE_GB", "1e-6")
     with dg.build_asset_context(partition_key="shop") as context:
         graph, removed = augmented_graph(context, AugmentedGraphConfig(ease_l2=10.0), raw, scores)
     assert graph.metadata["rule"].value == "none" and removed.value.height == 0
     assert "over the bound" in graph.metadata["ease_check_refused"].value
+    assert "pip install -e '.[scale]'" in graph.metadata["ease_check_refused"].value
     assert graph.value.height == raw.filter(pl.col("split") == "train").height
     monkeypatch.delenv("LLMHNI_MAX_DENSE_GB")
     with dg.build_asset_context(partition_key="shop") as context:
