@@ -193,3 +193,49 @@ def test_a_broker_restarted_mid_step_does_not_hang_the_run(deployment: Deploymen
     assert run.returncode == 0, out[-4000:]
     assert f"SUCCESS ({key})" in out.strip().splitlines()[-1]
     assert table_path(deployment.lake, "pretrained_recommender", key).is_file()
+
+
+def test_a_run_launched_from_the_ui_runs_on_the_workers(deployment: Deployment):
+    """The UI's launch button (the same GraphQL call): the queued run goes through the daemon to a run process
+    that orchestrates on Celery, and its steps run on the queue's worker."""
+    from dagster_graphql import DagsterGraphQLClient
+
+    from llmhni_pipeline.partitions import register_datasets
+    from llmhni_pipeline_tests.deploy.services import free_port, group_alive, stop_group, wait_port
+
+    key = "ml-100k"
+    port = free_port()
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "llmhni_pipeline.cli", "ui", "-h", "127.0.0.1", "-p", str(port)],
+        env=deployment.env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_port(port, 180, "llmhni ui", ui)
+        instance = deployment.instance()
+        register_datasets(instance, [key])
+        client = DagsterGraphQLClient("127.0.0.1", port_number=port)
+        deadline = time.monotonic() + 120
+        while True:  # the code location may still be loading
+            try:
+                run_id = client.submit_job_execution(
+                    "__ASSET_JOB", repository_location_name="llmhni_pipeline",
+                    tags={"dagster/partition": key}, op_selection=["raw_interactions", "text_profiles"],
+                )  # fmt: skip
+                break
+            except Exception:
+                assert time.monotonic() < deadline, "the UI did not accept the run within 120 s"
+                time.sleep(2)
+        deadline = time.monotonic() + 240
+        while (status := client.get_run_status(run_id)) not in (
+            dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED,
+        ):  # fmt: skip
+            assert time.monotonic() < deadline, status
+            time.sleep(1)
+        assert status == dg.DagsterRunStatus.SUCCESS
+        steps = step_records(instance, run_id)
+        assert {steps[s]["worker"] for s in ("raw_interactions", "text_profiles")} == {
+            deployment.default.hostname
+        }
+    finally:
+        stop_group(ui)
+    assert not group_alive(ui.pid)
