@@ -40,6 +40,7 @@ class RunSpec:
     n_layers: int = 3
     lr: float = 1e-3
     batch_size: int = 2048
+    max_batches_per_epoch: int = 0  # 0: batch_size as given; else grown so an epoch has at most this many steps
     reg_weight: float = 1e-5
     epochs: int = 300
     patience: int = 20  # evaluations without improvement before stopping
@@ -81,6 +82,7 @@ class RunSpec:
         return TrainSettings(
             epochs=self.epochs,
             batch_size=self.batch_size,
+            max_batches_per_epoch=self.max_batches_per_epoch,
             lr=self.lr,
             reg_weight=self.reg_weight,
             patience=self.patience,

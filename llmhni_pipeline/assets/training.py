@@ -20,6 +20,8 @@ class BackboneTrainingConfig(dg.Config):
     n_layers: int = DEFAULTS.n_layers
     lr: float = DEFAULTS.lr
     batch_size: int = DEFAULTS.batch_size
+    # 0: off; N: the batch grows with the graph so an epoch is at most N full-graph propagations (large graphs)
+    max_batches_per_epoch: int = DEFAULTS.max_batches_per_epoch
     reg_weight: float = DEFAULTS.reg_weight
     epochs: int = DEFAULTS.epochs
     patience: int = DEFAULTS.patience

@@ -27,10 +27,23 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
 
 
+def effective_batch_size(n_edges: int, batch_size: int, max_batches_per_epoch: int = 0) -> int:
+    """``batch_size``, grown where needed so that an epoch over ``n_edges`` takes at most
+    ``max_batches_per_epoch`` steps (0: never grown)."""
+    if max_batches_per_epoch < 0 or batch_size < 1:
+        raise ValueError("batch_size must be positive and max_batches_per_epoch at least 0")
+    if not max_batches_per_epoch:
+        return batch_size
+    return max(batch_size, math.ceil(n_edges / max_batches_per_epoch))
+
+
 @dataclass
 class TrainSettings:
     epochs: int = 300
     batch_size: int = 2048
+    # 0 = no bound; else the batch grows so that an epoch has at most this many steps: each step propagates over the
+    # whole graph, so an epoch costs O(E²/B) at a fixed B and O(E · max_batches_per_epoch) with this bound
+    max_batches_per_epoch: int = 0
     lr: float = 1e-3
     reg_weight: float = 1e-5
     patience: int = 20  # evaluations without improvement before stopping
@@ -168,8 +181,9 @@ def fit(
         users, items = positives.users[order], positives.items[order]
         negatives = sampler.sample(users, generator)
         total, parts_sum, n_batches = torch.zeros((), device=device), {}, 0
-        for lo in range(0, len(users), settings.batch_size):
-            hi = lo + settings.batch_size
+        step = effective_batch_size(len(users), settings.batch_size, settings.max_batches_per_epoch)
+        for lo in range(0, len(users), step):
+            hi = lo + step
             loss, parts = objective.loss(
                 users[lo:hi].to(device), items[lo:hi].to(device), negatives[lo:hi].to(device)
             )

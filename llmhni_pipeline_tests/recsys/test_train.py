@@ -133,3 +133,15 @@ def test_min_epochs_holds_off_early_stopping():
         runs[min_epochs] = fit(BPRObjective(model, data.train, 0.0, torch.device("cpu")), data, settings)
     assert runs[0].epochs_run == 3 and runs[6].epochs_run == 6
     assert runs[0].stopped_early and runs[6].stopped_early and runs[6].best_epoch == 1
+
+
+def test_a_bounded_number_of_batches_per_epoch_grows_the_batch_with_the_graph():
+    from llmhni_pipeline.recsys.train import effective_batch_size
+
+    assert effective_batch_size(120_464, 2048) == 2048  # off: as given
+    assert effective_batch_size(120_464, 2048, 59) == 2048  # 59 steps of 2,048 already cover it
+    assert effective_batch_size(120_464, 2048, 15) == 8031
+    assert effective_batch_size(10_000_000, 2048, 59) == 169_492  # an epoch stays 59 propagations at 10^7
+    assert effective_batch_size(100, 2048, 4) == 2048  # never smaller than asked
+    with pytest.raises(ValueError):
+        effective_batch_size(100, 2048, -1)
