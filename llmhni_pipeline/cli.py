@@ -130,7 +130,11 @@ def cmd_materialize(args: argparse.Namespace) -> int:
     datasets = list(dict.fromkeys(args.dataset or ["ml-100k"]))
     if len(datasets) == 1:
         return materialize_one(args, datasets[0])
+    from llmhni_pipeline.datasets.registry import parse_dataset_key
     from llmhni_pipeline.deploy.queues import executor_kind
+
+    for dataset in datasets:  # every key known before the first run starts
+        parse_dataset_key(dataset, default_lake_dir())
 
     if executor_kind() != "celery":  # one process, one run after the other
         return max(materialize_one(args, dataset) for dataset in datasets)

@@ -209,3 +209,24 @@ def test_a_failed_run_ends_with_its_step_and_one_line_cause_and_no_trace(tmp_pat
     reserved = run("materialize", "foo-llard")
     assert reserved.returncode == 2
     assert "incoming/foo-llard: not a dataset folder: the name ends in a partition suffix" in reserved.stderr
+
+
+def test_several_datasets_are_all_checked_before_the_first_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LLMHNI_LAKE_DIR", str(tmp_path / "lake"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    assert main(["materialize", "ml-100k", "no-such-dataset"]) == 2
+    err = capsys.readouterr().err
+    assert "no-such-dataset" in err
+    assert not (tmp_path / "lake" / "raw_interactions").exists()  # nothing ran
+
+
+@pytest.mark.workers
+def test_the_celery_executor_refuses_an_instance_the_workers_cannot_share(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("dagster_celery")
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")  # SQLite storage
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    monkeypatch.setenv("LLMHNI_LAKE_DIR", str(tmp_path / "lake"))
+    monkeypatch.setenv("LLMHNI_EXECUTOR", "celery")
+    assert main(["materialize", "ml-100k", "--select", "raw_interactions"]) == 2
+    err = capsys.readouterr().err
+    assert "workers cannot share" in err and "deploy/workers" in err
