@@ -12,8 +12,6 @@ import pytest
 
 from llmhni_pipeline_tests.deploy.services import REPO, Postgres, Redis, Worker, alive, group_alive
 
-pytest.importorskip("dagster_celery", reason="the workers extra: pip install -e '.[workers]'")
-
 
 @dataclass
 class Deployment:
@@ -42,6 +40,7 @@ def make_lake(root: Path, ml100k_raw: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory, ml100k_raw: Path):
+    pytest.importorskip("dagster_celery", reason="the workers extra: pip install -e '.[workers]'")
     root = tmp_path_factory.mktemp("deployment")
     redis = Redis(root / "redis").start()
     postgres = Postgres().start()

@@ -21,6 +21,7 @@ from llmhni_pipeline_tests.deploy.conftest import Deployment, make_lake
 from llmhni_pipeline_tests.deploy.services import REPO
 
 pytestmark = pytest.mark.workers
+pytest.importorskip("dagster_celery", reason="the workers extra: pip install -e '.[workers]'")
 
 CHEAP = "raw_interactions,text_profiles,pretrained_recommender"
 TABLES = ["raw_interactions", "id_mappings", "text_profiles", "pretrained_recommender"]
