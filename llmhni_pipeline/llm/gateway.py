@@ -57,23 +57,6 @@ def _run_batches(
     options: RunOptions,
     model: str,
     label: str,
-    *args,
-    **kw,
-) -> tuple[pl.DataFrame, CallStats]:
-    """``_run_claimed_batches`` while holding ``keys`` (``CallCache.claim``): a second process asking for the same
-    inputs at once waits, then finds them cached, and pays nothing twice."""
-    with cache.claim(keys, options.report, label):
-        return _run_claimed_batches(items, keys, cache, call, options, model, label, *args, **kw)
-
-
-def _run_claimed_batches(
-    items: Sequence[T],
-    keys: list[str],
-    cache: CallCache,
-    call: Callable[[list[T]], tuple[pl.DataFrame, int, int]],
-    options: RunOptions,
-    model: str,
-    label: str,
     endpoint: str = "",
     cacheable: Callable[[pl.DataFrame], pl.Series] | None = None,
     interrupt: Callable[[], None] | None = None,
@@ -81,142 +64,149 @@ def _run_claimed_batches(
     """Shared engine: returns the cached rows for ``keys`` (hits and fresh results) and the statistics.
     ``cacheable(rows)`` marks the fresh rows worth caching (default: all). ``call`` may return a boolean
     ``ANSWERED`` column: rows without an answer (an interrupted batch) are neither paid nor cached.
-    ``interrupt()`` asks the backend to return what it has now."""
-    stats = CallStats(requested=len(keys))
-    start = time.perf_counter()
-    cached = cache.load(keys)
-    have = set(cached["key"].to_list()) if cached.height else set()
-    stats.cache_hits = sum(key in have for key in keys)  # inputs served from the cache
-    seen: set[str] = set(have)
-    unique_todo = []  # first index of each uncached key: the same input twice in one run is paid once
-    for i, key in enumerate(keys):
-        if key not in seen:
-            seen.add(key)
-            unique_todo.append(i)
-    batches = [
-        unique_todo[lo : lo + options.batch_size] for lo in range(0, len(unique_todo), options.batch_size)
-    ]
-    planned = min(len(unique_todo), options.budget.room(CallStats()))  # what this run will send at most
-    progress = Progress(planned, options.report, label, options.progress_every_seconds)
-    if batches:
-        capped = f", {planned} of them in this run (per-run cap)" if planned < len(unique_todo) else ""
-        options.report(
-            f"{label}: {stats.cache_hits} cached, {len(unique_todo)} to call{capped} in batches of "
-            f"{options.batch_size}, {options.max_in_flight} in flight"
-        )
-
-    state = {"in_flight": 0, "failures_in_a_row": 0}
-
-    def finish(future: Future, batch: list[int], queue: list[list[int]]) -> None:
-        """Account for one finished batch: cache its valid answers, or count its failure."""
-        state["in_flight"] -= len(batch)
-        try:
-            rows, tokens_in, tokens_out = future.result()
-        except Exception as exc:  # the backend already retried; report and leave uncached
-            stats.failed += len(batch)
-            state["failures_in_a_row"] += 1
-            stats.last_error = f"{type(exc).__name__}: {str(exc)[:300]}"
-            fatal = isinstance(exc, FatalLLMError)
-            if fatal or state["failures_in_a_row"] >= options.max_consecutive_failures:
-                stats.stopped_by_failures = True
-                stats.skipped += sum(len(b) for b in queue)
-                queue.clear()
+    ``interrupt()`` asks the backend to return what it has now. The whole run holds ``keys``
+    (``CallCache.claim``): a second process asking for the same inputs at once waits, then finds them cached, and
+    pays nothing twice."""
+    with cache.claim(keys, options.report, label):
+        stats = CallStats(requested=len(keys))
+        start = time.perf_counter()
+        cached = cache.load(keys)
+        have = set(cached["key"].to_list()) if cached.height else set()
+        stats.cache_hits = sum(key in have for key in keys)  # inputs served from the cache
+        seen: set[str] = set(have)
+        unique_todo = []  # first index of each uncached key: the same input twice in one run is paid once
+        for i, key in enumerate(keys):
+            if key not in seen:
+                seen.add(key)
+                unique_todo.append(i)
+        batches = [
+            unique_todo[lo : lo + options.batch_size] for lo in range(0, len(unique_todo), options.batch_size)
+        ]
+        planned = min(len(unique_todo), options.budget.room(CallStats()))  # what this run will send at most
+        progress = Progress(planned, options.report, label, options.progress_every_seconds)
+        if batches:
+            capped = f", {planned} of them in this run (per-run cap)" if planned < len(unique_todo) else ""
             options.report(
-                f"{label}: a batch of {len(batch)} failed"
-                f"{'' if fatal else ' after retries'}: {stats.last_error}"
-                + ("; stopping this run" if stats.stopped_by_failures else "")
+                f"{label}: {stats.cache_hits} cached, {len(unique_todo)} to call{capped} in batches of "
+                f"{options.batch_size}, {options.max_in_flight} in flight"
             )
-            return
-        state["failures_in_a_row"] = 0
-        rows = rows.with_columns(key=pl.Series([keys[i] for i in batch]))
-        if ANSWERED in rows.columns:
-            answered = rows[ANSWERED]
-            stats.skipped += int((~answered).sum())
-            rows = rows.filter(answered).drop(ANSWERED)
-        stats.calls += rows.height  # answered: paid, readable or not
-        keep = cacheable(rows) if cacheable else None
-        if keep is not None and not keep.all():
-            stats.malformed += int((~keep).sum())
-            if "raw" in rows.columns:
-                stats.last_unreadable = str(rows.filter(~keep)["raw"][0])[:200]
-            rows = rows.filter(keep)
-        cache.put(rows)
-        stats.tokens_in += tokens_in
-        stats.tokens_out += tokens_out
-        stats.cost_usd += call_cost(model, tokens_in, tokens_out, options.prices)
-        progress.advance(len(batch))
 
-    with ThreadPoolExecutor(max_workers=max(1, options.max_in_flight)) as pool:
-        running: dict[Future, list[int]] = {}
-        queue = list(batches)
-        try:
-            while queue or running:
-                while queue and len(running) < options.max_in_flight:
-                    projected = CallStats(
-                        calls=stats.calls + state["in_flight"], failed=stats.failed, cost_usd=stats.cost_usd
-                    )
-                    room = options.budget.room(projected)
-                    if (
-                        room < len(queue[0]) and room > 0
-                    ):  # a cap of N calls makes exactly N: trim the last batch
-                        queue[0:1] = [queue[0][:room], queue[0][room:]]
-                    if room <= 0:
-                        stats.stopped_by_budget = True
-                        stats.skipped = sum(len(b) for b in queue)
-                        queue.clear()
+        state = {"in_flight": 0, "failures_in_a_row": 0}
+
+        def finish(future: Future, batch: list[int], queue: list[list[int]]) -> None:
+            """Account for one finished batch: cache its valid answers, or count its failure."""
+            state["in_flight"] -= len(batch)
+            try:
+                rows, tokens_in, tokens_out = future.result()
+            except Exception as exc:  # the backend already retried; report and leave uncached
+                stats.failed += len(batch)
+                state["failures_in_a_row"] += 1
+                stats.last_error = f"{type(exc).__name__}: {str(exc)[:300]}"
+                fatal = isinstance(exc, FatalLLMError)
+                if fatal or state["failures_in_a_row"] >= options.max_consecutive_failures:
+                    stats.stopped_by_failures = True
+                    stats.skipped += sum(len(b) for b in queue)
+                    queue.clear()
+                options.report(
+                    f"{label}: a batch of {len(batch)} failed"
+                    f"{'' if fatal else ' after retries'}: {stats.last_error}"
+                    + ("; stopping this run" if stats.stopped_by_failures else "")
+                )
+                return
+            state["failures_in_a_row"] = 0
+            rows = rows.with_columns(key=pl.Series([keys[i] for i in batch]))
+            if ANSWERED in rows.columns:
+                answered = rows[ANSWERED]
+                stats.skipped += int((~answered).sum())
+                rows = rows.filter(answered).drop(ANSWERED)
+            stats.calls += rows.height  # answered: paid, readable or not
+            keep = cacheable(rows) if cacheable else None
+            if keep is not None and not keep.all():
+                stats.malformed += int((~keep).sum())
+                if "raw" in rows.columns:
+                    stats.last_unreadable = str(rows.filter(~keep)["raw"][0])[:200]
+                rows = rows.filter(keep)
+            cache.put(rows)
+            stats.tokens_in += tokens_in
+            stats.tokens_out += tokens_out
+            stats.cost_usd += call_cost(model, tokens_in, tokens_out, options.prices)
+            progress.advance(len(batch))
+
+        with ThreadPoolExecutor(max_workers=max(1, options.max_in_flight)) as pool:
+            running: dict[Future, list[int]] = {}
+            queue = list(batches)
+            try:
+                while queue or running:
+                    while queue and len(running) < options.max_in_flight:
+                        projected = CallStats(
+                            calls=stats.calls + state["in_flight"],
+                            failed=stats.failed,
+                            cost_usd=stats.cost_usd,
+                        )
+                        room = options.budget.room(projected)
+                        if (
+                            room < len(queue[0]) and room > 0
+                        ):  # a cap of N calls makes exactly N: trim the last batch
+                            queue[0:1] = [queue[0][:room], queue[0][room:]]
+                        if room <= 0:
+                            stats.stopped_by_budget = True
+                            stats.skipped = sum(len(b) for b in queue)
+                            queue.clear()
+                            break
+                        batch = queue.pop(0)
+                        running[pool.submit(call, [items[i] for i in batch])] = batch
+                        state["in_flight"] += len(batch)
+                    if not running:
                         break
-                    batch = queue.pop(0)
-                    running[pool.submit(call, [items[i] for i in batch])] = batch
-                    state["in_flight"] += len(batch)
-                if not running:
-                    break
-                # with a timeout: a signal the kernel hands to a worker thread is only acted on when the
-                # main thread wakes, and a wait without one may never wake before the batch ends
-                done, _ = wait(running, timeout=0.1, return_when=FIRST_COMPLETED)
-                for future in done:
-                    finish(future, running.pop(future), queue)
-        except (
-            BaseException
-        ):  # Ctrl-C, SIGTERM, an orchestrator's interrupt: keep what is finished, then stop
-            if interrupt is not None:
-                interrupt()
-            queue.clear()
-            for future in list(running):
-                if future.cancel():
-                    running.pop(future)
-            before = stats.calls
-            # only the batches already running: the OpenAI judge returns at once with what it has, the local
-            # judge's batches are a few prompts long; a second interrupt here ends the run at once
-            wait(running)
-            for future, batch in running.items():
-                finish(future, batch, queue)
+                    # with a timeout: a signal the kernel hands to a worker thread is only acted on when the
+                    # main thread wakes, and a wait without one may never wake before the batch ends
+                    done, _ = wait(running, timeout=0.1, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        finish(future, running.pop(future), queue)
+            except (
+                BaseException
+            ):  # Ctrl-C, SIGTERM, an orchestrator's interrupt: keep what is finished, then stop
+                if interrupt is not None:
+                    interrupt()
+                queue.clear()
+                for future in list(running):
+                    if future.cancel():
+                        running.pop(future)
+                before = stats.calls
+                # only the batches already running: the OpenAI judge returns at once with what it has, the local
+                # judge's batches are a few prompts long; a second interrupt here ends the run at once
+                wait(running)
+                for future, batch in running.items():
+                    finish(future, batch, queue)
+                options.report(
+                    f"{label}: interrupted; {stats.calls} answers of this run are cached "
+                    f"({stats.calls - before} from the batches in flight); the next run continues from there"
+                )
+                raise
+        if stats.stopped_by_budget:
             options.report(
-                f"{label}: interrupted; {stats.calls} answers of this run are cached "
-                f"({stats.calls - before} from the batches in flight); the next run continues from there"
+                f"{label}: budget reached after {stats.calls} calls (${stats.cost_usd:.4f}); "
+                f"{stats.skipped} left for a later run"
             )
-            raise
-    if stats.stopped_by_budget:
-        options.report(
-            f"{label}: budget reached after {stats.calls} calls (${stats.cost_usd:.4f}); "
-            f"{stats.skipped} left for a later run"
-        )
-    stats.seconds = time.perf_counter() - start
-    if stats.failed and stats.calls == 0:
-        raise LLMStageFailed(
-            f"{label}: every call to {endpoint or 'the backend'} ({model}) failed — {stats.failed} inputs, "
-            f"{stats.skipped} not attempted; nothing new was judged or embedded. Last error: {stats.last_error}"
-        )
-    readable = stats.calls - stats.malformed
-    # every answer unreadable, and enough of them to call the endpoint broken rather than a few prompts odd
-    if readable == 0 and stats.malformed >= options.max_consecutive_failures:
-        raise LLMStageFailed(
-            f"{label}: {endpoint or 'the backend'} ({model}) answered {stats.malformed} inputs, and not one answer "
-            f"was readable (e.g. {stats.last_unreadable!r}); nothing new was judged or embedded. Check that the "
-            "endpoint serves the OpenAI API for this model (chat completions with choices)"
-        )
-    if stats.malformed:
-        options.report(f"{label}: {stats.malformed} unreadable answers not cached; the next run asks again")
-    return cache.load(keys), stats
+        stats.seconds = time.perf_counter() - start
+        if stats.failed and stats.calls == 0:
+            raise LLMStageFailed(
+                f"{label}: every call to {endpoint or 'the backend'} ({model}) failed — {stats.failed} inputs, "
+                f"{stats.skipped} not attempted; nothing new was judged or embedded. Last error: {stats.last_error}"
+            )
+        readable = stats.calls - stats.malformed
+        # every answer unreadable, and enough of them to call the endpoint broken rather than a few prompts odd
+        if readable == 0 and stats.malformed >= options.max_consecutive_failures:
+            raise LLMStageFailed(
+                f"{label}: {endpoint or 'the backend'} ({model}) answered {stats.malformed} inputs, and not one answer "
+                f"was readable (e.g. {stats.last_unreadable!r}); nothing new was judged or embedded. Check that the "
+                "endpoint serves the OpenAI API for this model (chat completions with choices)"
+            )
+        if stats.malformed:
+            options.report(
+                f"{label}: {stats.malformed} unreadable answers not cached; the next run asks again"
+            )
+        return cache.load(keys), stats
 
 
 def embed_texts(
