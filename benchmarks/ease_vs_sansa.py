@@ -22,47 +22,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 import polars as pl
-import torch
 
 from llmhni_pipeline.lake import default_lake_dir, table_path
-from llmhni_pipeline.recsys.baselines import ease_scorer
+from llmhni_pipeline.recsys.baselines import ease_scorer, sansa_scorer
 from llmhni_pipeline.recsys.data import SplitData
 from llmhni_pipeline.recsys.evaluate import evaluate_per_user
-
-
-def sansa_scorer(data: SplitData, l2: float, density: float, factorizer: str = "icf"):
-    import scipy.sparse as sp
-    from sansa import (
-        SANSA,
-        CHOLMODGramianFactorizerConfig,
-        ICFGramianFactorizerConfig,
-        SANSAConfig,
-        UMRUnitLowerTriangleInverterConfig,
-    )
-
-    train = data.train
-    x = sp.csr_matrix(
-        (np.ones(train.n_edges, dtype=np.float32), (train.users.numpy(), train.items.numpy())),
-        shape=(train.n_users, train.n_items),
-    )
-    config = SANSAConfig(
-        l2=l2,
-        weight_matrix_density=density,
-        gramian_factorizer_config=(
-            CHOLMODGramianFactorizerConfig() if factorizer == "cholmod" else ICFGramianFactorizerConfig()
-        ),
-        lower_triangle_inverter_config=UMRUnitLowerTriangleInverterConfig(scans=1, finetune_steps=5),
-    )
-    model = SANSA(config)
-    model.fit(x)
-
-    def score(users: torch.Tensor) -> torch.Tensor:
-        start, stop = int(users[0]), int(users[-1]) + 1
-        return torch.from_numpy(model.forward(x[start:stop]).toarray()).float()
-
-    return score
 
 
 def child(args: argparse.Namespace) -> None:
@@ -72,7 +37,8 @@ def child(args: argparse.Namespace) -> None:
     if args.method == "ease":
         scorer = ease_scorer(data.train, args.l2)
     else:
-        scorer = sansa_scorer(data, args.l2, args.density, args.factorizer)
+        # the pipeline's scorer, at the density asked for (weights per item = density × items)
+        scorer = sansa_scorer(data.train, args.l2, args.density * data.n_items, factorizer=args.factorizer)
     fit_s = time.perf_counter() - started
     out = {}
     for split in ("valid", "test"):

@@ -105,16 +105,23 @@ def ease_scorer(train: InteractionGraph, l2: float = 100.0, device: torch.device
 def sansa_scorer(
     train: InteractionGraph,
     l2: float = 100.0,
-    weights_per_item: int = SANSA_WEIGHTS_PER_ITEM,
+    weights_per_item: float = SANSA_WEIGHTS_PER_ITEM,
     refused: DenseMatrixRefused | None = None,
+    factorizer: str = "icf",
 ) -> Scorer:
     """SANSA: EASE's B as a sparse approximate inverse (incomplete Cholesky of XᵀX + λI, then a sparse inverse
     of its factor), with about ``weights_per_item`` weights per item; memory grows with the nonzeros of XᵀX,
-    not with items².
+    not with items². ``factorizer="cholmod"`` factorizes exactly (then sparsifies): slower, for comparisons.
     Scores are on the CPU (scipy.sparse), one user batch at a time."""
     try:
         import scipy.sparse as sp
-        from sansa import SANSA, ICFGramianFactorizerConfig, SANSAConfig, UMRUnitLowerTriangleInverterConfig
+        from sansa import (
+            SANSA,
+            CHOLMODGramianFactorizerConfig,
+            ICFGramianFactorizerConfig,
+            SANSAConfig,
+            UMRUnitLowerTriangleInverterConfig,
+        )
     except ImportError:
         reason = f"{refused}; " if refused else ""
         raise DenseMatrixRefused(
@@ -129,7 +136,9 @@ def sansa_scorer(
         SANSAConfig(
             l2=l2,
             weight_matrix_density=min(1.0, weights_per_item / max(train.n_items, 1)),
-            gramian_factorizer_config=ICFGramianFactorizerConfig(),
+            gramian_factorizer_config=(
+                CHOLMODGramianFactorizerConfig() if factorizer == "cholmod" else ICFGramianFactorizerConfig()
+            ),
             lower_triangle_inverter_config=UMRUnitLowerTriangleInverterConfig(scans=1, finetune_steps=5),
         )
     )
