@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from llmhni_pipeline.lake import default_lake_dir, raw_dir  # noqa: E402
-from llmhni_pipeline_tests.deploy.services import Postgres, Redis, Worker  # noqa: E402
+from llmhni_pipeline_tests.deploy.services import Postgres, Redis, Worker, step_timeline  # noqa: E402
 
 PARTITIONS = ["ml-100k", "ml-100k-noise05", "ml-100k-noise10", "ml-100k-noise15"]
 SELECT = "raw_interactions,text_profiles,pretrained_recommender"
@@ -50,30 +50,6 @@ def timed(env: dict[str, str], *argv: str) -> float:
     if done.returncode:
         raise SystemExit(f"llmhni {' '.join(argv)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     return time.perf_counter() - started
-
-
-def step_timeline(instance, run) -> dict[str, dict]:
-    import dagster as dg
-
-    steps: dict[str, dict] = {}
-    for record in instance.all_logs(run.run_id):
-        event = record.dagster_event
-        if event is None or record.step_key is None:
-            continue
-        step = steps.setdefault(record.step_key, {})
-        message = event.message or ""
-        if event.event_type == dg.DagsterEventType.ENGINE_EVENT and message.startswith(
-            "Submitting celery task"
-        ):
-            step["submitted"] = record.timestamp
-        elif event.event_type == dg.DagsterEventType.ENGINE_EVENT and "in celery worker" in message:
-            step["taken"] = record.timestamp
-            step["worker"] = event.engine_event_data.metadata["Celery worker"].value
-        elif event.event_type == dg.DagsterEventType.STEP_START:
-            step["start"] = record.timestamp
-        elif event.event_type == dg.DagsterEventType.STEP_SUCCESS:
-            step["end"] = record.timestamp
-    return steps
 
 
 def main() -> None:
@@ -139,7 +115,9 @@ def main() -> None:
         os.environ["LLMHNI_POSTGRES_URL"] = postgres.url
         instance = dg.DagsterInstance.from_config(str(home))
         runs = instance.get_runs()
-        timelines = {run.tags["dagster/partition"]: (run, step_timeline(instance, run)) for run in runs}
+        timelines = {
+            run.tags["dagster/partition"]: (run, step_timeline(instance, run.run_id)) for run in runs
+        }
         launches, durations = [], {}
         first = min(s["submitted"] for _, t in timelines.values() for s in t.values() if "submitted" in s)
         for key, (run, steps) in sorted(timelines.items()):

@@ -201,3 +201,29 @@ class Worker:
     def stop(self) -> None:
         if self.proc is not None:
             stop_group(self.proc)
+
+
+def step_timeline(instance, run_id: str) -> dict[str, dict]:
+    """Per step of a run on Celery, from its event log: when the orchestrator submitted it (``submitted``), when a
+    worker took it (``taken``) and which (``worker``), and the step's ``start`` and ``end`` (success or failure)."""
+    import dagster as dg
+
+    steps: dict[str, dict] = {}
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is None or record.step_key is None:
+            continue
+        step = steps.setdefault(record.step_key, {})
+        if event.event_type == dg.DagsterEventType.ENGINE_EVENT:
+            if (event.message or "").startswith("Submitting celery task"):
+                step["submitted"] = record.timestamp
+            worker = (
+                event.engine_event_data.metadata.get("Celery worker") if event.engine_event_data else None
+            )
+            if worker is not None:
+                step["taken"], step["worker"] = record.timestamp, worker.value
+        elif event.event_type == dg.DagsterEventType.STEP_START:
+            step["start"] = record.timestamp
+        elif event.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
+            step["end"] = record.timestamp
+    return steps

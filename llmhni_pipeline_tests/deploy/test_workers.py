@@ -18,7 +18,7 @@ import pytest
 
 from llmhni_pipeline.lake import table_path
 from llmhni_pipeline_tests.deploy.conftest import Deployment, make_lake
-from llmhni_pipeline_tests.deploy.services import REPO
+from llmhni_pipeline_tests.deploy.services import REPO, step_timeline
 
 pytestmark = pytest.mark.workers
 pytest.importorskip("dagster_celery", reason="the workers extra: pip install -e '.[workers]'")
@@ -44,23 +44,20 @@ def llmhni(env: dict[str, str], *argv: str, timeout: float = 600) -> subprocess.
     )  # fmt: skip
 
 
-def step_records(instance: dg.DagsterInstance, run_id: str) -> dict[str, dict]:
-    """Per step: the Celery worker that ran it, and its start and end times (from the run's event log)."""
-    steps: dict[str, dict] = {}
-    for record in instance.all_logs(run_id):
-        event = record.dagster_event
-        if event is None or record.step_key is None:
-            continue
-        step = steps.setdefault(record.step_key, {})
-        if event.event_type == dg.DagsterEventType.ENGINE_EVENT and event.engine_event_data:
-            worker = event.engine_event_data.metadata.get("Celery worker")
-            if worker is not None:
-                step["worker"] = worker.value
-        elif event.event_type == dg.DagsterEventType.STEP_START:
-            step["start"] = record.timestamp
-        elif event.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
-            step["end"] = record.timestamp
-    return steps
+def start_llmhni(env: dict[str, str], *argv: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "llmhni_pipeline.cli", *argv],
+        env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def wait_for_training(deployment: Deployment, epochs: int, run: subprocess.Popen) -> None:
+    """Until the gpu worker logs the first epoch of a training of ``epochs`` epochs (2 minutes at most)."""
+    deadline = time.monotonic() + 120
+    while f"epoch 1/{epochs}" not in deployment.gpu.log.read_text(errors="replace"):
+        assert time.monotonic() < deadline, deployment.gpu.log.read_text()[-3000:]
+        assert run.poll() is None, run.stdout.read()
+        time.sleep(0.2)
 
 
 def runs_by_partition(instance: dg.DagsterInstance) -> dict[str, list]:
@@ -86,7 +83,7 @@ def test_two_partitions_on_two_workers_equal_the_in_process_run(deployment: Depl
 
     instance = deployment.instance()
     runs = runs_by_partition(instance)
-    steps = {key: step_records(instance, runs[key][0].run_id) for key in PARTITIONS}
+    steps = {key: step_timeline(instance, runs[key][0].run_id) for key in PARTITIONS}
     for key in PARTITIONS:
         assert runs[key][0].status == dg.DagsterRunStatus.SUCCESS
         # training went to the gpu queue's worker, everything else to the default queue's
@@ -134,17 +131,11 @@ def test_a_killed_worker_fails_the_run_naming_it_and_leaves_the_lake_whole(deplo
     good_models = {p: digest(p) for p in models}
 
     long = training_config(tmp_path, epochs=400, patience=400)
-    run = subprocess.Popen(
-        [sys.executable, "-m", "llmhni_pipeline.cli", "materialize", key, "--select", "pretrained_recommender",
-         "--config", str(long)],
-        env=deployment.env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    run = start_llmhni(
+        deployment.env, "materialize", key, "--select", "pretrained_recommender", "--config", str(long)
+    )
     try:
-        deadline = time.monotonic() + 120
-        while "epoch 1/400" not in deployment.gpu.log.read_text(errors="replace"):
-            assert time.monotonic() < deadline, deployment.gpu.log.read_text()[-3000:]
-            assert run.poll() is None, run.stdout.read()
-            time.sleep(0.2)
+        wait_for_training(deployment, 400, run)
         time.sleep(2)  # a few epochs in
         started = time.monotonic()
         os.killpg(deployment.gpu.proc.pid, 9)  # the whole worker, pool children too: its host is gone
@@ -172,17 +163,10 @@ def test_a_killed_worker_fails_the_run_naming_it_and_leaves_the_lake_whole(deplo
 
 def test_a_broker_restarted_mid_step_does_not_hang_the_run(deployment: Deployment, tmp_path):
     key = "ml-100k-noise20"
-    run = subprocess.Popen(
-        [sys.executable, "-m", "llmhni_pipeline.cli", "materialize", key, "--select", CHEAP, "--config",
-         str(training_config(tmp_path, epochs=40, patience=40))],
-        env=deployment.env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    config = training_config(tmp_path, epochs=40, patience=40)
+    run = start_llmhni(deployment.env, "materialize", key, "--select", CHEAP, "--config", str(config))
     try:
-        deadline = time.monotonic() + 120
-        while "epoch 1/40" not in deployment.gpu.log.read_text(errors="replace"):
-            assert time.monotonic() < deadline, deployment.gpu.log.read_text()[-3000:]
-            assert run.poll() is None, run.stdout.read()
-            time.sleep(0.2)
+        wait_for_training(deployment, 40, run)
         deployment.redis.stop(kill=True)  # queued messages and stored results are gone with it
         time.sleep(3)
         deployment.redis.start()
@@ -233,7 +217,7 @@ def test_a_run_launched_from_the_ui_runs_on_the_workers(deployment: Deployment):
             assert time.monotonic() < deadline, status
             time.sleep(1)
         assert status == dg.DagsterRunStatus.SUCCESS
-        steps = step_records(instance, run_id)
+        steps = step_timeline(instance, run_id)
         assert {steps[s]["worker"] for s in ("raw_interactions", "text_profiles")} == {
             deployment.default.hostname
         }
