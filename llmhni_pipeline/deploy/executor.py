@@ -32,11 +32,11 @@ from llmhni_pipeline.deploy.queues import backend_url, broker_url
 PING_SECONDS = 5.0
 MISSED_PINGS = 3
 UNTAKEN_WARN_SECONDS = 60.0
-# the worker records STARTED with its hostname; one task per pool child at a time; a Redis that restarts is
-# waited for (reads time out and are retried) instead of a socket read that could block for ever
+# the worker records STARTED with its hostname (one task per pool child at a time is dagster-celery's own
+# DEFAULT_CONFIG); a Redis that restarts is waited for (reads time out and are retried) instead of a socket read
+# that could block for ever
 CELERY_SETTINGS = {
     "task_track_started": True,
-    "worker_prefetch_multiplier": 1,
     "redis_socket_timeout": 30,
     "redis_socket_connect_timeout": 10,
     "result_backend_always_retry": True,
