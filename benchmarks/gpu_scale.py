@@ -137,5 +137,6 @@ def main() -> None:
             }
             print(json.dumps(row), flush=True)
 
+
 if __name__ == "__main__":
     main()
