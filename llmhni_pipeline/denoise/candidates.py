@@ -13,6 +13,7 @@ import polars as pl
 import torch
 
 from llmhni_pipeline.recsys.data import UserItemSets
+from llmhni_pipeline.recsys.memory import users_per_block
 
 CANDIDATE_SCHEMA = {
     "user_id": pl.Int32,
@@ -37,6 +38,8 @@ def select_candidates(
 ) -> pl.DataFrame:
     degree = train.counts()
     frames = []
+    # scores, the positives' mask and three masked copies for the top-k's: 17 bytes per user × item cell
+    chunk_users = users_per_block(item_emb.shape[0], chunk_users, bytes_per_cell=17)
     for start in range(0, train.n_users, chunk_users):
         stop = min(start + chunk_users, train.n_users)
         scores = user_emb[start:stop] @ item_emb.T
@@ -57,6 +60,8 @@ def select_candidates(
 
         for kind, picked, ok in (("neg_high", neg, torch.isfinite(neg.values)), ("pos_low", low, low_ok)):
             r, c = torch.nonzero(ok, as_tuple=True)
+            if not len(r):  # e.g. a block whose users all have fewer than min_degree positives
+                continue
             items = picked.indices[r, c]
             evidence = best_idx[r]  # [n, m+1]
             keep = (evidence != items[:, None]) & (evidence >= 0)
@@ -84,4 +89,6 @@ def select_candidates(
                 .with_columns(pl.col("evidence_items").fill_null([]))
                 .select([pl.col(k).cast(v) for k, v in CANDIDATE_SCHEMA.items()])
             )
+    if not frames:
+        return pl.DataFrame(schema=CANDIDATE_SCHEMA)
     return pl.concat(frames).sort("user_id", "kind", "rank_within_user")

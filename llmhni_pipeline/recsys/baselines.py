@@ -4,14 +4,13 @@ memory bound and the ``scale`` extra is installed."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import torch
 
 from llmhni_pipeline.recsys.data import SplitData, UserItemSets
 from llmhni_pipeline.recsys.evaluate import Scorer, evaluate_per_user
 from llmhni_pipeline.recsys.graph import InteractionGraph
+from llmhni_pipeline.recsys.memory import MAX_DENSE_GB_ENV, max_dense_bytes
 
 
 def most_popular_scorer(train: InteractionGraph, device: torch.device | str = "cpu") -> Scorer:
@@ -20,25 +19,11 @@ def most_popular_scorer(train: InteractionGraph, device: torch.device | str = "c
     return lambda users: popularity.expand(len(users), -1).clone()
 
 
-MAX_DENSE_GB_ENV = "LLMHNI_MAX_DENSE_GB"
-DEFAULT_MAX_DENSE_GB = 8.0
 EASE_DENSE_COPIES = 3  # XᵀX and its inverse in float64, and B (float64, then a float32 copy) at the peak
 
 
 class DenseMatrixRefused(MemoryError):
     """A dense matrix over the configured memory bound was refused before anything was allocated."""
-
-
-def max_dense_bytes() -> int:
-    """The largest dense matrix work any stage may allocate: ``$LLMHNI_MAX_DENSE_GB`` GiB (default 8)."""
-    value = os.environ.get(MAX_DENSE_GB_ENV) or str(DEFAULT_MAX_DENSE_GB)
-    try:
-        gib = float(value)
-    except ValueError:
-        gib = -1.0
-    if not gib > 0:
-        raise ValueError(f"{MAX_DENSE_GB_ENV} must be a positive number of GiB, not {value!r}")
-    return int(gib * 2**30)
 
 
 def check_dense(rows: int, cols: int, what: str, bytes_per_entry: int = 8, copies: int = 1) -> None:

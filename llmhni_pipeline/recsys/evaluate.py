@@ -12,8 +12,12 @@ from collections.abc import Callable
 import torch
 
 from llmhni_pipeline.recsys.data import UserItemSets
+from llmhni_pipeline.recsys.memory import users_per_block
 
 KS = (5, 10, 20, 50)
+# bytes per user × item cell of a block: float32 scores, the boolean truth, top-k's work (8.1 measured at 10⁷
+# interactions on an H200, docs/benchmarks.md)
+EVAL_BYTES_PER_CELL = 10
 METRICS = ("recall", "ndcg", "precision", "hit")
 Scorer = Callable[[torch.Tensor], torch.Tensor]  # user ids [b] -> scores [b, n_items] on the device
 
@@ -56,8 +60,10 @@ def evaluate_per_user(
     """Each metric for every user with at least one ground-truth item (in user-id order, float64, on ``device``:
     batches are not copied back one by one),
     plus ``users``: their ids. Two scorers evaluated on the same truth and mask give aligned vectors, so their
-    per-user differences can be tested."""
+    per-user differences can be tested. Users go in blocks of ``batch_users``, fewer over a catalogue whose block
+    would pass ``$LLMHNI_BLOCK_GB`` (``recsys/memory.py``); the metrics do not depend on the block size."""
     device = torch.device(device)
+    batch_users = users_per_block(truth.n_items, batch_users, EVAL_BYTES_PER_CELL)
     k_max = max(ks)
     discounts = 1.0 / torch.log2(torch.arange(2, k_max + 2, device=device, dtype=torch.float64))
     ideal = torch.cumsum(discounts, 0)

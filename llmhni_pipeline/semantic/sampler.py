@@ -7,6 +7,7 @@ import torch
 
 from llmhni_pipeline.recsys.data import UserItemSets
 from llmhni_pipeline.recsys.graph import InteractionGraph
+from llmhni_pipeline.recsys.memory import users_per_block
 from llmhni_pipeline.recsys.sampling import NegativeSampler, UniformNegativeSampler
 
 
@@ -72,8 +73,9 @@ class SemanticHardNegativeSampler(NegativeSampler):
             self.user_sem, self.item_sem = self.user_sem.to(device), self.item_sem.to(device)
         n_users = user_emb.shape[0]
         out = torch.empty(n_users, self.k_low, dtype=torch.long)
-        for start in range(0, n_users, self.chunk_users):
-            stop = min(start + self.chunk_users, n_users)
+        chunk = users_per_block(item_emb.shape[0], self.chunk_users, bytes_per_cell=8)  # scores, top-k's work
+        for start in range(0, n_users, chunk):
+            stop = min(start + chunk, n_users)
             scores = user_emb[start:stop] @ item_emb.T
             rows, cols = self.positives.block(start, stop)
             scores[rows.to(device), cols.to(device)] = -torch.inf  # the pool never holds a training positive
