@@ -38,13 +38,14 @@ def candidate_pairs(
         PRETRAINED, context.partition_key, data.train, device.torch_device()
     )
     table = select_candidates(
-        z_u.cpu(),
-        z_i.cpu(),
+        z_u,
+        z_i,
         data.train_sets,
         config.k_pos,
         config.k_neg,
         config.m_evidence,
         config.min_degree,
+        device=device.torch_device(),
     )
     counts = dict(table.group_by("kind").len().iter_rows())
     meta: dict[str, object] = {f"{kind}_pairs": int(n) for kind, n in counts.items()}

@@ -8,6 +8,8 @@ highest-scored training positives, the candidate itself excluded.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import polars as pl
 import torch
@@ -25,6 +27,15 @@ CANDIDATE_SCHEMA = {
 }
 
 
+class _TopK(NamedTuple):
+    values: torch.Tensor
+    indices: torch.Tensor
+
+
+def _on_cpu(top) -> _TopK:
+    return _TopK(top.values.cpu(), top.indices.cpu())
+
+
 @torch.no_grad()
 def select_candidates(
     user_emb: torch.Tensor,
@@ -35,7 +46,12 @@ def select_candidates(
     m_evidence: int = 5,
     min_degree: int = 3,
     chunk_users: int = 2048,
+    device: torch.device | str = "cpu",
 ) -> pl.DataFrame:
+    """Scores every item for every user (U × I work, in user blocks on ``device``: the GPU when there is one);
+    only each block's top-k picks come back to the CPU."""
+    device = torch.device(device)
+    user_emb, item_emb = user_emb.to(device), item_emb.to(device)
     degree = train.counts()
     frames = []
     # scores, the positives' mask and three masked copies for the top-k's: 17 bytes per user × item cell
@@ -45,17 +61,17 @@ def select_candidates(
         scores = user_emb[start:stop] @ item_emb.T
         is_pos = torch.zeros_like(scores, dtype=torch.bool)
         rows, cols = train.block(start, stop)
-        is_pos[rows, cols] = True
+        is_pos[rows.to(device), cols.to(device)] = True
         users = torch.arange(start, stop)
         n_pos = degree[start:stop]
 
         # evidence: best m+1 positives (one spare so the candidate itself can be left out)
         m_take = min(m_evidence + 1, scores.shape[1])
-        best_pos = torch.topk(scores.masked_fill(~is_pos, -torch.inf), m_take, dim=1)
+        best_pos = _on_cpu(torch.topk(scores.masked_fill(~is_pos, -torch.inf), m_take, dim=1))
         best_idx = best_pos.indices.masked_fill(~torch.isfinite(best_pos.values), -1)
 
-        neg = torch.topk(scores.masked_fill(is_pos, -torch.inf), k_neg, dim=1)
-        low = torch.topk(scores.masked_fill(~is_pos, torch.inf), k_pos, dim=1, largest=False)
+        neg = _on_cpu(torch.topk(scores.masked_fill(is_pos, -torch.inf), k_neg, dim=1))
+        low = _on_cpu(torch.topk(scores.masked_fill(~is_pos, torch.inf), k_pos, dim=1, largest=False))
         low_ok = (n_pos >= min_degree)[:, None] & torch.isfinite(low.values)
 
         for kind, picked, ok in (("neg_high", neg, torch.isfinite(neg.values)), ("pos_low", low, low_ok)):
