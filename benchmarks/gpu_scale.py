@@ -26,12 +26,10 @@ import numpy as np
 import torch
 
 from llmhni_pipeline.datasets.synth import draw_interactions
-from llmhni_pipeline.methods import MethodInputs, get_method
-from llmhni_pipeline.methods.base import BuildContext
-from llmhni_pipeline.recipe import RunSpec, train_and_test
+from llmhni_pipeline.methods import MethodInputs
+from llmhni_pipeline.recipe import RunSpec, prepare, train_and_test
 from llmhni_pipeline.recsys.data import SplitData
-from llmhni_pipeline.recsys.device import resolve_device, seed_everything
-from llmhni_pipeline.recsys.models import build_backbone
+from llmhni_pipeline.recsys.device import resolve_device
 
 WARM_UP_STEPS = 3
 
@@ -49,14 +47,9 @@ def sync(device: torch.device) -> None:
 
 def time_steps(spec: RunSpec, data: SplitData, steps: int, device: str) -> dict[str, float]:
     """Seconds per optimisation step of ``spec``'s method at its batch size, over ``steps`` steps after the
-    warm-up: the recipe's pieces (backbone, the method's plan, Adam), without the epoch around them."""
+    warm-up: the recipe's own preparation (``recipe.prepare``) and Adam, without the epoch around them."""
     dev = resolve_device(device)
-    method = get_method(spec.method)
-    generator = seed_everything(spec.seed)
-    model = build_backbone(spec.backbone, data.n_users, data.n_items, **spec.hyper()).to(dev)
-    plan = method.build(
-        BuildContext(model, MethodInputs(data), method.make_params(spec.params), spec.reg_weight, dev, False)
-    )
+    model, plan, generator = prepare(spec, MethodInputs(data), dev)
     optimizer = torch.optim.Adam(plan.objective.parameters(), lr=spec.lr)
     plan.objective.start_epoch(1, generator)
     model.train()

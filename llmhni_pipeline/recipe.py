@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from llmhni_pipeline.methods import MethodInputs, get_method
-from llmhni_pipeline.methods.base import BuildContext
+from llmhni_pipeline.methods.base import BuildContext, Plan
 from llmhni_pipeline.recsys.data import SplitData
 from llmhni_pipeline.recsys.device import resolve_device, seed_everything
 from llmhni_pipeline.recsys.evaluate import embedding_scorer, evaluate_ranking
@@ -131,6 +131,25 @@ def train(
 ) -> TrainedRun:
     """Train ``spec`` on ``inputs``; raises ``MethodUnavailable`` when the partition lacks what it needs."""
     dev = resolve_device(device) if isinstance(device, str) else device
+    model, plan, generator = prepare(spec, inputs, dev)
+    result = fit(
+        plan.objective,
+        inputs.data,
+        spec.settings(str(dev)),
+        positives=plan.positives,
+        sampler=plan.sampler,
+        on_epoch=on_epoch,
+        generator=generator,
+    )
+    with torch.no_grad():
+        z_user, z_item = plan.objective.embeddings()
+    return TrainedRun(spec, model, plan.objective, result, z_user.detach(), z_item.detach())
+
+
+def prepare(spec: RunSpec, inputs: MethodInputs, dev: torch.device) -> tuple[Backbone, Plan, torch.Generator]:
+    """What ``train`` does before fitting: the method's check, the one seeding, the backbone on ``dev`` (warm
+    started when ``spec.init`` says so) and the method's plan, with the run's sampling generator.
+    ``benchmarks/gpu_scale.py`` times optimisation steps of the same plan."""
     method = get_method(spec.method)
     params = method.make_params(spec.params)
     method.check(inputs, spec.backbone, params)
@@ -149,19 +168,7 @@ def train(
                 f"pretrained_recommender with the same backbone and sizes, or use init 'scratch' ({exc})"
             ) from None
     model = model.to(dev)
-    plan = method.build(BuildContext(model, inputs, params, spec.reg_weight, dev, warm))
-    result = fit(
-        plan.objective,
-        data,
-        spec.settings(str(dev)),
-        positives=plan.positives,
-        sampler=plan.sampler,
-        on_epoch=on_epoch,
-        generator=generator,
-    )
-    with torch.no_grad():
-        z_user, z_item = plan.objective.embeddings()
-    return TrainedRun(spec, model, plan.objective, result, z_user.detach(), z_item.detach())
+    return model, method.build(BuildContext(model, inputs, params, spec.reg_weight, dev, warm)), generator
 
 
 def setting_label(key: str) -> str:

@@ -11,7 +11,7 @@ from llmhni_pipeline.recsys.graph import InteractionGraph
 from llmhni_pipeline.recsys.memory import users_per_block
 from llmhni_pipeline.semantic.sampler import SemanticHardNegativeSampler
 
-TINY = "1e-9"  # about 1 byte over a GiB-billionth: one user per block for any catalogue here
+TINY = "1e-9"  # 1e-9 GiB is about one byte: one user per block for any catalogue
 
 
 def test_users_per_block_keeps_the_batch_under_the_bound_and_names_a_bad_setting(monkeypatch):
