@@ -10,7 +10,17 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from llmhni_pipeline.lake import PROJECT_ROOT, default_lake_dir, raw_dir, table_path
+from llmhni_pipeline.lake import (
+    PROJECT_ROOT,
+    LakePath,
+    default_lake_dir,
+    is_remote,
+    lake_location,
+    models_dir,
+    raw_dir,
+    source,
+    table_path,
+)
 
 if TYPE_CHECKING:
     from llmhni_pipeline.llm.interfaces import JudgePrompt
@@ -69,7 +79,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
             print("ml-100k ready:", ", ".join(str(f) for f in files))
         else:
             model = JUDGE_MODELS[what.removeprefix("judge-")]
-            path = fetch_gguf(model, raw_dir(default_lake_dir()) / "models")
+            path = fetch_gguf(model, models_dir(default_lake_dir()))
             print(f"{model.name} ready: {path} (SHA-256 verified; {model.note})")
     return 0
 
@@ -366,12 +376,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
 
-    from llmhni_pipeline.lake_catalog import ReadOnlyViolation, connect, query, view_statements
+    from llmhni_pipeline.lake_catalog import HTTPFS_NOTE, ReadOnlyViolation, connect, query, view_statements
 
-    lake = Path(args.lake).resolve() if args.lake else default_lake_dir()
+    lake = lake_location(args.lake) if args.lake else default_lake_dir()
     if not lake.is_dir():
         raise CLIError(f"--lake {lake}: no such folder (materialize a dataset first, or point at the lake)")
     if args.print_views:
+        if is_remote(lake):
+            print(HTTPFS_NOTE)
         print(";\n".join(view_statements(lake)) + ";")
         return 0
     con = connect(lake)
@@ -512,7 +524,7 @@ def cmd_embeddings(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise CLIError(f"{path}: no text_profiles for {args.dataset!r}; materialize it first")
     model = args.model or os.environ.get("LLMHNI_EMBED_MODEL") or "text-embedding-ada-002"
-    texts = pl.read_parquet(path)["text"].to_list()
+    texts = pl.read_parquet(source(path))["text"].to_list()
     written = export_embedding_batch(texts, model, cache, pending, args.dataset, Path(args.out).resolve())
     if not written:
         print(f"{args.dataset}: every profile text is embedded already; nothing to export")
@@ -548,7 +560,7 @@ def cmd_trial(args: argparse.Namespace) -> int:
     raw = table_path(lake, "raw_interactions", args.dataset)
     if not raw.is_file():
         raise CLIError(f"{raw}: no raw_interactions for {args.dataset!r}; materialize it first")
-    interactions = pl.read_parquet(raw)
+    interactions = pl.read_parquet(source(raw))
     candidates = tables["candidate_pairs"]
     sample = ordered_pairs(trial_sample(candidates, interactions, args.pairs, args.seed))
     user, item = build_dataset_prompts(lake, args.dataset, sample)
@@ -587,7 +599,7 @@ def cmd_trial(args: argparse.Namespace) -> int:
     return 0
 
 
-def batch_prompts(lake: Path, dataset: str, model: str, cache, both_views: bool) -> list[JudgePrompt]:
+def batch_prompts(lake: LakePath, dataset: str, model: str, cache, both_views: bool) -> list[JudgePrompt]:
     """The judge prompts a batch round of ``dataset`` sends, as ``llm_logical_scores`` (default config) would."""
     from llmhni_pipeline.assets.llm_logical_scores import JudgeConfig
     from llmhni_pipeline.denoise.judging import ordered_pairs, round_prompts
@@ -605,7 +617,7 @@ def batch_prompts(lake: Path, dataset: str, model: str, cache, both_views: bool)
     )
 
 
-def dataset_tables(lake: Path, dataset: str) -> dict[str, object]:
+def dataset_tables(lake: LakePath, dataset: str) -> dict[str, object]:
     """A partition's ``candidate_pairs`` and ``text_profiles`` tables, or a clear error naming the missing one."""
     import polars as pl
 
@@ -614,17 +626,17 @@ def dataset_tables(lake: Path, dataset: str) -> dict[str, object]:
         path = table_path(lake, table, dataset)
         if not path.is_file():
             raise CLIError(f"{path}: no {table} for {dataset!r}; materialize it first")
-        frames[table] = pl.read_parquet(path)
+        frames[table] = pl.read_parquet(source(path))
     return frames
 
 
-def build_dataset_prompts(lake: Path, dataset: str, pairs) -> tuple[list[JudgePrompt], list[JudgePrompt]]:
+def build_dataset_prompts(lake: LakePath, dataset: str, pairs) -> tuple[list[JudgePrompt], list[JudgePrompt]]:
     from llmhni_pipeline.denoise.prompts import build_prompts
 
     return build_prompts(pairs, dataset_tables(lake, dataset)["text_profiles"])
 
 
-def dataset_prompts(lake: Path, dataset: str) -> list[JudgePrompt]:
+def dataset_prompts(lake: LakePath, dataset: str) -> list[JudgePrompt]:
     """Both perspectives' prompts of a partition's candidate pairs, as ``llm_logical_scores`` builds them."""
     user, item = build_dataset_prompts(lake, dataset, dataset_tables(lake, dataset)["candidate_pairs"])
     return user + item

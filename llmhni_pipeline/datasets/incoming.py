@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from llmhni_pipeline.datasets.errors import DatasetError
+from llmhni_pipeline.lake import source
 
 SPLITS = ("train", "valid", "test")
 
@@ -36,8 +37,8 @@ def read_table(path: Path) -> pl.DataFrame:
         raise DatasetError(path, "file is empty")
     try:
         if path.suffix == ".parquet":
-            return pl.read_parquet(path)
-        return pl.read_csv(path, infer_schema=False)
+            return pl.read_parquet(source(path))
+        return pl.read_csv(source(path), infer_schema=False)
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise DatasetError(path, f"cannot be read as {path.suffix[1:]} ({exc})") from exc
 

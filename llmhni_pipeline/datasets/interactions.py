@@ -14,7 +14,7 @@ from llmhni_pipeline.datasets.noise import inject_noise
 from llmhni_pipeline.datasets.registry import DatasetSpec, Protocol, SourceKind
 from llmhni_pipeline.datasets.splits import carve_per_user
 from llmhni_pipeline.fetching import sha256_of
-from llmhni_pipeline.lake import incoming_dir, raw_dir
+from llmhni_pipeline.lake import LakePath, incoming_dir, raw_dir
 
 SPLIT_ORDER = ("train", "valid", "test")
 INTERACTION_SCHEMA = {
@@ -56,7 +56,7 @@ def source_fingerprint(files: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def source_files_of(spec: DatasetSpec, lake_dir: Path, shared_dir: Path) -> list[Path]:
+def source_files_of(spec: DatasetSpec, lake_dir: LakePath, shared_dir: Path) -> list[Path]:
     """The files a partition is built from (those that exist)."""
     if spec.source.kind is SourceKind.MOVIELENS:
         folder = raw_dir(lake_dir) / spec.source.folder
@@ -202,7 +202,7 @@ def check_trainable(result: StageZeroResult, path: Path) -> None:
 
 
 def build_raw_interactions(
-    spec: DatasetSpec, lake_dir: Path, shared_dir: Path, settings: SplitSettings | None = None
+    spec: DatasetSpec, lake_dir: LakePath, shared_dir: Path, settings: SplitSettings | None = None
 ) -> StageZeroResult:
     """Load, validate, split and (for noise variants) corrupt one dataset; ids contiguous from 0."""
     settings = settings or SplitSettings()

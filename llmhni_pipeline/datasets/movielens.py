@@ -15,6 +15,7 @@ import polars as pl
 
 from llmhni_pipeline.datasets.errors import DatasetError
 from llmhni_pipeline.fetching import pip_download, sha256_of
+from llmhni_pipeline.lake import atomic_write, source
 
 RECBOLE_WHEEL = "recbole-1.2.1-py3-none-any.whl"
 RECBOLE_WHEEL_SHA256 = "9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407"
@@ -47,9 +48,7 @@ def fetch_movielens_100k(target_dir: Path, wheel: Path | None = None) -> list[Pa
         with zipfile.ZipFile(wheel) as zf:
             for path in wanted:
                 data = zf.read(_MEMBER_DIR + path.name)
-                tmp_path = path.with_suffix(path.suffix + ".tmp")
-                tmp_path.write_bytes(data)
-                tmp_path.replace(path)
+                atomic_write(path, lambda tmp, data=data: tmp.write_bytes(data))
     return wanted
 
 
@@ -58,7 +57,7 @@ def read_atomic(path: Path) -> pl.DataFrame:
     if not path.is_file():
         raise DatasetError(path, "file is missing; run `llmhni fetch ml-100k` first")
     try:
-        frame = pl.read_csv(path, separator="\t", quote_char=None, infer_schema=False)
+        frame = pl.read_csv(source(path), separator="\t", quote_char=None, infer_schema=False)
     except pl.exceptions.PolarsError as exc:
         raise DatasetError(path, f"not a readable RecBole atomic file ({exc})") from exc
     if frame.height == 0:

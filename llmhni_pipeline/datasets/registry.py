@@ -13,7 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from llmhni_pipeline.datasets.errors import DatasetError
-from llmhni_pipeline.lake import incoming_dir
+from llmhni_pipeline.lake import LakePath, incoming_dir
 
 
 class Protocol(StrEnum):
@@ -94,7 +94,7 @@ class DatasetSpec:
         return self.source.kind is not SourceKind.INCOMING
 
 
-def parse_dataset_key(key: str, lake_dir: Path) -> DatasetSpec:
+def parse_dataset_key(key: str, lake_dir: LakePath) -> DatasetSpec:
     """Resolve a partition key, or raise a ``DatasetError`` that lists what is known."""
     match = _KEY_RE.match(key)
     if not match:
@@ -145,7 +145,7 @@ def incoming_folder_problem(folder: Path) -> str | None:
     return None
 
 
-def rejected_incoming(lake_dir: Path) -> dict[str, str]:
+def rejected_incoming(lake_dir: LakePath) -> dict[str, str]:
     """Incoming folders that are not datasets, with the reason, so they are reported rather than skipped."""
     root = incoming_dir(lake_dir)
     if not root.is_dir():
@@ -154,7 +154,7 @@ def rejected_incoming(lake_dir: Path) -> dict[str, str]:
     return {name: why for name, why in problems.items() if why}
 
 
-def list_incoming(lake_dir: Path) -> list[str]:
+def list_incoming(lake_dir: LakePath) -> list[str]:
     """Names of incoming dataset folders that can be materialized."""
     root = incoming_dir(lake_dir)
     if not root.is_dir():

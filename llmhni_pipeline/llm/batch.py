@@ -28,7 +28,7 @@ from pathlib import Path
 
 import polars as pl
 
-from llmhni_pipeline.lake import atomic_write
+from llmhni_pipeline.lake import LakePath, atomic_write, source
 from llmhni_pipeline.llm.accounting import DEFAULT_PRICES, call_cost
 from llmhni_pipeline.llm.cache import CallCache, cache_key
 from llmhni_pipeline.llm.gateway import judge_key, judge_rows
@@ -103,8 +103,8 @@ class PendingBatches:
     """What was exported and may be imported: ``<lake>/_llm_batches/pending-*.parquet``, one segment per export,
     each written atomically before its file is handed out."""
 
-    def __init__(self, lake_dir: Path):
-        self.folder = Path(lake_dir) / "_llm_batches"
+    def __init__(self, lake_dir: LakePath):
+        self.folder = lake_dir / "_llm_batches"
 
     def record(
         self,
@@ -136,10 +136,10 @@ class PendingBatches:
         atomic_write(path, lambda tmp: rows.write_parquet(tmp))
 
     def load(self) -> pl.DataFrame:
-        segments = sorted(self.folder.glob("pending-*.parquet")) if self.folder.is_dir() else []
+        segments = sorted(self.folder.glob("pending-*.parquet"), key=str) if self.folder.is_dir() else []
         if not segments:
             return pl.DataFrame(schema=PENDING_SCHEMA)
-        return pl.read_parquet(segments).unique("custom_id", keep="last", maintain_order=True)
+        return pl.read_parquet([source(s) for s in segments]).unique("custom_id", keep="last", maintain_order=True)
 
 
 def export_batch(
@@ -254,7 +254,7 @@ def _answers(
     with status 200 and by the exported model; every other line is counted in ``report``."""
     seen: set[str] = set()
     for path in paths:
-        for number, text in enumerate(Path(path).read_text().splitlines(), 1):
+        for number, text in enumerate(path.read_text().splitlines(), 1):
             if not text.strip():
                 continue
             where = f"{path}:{number}"

@@ -22,11 +22,10 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import polars as pl
 
-from llmhni_pipeline.lake import atomic_write
+from llmhni_pipeline.lake import LakePath, atomic_write, source
 from llmhni_pipeline.llm.batch import (
     BACKEND,
     CHAT_URL,
@@ -62,18 +61,18 @@ JOB_SCHEMA = {
 class BatchJobs:
     """The batch records of one lake, and the calls that move them forward through an ``openai.OpenAI`` client."""
 
-    def __init__(self, lake_dir: Path, client=None, report: Callable[[str], None] = print):
-        self.lake_dir = Path(lake_dir)
+    def __init__(self, lake_dir: LakePath, client=None, report: Callable[[str], None] = print):
+        self.lake_dir = lake_dir
         self.folder = self.lake_dir / "_llm_batches"
         self.client = client
         self.report = report
 
     # ------------------------------------------------------------------------------------------------ records
     def records(self) -> pl.DataFrame:
-        segments = sorted(self.folder.glob("jobs-*.parquet")) if self.folder.is_dir() else []
+        segments = sorted(self.folder.glob("jobs-*.parquet"), key=str) if self.folder.is_dir() else []
         if not segments:
             return pl.DataFrame(schema=JOB_SCHEMA)
-        return pl.read_parquet(segments).unique("export_id", keep="last", maintain_order=True)
+        return pl.read_parquet([source(s) for s in segments]).unique("export_id", keep="last", maintain_order=True)
 
     def _write(self, **row: object) -> None:
         full = {name: row.get(name) for name in JOB_SCHEMA} | {"updated_at": time.time()}
@@ -125,7 +124,7 @@ class BatchJobs:
                 "imported": False,
             }
             self._write(**record)  # the intent, before anything is sent
-            with open(path, "rb") as handle:
+            with path.open("rb") as handle:
                 uploaded = self.client.files.create(file=handle, purpose="batch")
             batch = self.client.batches.create(
                 input_file_id=uploaded.id,

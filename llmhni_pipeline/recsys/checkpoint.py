@@ -3,17 +3,22 @@ store through which trained models travel between the assets: ``ModelStore``."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
-from llmhni_pipeline.lake import LINEAGE_KEY, StaleTableError, artifact_dir, atomic_write, current_lineage
+from llmhni_pipeline.lake import (
+    LINEAGE_KEY,
+    LakePath,
+    StaleTableError,
+    artifact_dir,
+    atomic_write,
+    current_lineage,
+)
 from llmhni_pipeline.recsys.graph import InteractionGraph
 from llmhni_pipeline.recsys.models import Backbone, build_backbone
 
 
 def save_checkpoint(
-    path: Path,
+    path: LakePath,
     model: Backbone,
     backbone: str,
     hyper: dict[str, float | int],
@@ -31,8 +36,14 @@ def save_checkpoint(
     atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
+def read_payload(path: LakePath, device: torch.device | str) -> dict[str, object]:
+    """A saved payload, from a file or an object-store object (tensors only, no pickled code)."""
+    with path.open("rb") as handle:
+        return torch.load(handle, map_location=device, weights_only=True)
+
+
 def load_checkpoint(
-    path: Path, device: torch.device | str = "cpu", payload: dict[str, object] | None = None
+    path: LakePath, device: torch.device | str = "cpu", payload: dict[str, object] | None = None
 ) -> tuple[Backbone, dict[str, object]]:
     """The model saved at ``path`` (``payload``: its contents, when already read)."""
     if payload is None:
@@ -40,7 +51,7 @@ def load_checkpoint(
             raise FileNotFoundError(
                 f"{path}: checkpoint not found; materialize the stage that writes it first"
             )
-        payload = torch.load(path, map_location=device, weights_only=True)
+        payload = read_payload(path, device)
     hyper = dict(payload["hyper"])
     model = build_backbone(payload["backbone"], payload["n_users"], payload["n_items"], **hyper)
     model.load_state_dict(payload["state_dict"])
@@ -58,10 +69,10 @@ class ModelStore:
 
     FILE = "model.pt"
 
-    def __init__(self, lake_dir: Path):
-        self.lake_dir = Path(lake_dir)
+    def __init__(self, lake_dir: LakePath):
+        self.lake_dir = lake_dir
 
-    def path(self, asset: str, dataset: str) -> Path:
+    def path(self, asset: str, dataset: str) -> LakePath:
         return artifact_dir(self.lake_dir, asset, dataset) / self.FILE
 
     def exists(self, asset: str, dataset: str) -> bool:
@@ -75,7 +86,7 @@ class ModelStore:
         backbone: str,
         hyper: dict[str, float | int],
         extra: dict[str, object] | None = None,
-    ) -> Path:
+    ) -> LakePath:
         path = self.path(asset, dataset)
         lineage = current_lineage(self.lake_dir, dataset)
         save_checkpoint(path, model, backbone, hyper, {**(extra or {}), LINEAGE_KEY: lineage})
@@ -85,7 +96,7 @@ class ModelStore:
         path = self.path(asset, dataset)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no trained model; materialize {asset} for {dataset} first")
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = read_payload(path, "cpu")
         trained_on, current = payload.get(LINEAGE_KEY), current_lineage(self.lake_dir, dataset)
         if trained_on and current and trained_on != current:
             raise StaleTableError(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -11,10 +10,13 @@ import polars as pl
 from llmhni_pipeline.lake import (
     LINEAGE_KEY,
     STAGE0,
+    LakePath,
     StaleTableError,
     atomic_write,
     default_lake_dir,
+    lake_location,
     recorded_lineage,
+    source,
     table_path,
 )
 
@@ -39,8 +41,8 @@ class PolarsParquetIOManager(dg.ConfigurableIOManager):
 
     lake_dir: str = str(default_lake_dir())
 
-    def _path(self, asset_key: dg.AssetKey, partition: str | None) -> Path:
-        return table_path(Path(self.lake_dir), asset_key.path[-1], partition)
+    def _path(self, asset_key: dg.AssetKey, partition: str | None) -> LakePath:
+        return table_path(lake_location(self.lake_dir), asset_key.path[-1], partition)
 
     def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame) -> None:
         if obj is None:  # assets that write their own files return nothing through the IO manager
@@ -84,4 +86,4 @@ class PolarsParquetIOManager(dg.ConfigurableIOManager):
                     f"(fingerprint {built_from} ≠ current {current}); re-materialize {name} and the stages "
                     "between it and raw_interactions first, or the run would mix two versions of the dataset"
                 )
-        return pl.read_parquet(path)
+        return pl.read_parquet(source(path))

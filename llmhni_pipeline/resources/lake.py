@@ -7,19 +7,26 @@ from pathlib import Path
 import dagster as dg
 
 from llmhni_pipeline.datasets.registry import DatasetSpec, parse_dataset_key
-from llmhni_pipeline.lake import artifact_dir, default_lake_dir, default_shared_data_dir
+from llmhni_pipeline.lake import (
+    LakePath,
+    artifact_dir,
+    default_lake_dir,
+    default_shared_data_dir,
+    lake_location,
+)
 from llmhni_pipeline.recsys.checkpoint import ModelStore
 
 
 class LakeResource(dg.ConfigurableResource):
-    """The Parquet lake (``$LLMHNI_LAKE_DIR``) and the RLMRec data folder (``$LLMHNI_SHARED_DATA_DIR``)."""
+    """The Parquet lake (``$LLMHNI_LAKE_DIR``: a folder or ``s3://bucket/prefix``) and the RLMRec data folder
+    (``$LLMHNI_SHARED_DATA_DIR``)."""
 
     lake_dir: str = str(default_lake_dir())
     shared_data_dir: str = str(default_shared_data_dir())
 
     @property
-    def lake_path(self) -> Path:
-        return Path(self.lake_dir)
+    def lake_path(self) -> LakePath:
+        return lake_location(self.lake_dir)
 
     @property
     def shared_path(self) -> Path:
@@ -28,7 +35,7 @@ class LakeResource(dg.ConfigurableResource):
     def spec(self, dataset_key: str) -> DatasetSpec:
         return parse_dataset_key(dataset_key, self.lake_path)
 
-    def artifacts(self, table: str, dataset_key: str) -> Path:
+    def artifacts(self, table: str, dataset_key: str) -> LakePath:
         path = artifact_dir(self.lake_path, table, dataset_key)
         path.mkdir(parents=True, exist_ok=True)
         return path

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from llmhni_pipeline.lake import default_lake_dir, raw_dir
+from llmhni_pipeline.lake import default_lake_dir, lake_location, models_dir
 from llmhni_pipeline.llm.accounting import DEFAULT_PRICES, Budget
 from llmhni_pipeline.llm.batch_jobs import BatchJobs
 from llmhni_pipeline.llm.cache import CallCache
@@ -102,14 +102,14 @@ class LLMResource(dg.ConfigurableResource):
     def batch_jobs(self, report=print) -> BatchJobs:
         """The lake's batch records and a client of the (first) configured endpoint."""
         settings = self._openai_settings()
-        return BatchJobs(Path(self.lake_dir), make_client(settings, base_urls(settings.base_url)[0]), report)
+        return BatchJobs(lake_location(self.lake_dir), make_client(settings, base_urls(settings.base_url)[0]), report)
 
     @property
     def models_dir(self) -> Path:
-        return raw_dir(Path(self.lake_dir)) / "models"
+        return models_dir(lake_location(self.lake_dir))
 
     def cache(self, namespace: str) -> CallCache:
-        return CallCache(Path(self.lake_dir) / "_llm_cache", namespace)
+        return CallCache(lake_location(self.lake_dir) / "_llm_cache", namespace)
 
     def run_options(self, log, kind: str) -> RunOptions:
         """Options for one stage; local backends run one batch at a time (the CPU is the limit)."""

@@ -14,7 +14,7 @@ import polars as pl
 from llmhni_pipeline.datasets import incoming, movielens, rlmrec
 from llmhni_pipeline.datasets.errors import DatasetError
 from llmhni_pipeline.datasets.registry import DatasetSpec, SourceKind
-from llmhni_pipeline.lake import incoming_dir, raw_dir
+from llmhni_pipeline.lake import LakePath, incoming_dir, raw_dir
 
 PROFILE_SCHEMA = {"entity": pl.String, "id": pl.Int32, "text": pl.String, "source": pl.String}
 # A templated user profile is the judge's per-user context, evaluated once per user: every token of it is paid
@@ -144,7 +144,7 @@ def build_text_profiles(
     spec: DatasetSpec,
     raw_interactions: pl.DataFrame,
     id_mappings: pl.DataFrame,
-    lake_dir: Path,
+    lake_dir: LakePath,
     shared_dir: Path,
 ) -> pl.DataFrame:
     """``entity, id, text, source`` for every user and item that has a text; raises if none has any."""
