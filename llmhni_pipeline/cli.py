@@ -30,9 +30,9 @@ PATH_VARIABLES = ("LLMHNI_LAKE_DIR", "LLMHNI_SHARED_DATA_DIR", "DAGSTER_HOME")
 
 def _absolute_paths() -> None:
     """Relative paths in the environment are the caller's: resolve them against the working directory now,
-    before anything (Dagster, a subprocess) could read them from elsewhere."""
+    before anything (Dagster, a subprocess) could read them from elsewhere. URLs (an ``s3://`` lake) stay."""
     for name in PATH_VARIABLES:
-        if os.environ.get(name):
+        if os.environ.get(name) and "://" not in os.environ[name]:
             os.environ[name] = str(Path(os.environ[name]).expanduser().resolve())
 
 
@@ -804,7 +804,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("sql", help="query the lake with DuckDB (a view per asset, all datasets)")
     p.add_argument("query", nargs="?", help="SQL to run; without it an interactive prompt opens")
-    p.add_argument("--lake", help="lake folder (default $LLMHNI_LAKE_DIR or ./data_lake)")
+    p.add_argument("--lake", help="lake folder or s3:// URL (default $LLMHNI_LAKE_DIR or ./data_lake)")
     p.add_argument(
         "--print-views", action="store_true", help="print CREATE VIEW statements for the duckdb CLI"
     )

@@ -25,3 +25,24 @@ def test_importing_the_package_defaults_openmp_to_passive_waiting_unless_the_use
         subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout.strip()
         == "ACTIVE"
     )
+
+
+def test_an_object_store_lake_names_a_missing_credential_and_an_unknown_scheme(monkeypatch, tmp_path):
+    import pytest
+
+    from llmhni_pipeline.lake import default_lake_dir, lake_location
+    from llmhni_pipeline.object_lake import LakeConfigError
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "id")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+    monkeypatch.setenv("LLMHNI_LAKE_DIR", "s3://bucket/lake")
+    with pytest.raises(LakeConfigError, match=r"s3://bucket/lake needs AWS_SECRET_ACCESS_KEY in the environment"):
+        default_lake_dir()
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    with pytest.raises(LakeConfigError, match="needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"):
+        lake_location("s3://bucket/lake")
+    with pytest.raises(LakeConfigError, match=r"not gs://"):
+        lake_location("gs://bucket/lake")
+    with pytest.raises(LakeConfigError, match="name a bucket"):
+        lake_location("s3://")
+    assert lake_location(f"file://{tmp_path}") == tmp_path.resolve() == lake_location(str(tmp_path))

@@ -1,0 +1,268 @@
+"""The lake on an object store, against a local S3 server (moto's): tables written, read and queried through
+DuckDB, atomic overwrites (a failed write and a killed upload leave the old object), the LLM cache's claims
+across processes, and the whole graph equal to a run on a local folder."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import dagster as dg
+import polars as pl
+import pytest
+
+pytestmark = pytest.mark.s3  # needs the s3-test extra, installed by .ci/run's s3 step
+pytest.importorskip("moto", reason="the s3-test extra: pip install -e '.[s3-test]'")
+pytest.importorskip("upath", reason="the s3-test extra: pip install -e '.[s3-test]'")
+
+from llmhni_pipeline.lake import atomic_write, is_remote, lake_location, source, table_path  # noqa: E402
+from llmhni_pipeline.lake_catalog import connect, lake_tables  # noqa: E402
+from llmhni_pipeline.llm.cache import CallCache  # noqa: E402
+from llmhni_pipeline.object_lake import ObjectLease  # noqa: E402
+from llmhni_pipeline.resources.io_managers import PolarsParquetIOManager  # noqa: E402
+from llmhni_pipeline_tests.llm.fake_openai import FakeOpenAI  # noqa: E402
+from llmhni_pipeline_tests.s3_server import S3Server  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def s3_server(tmp_path_factory):
+    with S3Server(tmp_path_factory.mktemp("moto") / "moto.log") as server:
+        yield server
+
+
+@pytest.fixture
+def s3_lake(s3_server, monkeypatch):
+    """An empty lake in a bucket of its own; the credentials and endpoint in the environment, nowhere else."""
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)
+    lake = lake_location(f"s3://{s3_server.new_bucket()}/lake")
+    assert is_remote(lake)
+    return lake
+
+
+def _keys(lake) -> list[str]:
+    return sorted(p.removeprefix(lake.path + "/") for p in lake.fs.find(lake.path))
+
+
+@dg.asset
+def toy() -> pl.DataFrame:
+    return pl.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})
+
+
+@dg.asset
+def toy_total(toy: pl.DataFrame) -> pl.DataFrame:
+    return toy.select(pl.col("a").sum().alias("total"))
+
+
+def test_tables_are_written_read_downstream_and_queried_in_duckdb(s3_lake):
+    result = dg.materialize([toy, toy_total], resources={"io_manager": PolarsParquetIOManager(lake_dir=str(s3_lake))})
+    assert result.success
+    assert _keys(s3_lake) == ["toy/part-0.parquet", "toy_total/part-0.parquet"]  # no temporary object left
+    assert pl.read_parquet(source(table_path(s3_lake, "toy_total", None)))["total"].to_list() == [6]
+    assert set(lake_tables(s3_lake)) == {"toy", "toy_total"}
+    con = connect(s3_lake)
+    assert con.sql("select sum(a), max(b) from toy").fetchall() == [(6, "z")]
+    assert con.sql("select total from toy_total").fetchall() == [(6,)]
+    with pytest.raises(Exception, match="disabled by configuration"):  # still locked to the lake
+        con.sql("select * from read_csv('/etc/passwd')").fetchall()
+
+
+def test_an_overwrite_is_atomic_a_failed_write_and_a_killed_upload_leave_the_old_object(s3_lake, tmp_path):
+    path = table_path(s3_lake, "t", "d")
+    atomic_write(path, lambda tmp: pl.DataFrame({"v": [1]}).write_parquet(tmp))
+
+    def fails(tmp):
+        tmp.write_bytes(b"half a table")
+        raise RuntimeError("stage crashed")
+
+    with pytest.raises(RuntimeError, match="stage crashed"):
+        atomic_write(path, fails)
+    assert pl.read_parquet(source(path))["v"].to_list() == [1] and _keys(s3_lake) == ["t/dataset=d/part-0.parquet"]
+
+    # a writer killed during a multipart upload (s3fs uploads 100 MiB and more in 50 MiB parts)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", "import os, sys\n"
+         "from llmhni_pipeline.lake import atomic_write, lake_location\n"
+         "atomic_write(lake_location(sys.argv[1]), lambda tmp: tmp.write_bytes(os.urandom(120 << 20)))\n"
+         "print('finished', flush=True)\n", str(path)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    import boto3
+
+    client = boto3.client("s3")
+    bucket = s3_lake.path.split("/")[0]
+    deadline = time.monotonic() + 60
+    while not client.list_multipart_uploads(Bucket=bucket).get("Uploads"):
+        assert writer.poll() is None, "the writer ended before its upload began"
+        assert time.monotonic() < deadline, "no multipart upload seen"
+        time.sleep(0.05)
+    assert pl.read_parquet(source(path))["v"].to_list() == [1]  # readers see the old object meanwhile
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    assert pl.read_parquet(source(path))["v"].to_list() == [1]
+    assert path.stat().st_size < 1 << 20
+
+
+CHILD = """
+import sys
+from llmhni_pipeline.lake import lake_location
+from llmhni_pipeline.llm.cache import CallCache
+from llmhni_pipeline.llm.gateway import RunOptions, judge_prompts
+from llmhni_pipeline.llm.interfaces import JudgePrompt
+from llmhni_pipeline.llm.openai_backend import OpenAIJudge, OpenAISettings
+settings = OpenAISettings(base_url=sys.argv[1], api_key="k", judge_model="m", timeout_s=30, max_in_flight=4)
+prompts = [JudgePrompt("s", f"u{i} [gold:High]", "v1") for i in range(48)]
+cache = CallCache(lake_location(sys.argv[2]) / "_llm_cache", "judgments")
+results, stats = judge_prompts(OpenAIJudge(settings), prompts, cache,
+                               RunOptions(batch_size=8, max_in_flight=1, report=lambda m: print(m, flush=True)))
+print("RESULT", stats.calls, stats.cache_hits, sum(r.p_high for r in results), flush=True)
+"""
+
+
+def test_two_processes_judging_the_same_prompts_on_the_store_pay_each_once(s3_lake):
+    with FakeOpenAI(latency_s=0.02) as server:
+        children = [
+            subprocess.Popen(
+                [sys.executable, "-c", CHILD, server.base_url, str(s3_lake)],
+                env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            for _ in range(2)
+        ]
+        outs = [child.communicate(timeout=180)[0] for child in children]
+    assert all(child.returncode == 0 for child in children), outs
+    assert len(server.paid) == 48 and set(server.paid.values()) == {1}, server.paid  # never twice
+    results = [line.split()[1:] for out in outs for line in out.splitlines() if line.startswith("RESULT")]
+    assert sorted(int(r[0]) for r in results) == [0, 48], outs
+    assert results[0][2] == results[1][2]
+    assert any("waiting: process" in out and "same 48 inputs" in out for out in outs), outs
+    assert not [k for k in _keys(s3_lake) if "_claims/" in k]  # every lease released
+
+
+def test_a_lease_is_kept_while_its_holder_lives_and_taken_over_once_it_is_killed(s3_lake, monkeypatch):
+    monkeypatch.setenv("LLMHNI_LEASE_TTL_S", "2")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\n"
+         "from llmhni_pipeline.lake import lake_location\n"
+         "from llmhni_pipeline.llm.cache import CallCache\n"
+         "with CallCache(lake_location(sys.argv[1]), 'judgments').claim(['a', 'b']):\n"
+         "    print('held', flush=True); time.sleep(120)\n", str(s3_lake)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        (claim,) = [p for p in (s3_lake / "judgments" / "_claims").iterdir()]
+        waiter = ObjectLease(claim)
+        until = time.monotonic() + 3 * waiter.ttl_s  # three TTLs: the holder's refreshes keep it
+        while time.monotonic() < until:
+            assert not waiter.try_acquire()
+            time.sleep(0.2)
+        holder.kill()
+        holder.wait()
+        killed = time.monotonic()
+        messages: list[str] = []
+        with CallCache(s3_lake, "judgments").claim(["b", "a"], report=messages.append, label="test"):
+            took = time.monotonic() - killed
+        assert 1.5 < took < 10, took  # about one TTL after its last refresh, never forever
+        assert messages and "waiting: process" in messages[0]
+        assert not [k for k in _keys(s3_lake) if "_claims/" in k]
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_reading_while_another_process_compacts_on_the_store_never_fails(s3_lake):
+    cache = CallCache(s3_lake, "judgments")
+    rows = pl.DataFrame({"key": [f"k{i}" for i in range(60)], "value": [float(i) for i in range(60)]})
+    for lo in range(0, 60, 10):
+        cache.put(rows[lo : lo + 10])
+    stop, errors, reads = threading.Event(), [], [0]
+
+    def read() -> None:
+        reader = CallCache(s3_lake, "judgments")
+        while not stop.is_set():
+            try:
+                assert reader.load().height == 60
+                reads[0] += 1
+            except Exception as exc:  # noqa: BLE001 - any failure is the finding
+                errors.append(repr(exc))
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    compactor = subprocess.run(
+        [sys.executable, "-c", "import sys\n"
+         "from llmhni_pipeline.lake import lake_location\n"
+         "from llmhni_pipeline.llm.cache import CallCache\n"
+         "c = CallCache(lake_location(sys.argv[1]), 'judgments')\n"
+         "for i in range(4):\n"
+         "    c.put(c.load().head(1)); c.compact()\n", str(s3_lake)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    stop.set()
+    thread.join()
+    assert compactor.returncode == 0, compactor.stderr[-2000:]
+    assert not errors, errors[:3]
+    assert reads[0] > 0 and len(cache.segments()) == 1 and cache.load().height == 60
+    assert not [k for k in _keys(s3_lake) if k.endswith(".claim")]
+
+
+def _shop(lake) -> None:
+    from llmhni_pipeline_tests.test_end_to_end import GENRES
+
+    folder = lake / "incoming" / "shop"
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [f"{u},{i}" for u in range(40) for i in range(32) if i % 4 == u % 4 and (u * 7 + i) % 3]
+    (folder / "interactions.csv").write_text("user_id,item_id\n" + "\n".join(rows) + "\n")
+    (folder / "items.csv").write_text(
+        "item_id,text\n"
+        + "".join(f"{i},A {GENRES[i % 4]} book [gold:{'High' if i % 2 else 'Low'}]\n" for i in range(32))
+    )
+
+
+def test_the_whole_graph_on_the_store_equals_the_run_on_a_folder_and_pays_once(
+    s3_lake, lake, monkeypatch, datasets_instance
+):
+    from llmhni_pipeline_tests.test_end_to_end import _config, _job
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-e2e")
+    for where in (s3_lake, lake):
+        _shop(where)
+    instance = datasets_instance("shop")
+    with FakeOpenAI(dim=12) as server:
+        on_store = _job(s3_lake, server).execute_in_process(
+            partition_key="shop", instance=instance, run_config=_config(0.1)
+        )
+        assert on_store.success
+        paid = sum(server.paid.values())
+        again = _job(s3_lake, server).execute_in_process(
+            partition_key="shop", instance=instance, run_config=_config(0.5)
+        )
+        assert again.success and sum(server.paid.values()) == paid  # the cache on the store: nothing paid twice
+        folder_instance = datasets_instance("shop")
+        for lambda_de in (0.1, 0.5):  # the same two runs on a folder
+            on_folder = _job(lake, server).execute_in_process(
+                partition_key="shop", instance=folder_instance, run_config=_config(lambda_de)
+            )
+            assert on_folder.success
+    keys = _keys(s3_lake)
+    for expected in (
+        "pretrained_recommender/dataset=shop/model.pt",  # the model store
+        "joint_model/dataset=shop/model.pt",
+        "aligned_projector/dataset=shop/projector.pt",
+        "report/dataset=shop/part-0.parquet",
+    ):
+        assert expected in keys, keys
+    assert any(k.startswith("_llm_cache/judgments/seg-") for k in keys)
+    tables = lake_tables(s3_lake)
+    assert set(tables) == set(lake_tables(lake)) and len(tables) >= 12
+    con = connect(s3_lake)
+    for table in tables:
+        ours = pl.read_parquet(source(table_path(s3_lake, table, "shop")))
+        assert con.sql(f"select count(*) from {table}").fetchall() == [(ours.height,)], table
+        theirs = pl.read_parquet(table_path(lake, table, "shop"))
+        timings = [c for c in theirs.columns if "seconds" in c]  # wall-clock columns differ
+        diff = [c for c in theirs.columns if c not in timings and not ours[c].equals(theirs[c])]
+        assert not diff, (table, diff)
