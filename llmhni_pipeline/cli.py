@@ -263,7 +263,9 @@ def materialize_one(args: argparse.Namespace, dataset: str) -> int:
     on_workers = executor_kind() == "celery"
     if on_workers:
         require_shared_instance(instance)
-        if not args.debug and not (run_config or {}).get("loggers"):  # the workers' debug events stay in the log
+        if not args.debug and not (run_config or {}).get(
+            "loggers"
+        ):  # the workers' debug events stay in the log
             run_config = {**(run_config or {}), "loggers": {"console": {"config": {"log_level": "INFO"}}}}
     elif not args.debug and not (run_config or {}).get("loggers"):
         # Dagster's console log without stack traces; the event log keeps them

@@ -40,7 +40,9 @@ class RunSpec:
     n_layers: int = 3
     lr: float = 1e-3
     batch_size: int = 2048
-    max_batches_per_epoch: int = 0  # 0: batch_size as given; else grown so an epoch has at most this many steps
+    max_batches_per_epoch: int = (
+        0  # 0: batch_size as given; else grown so an epoch has at most this many steps
+    )
     reg_weight: float = 1e-5
     epochs: int = 300
     patience: int = 20  # evaluations without improvement before stopping

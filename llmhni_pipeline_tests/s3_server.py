@@ -49,7 +49,9 @@ class S3Server:
             except (urllib.error.URLError, ConnectionError):
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     self.__exit__()
-                    raise RuntimeError(f"moto's S3 server did not start: {self.log.read_text()[-2000:]}") from None
+                    raise RuntimeError(
+                        f"moto's S3 server did not start: {self.log.read_text()[-2000:]}"
+                    ) from None
                 time.sleep(0.2)
 
     def __exit__(self, *exc: object) -> None:
@@ -65,9 +67,9 @@ class S3Server:
         import boto3
 
         name = f"lake-{uuid.uuid4().hex[:12]}"
-        boto3.client("s3", endpoint_url=self.url, region_name="us-east-1", **_boto(CREDENTIALS)).create_bucket(
-            Bucket=name
-        )
+        boto3.client(
+            "s3", endpoint_url=self.url, region_name="us-east-1", **_boto(CREDENTIALS)
+        ).create_bucket(Bucket=name)
         return name
 
 

@@ -85,9 +85,13 @@ def test_an_object_store_lake_is_kept_as_a_url_and_a_missing_credential_is_one_l
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "id")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
     assert main(["datasets"]) == 2
-    assert os.environ["LLMHNI_LAKE_DIR"] == "s3://bucket/lake"  # not made a folder under the working directory
+    assert (
+        os.environ["LLMHNI_LAKE_DIR"] == "s3://bucket/lake"
+    )  # not made a folder under the working directory
     err = capsys.readouterr().err
-    assert "s3://bucket/lake needs AWS_SECRET_ACCESS_KEY in the environment" in err and "id" not in err.split()
+    assert (
+        "s3://bucket/lake needs AWS_SECRET_ACCESS_KEY in the environment" in err and "id" not in err.split()
+    )
 
 
 def test_materialize_from_the_cli_tags_the_run_and_writes_the_lake(tmp_path):

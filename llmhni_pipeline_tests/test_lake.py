@@ -36,7 +36,9 @@ def test_an_object_store_lake_names_a_missing_credential_and_an_unknown_scheme(m
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "id")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
     monkeypatch.setenv("LLMHNI_LAKE_DIR", "s3://bucket/lake")
-    with pytest.raises(LakeConfigError, match=r"s3://bucket/lake needs AWS_SECRET_ACCESS_KEY in the environment"):
+    with pytest.raises(
+        LakeConfigError, match=r"s3://bucket/lake needs AWS_SECRET_ACCESS_KEY in the environment"
+    ):
         default_lake_dir()
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     with pytest.raises(LakeConfigError, match="needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"):

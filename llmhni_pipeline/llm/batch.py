@@ -139,7 +139,9 @@ class PendingBatches:
         segments = sorted(self.folder.glob("pending-*.parquet"), key=str) if self.folder.is_dir() else []
         if not segments:
             return pl.DataFrame(schema=PENDING_SCHEMA)
-        return pl.read_parquet([source(s) for s in segments]).unique("custom_id", keep="last", maintain_order=True)
+        return pl.read_parquet([source(s) for s in segments]).unique(
+            "custom_id", keep="last", maintain_order=True
+        )
 
 
 def export_batch(

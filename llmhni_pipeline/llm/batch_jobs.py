@@ -72,7 +72,9 @@ class BatchJobs:
         segments = sorted(self.folder.glob("jobs-*.parquet"), key=str) if self.folder.is_dir() else []
         if not segments:
             return pl.DataFrame(schema=JOB_SCHEMA)
-        return pl.read_parquet([source(s) for s in segments]).unique("export_id", keep="last", maintain_order=True)
+        return pl.read_parquet([source(s) for s in segments]).unique(
+            "export_id", keep="last", maintain_order=True
+        )
 
     def _write(self, **row: object) -> None:
         full = {name: row.get(name) for name in JOB_SCHEMA} | {"updated_at": time.time()}

@@ -102,7 +102,9 @@ class LLMResource(dg.ConfigurableResource):
     def batch_jobs(self, report=print) -> BatchJobs:
         """The lake's batch records and a client of the (first) configured endpoint."""
         settings = self._openai_settings()
-        return BatchJobs(lake_location(self.lake_dir), make_client(settings, base_urls(settings.base_url)[0]), report)
+        return BatchJobs(
+            lake_location(self.lake_dir), make_client(settings, base_urls(settings.base_url)[0]), report
+        )
 
     @property
     def models_dir(self) -> Path:

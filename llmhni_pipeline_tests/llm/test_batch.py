@@ -170,7 +170,9 @@ def test_nothing_is_exported_twice_once_cached_and_the_cli_round_trip_works(tmp_
     assert "nothing to export" in capsys.readouterr().out and not (tmp_path / "r3.jsonl").exists()
     assert main(["judgments", "batch-import", str(tmp_path / "nope.jsonl")]) == 2
     capsys.readouterr()
-    assert main(["embeddings", "batch-export", "shop", str(tmp_path / "e1.jsonl")]) == 0  # the 5 profile texts
+    assert (
+        main(["embeddings", "batch-export", "shop", str(tmp_path / "e1.jsonl")]) == 0
+    )  # the 5 profile texts
     assert "5 requests" in capsys.readouterr().out
     embedded = [json.loads(t) for t in (tmp_path / "e1.jsonl").read_text().splitlines()]
     _write(tmp_path / "eo1.jsonl", batch_output(embedded))

@@ -125,7 +125,9 @@ def test_one_or_two_odd_answers_at_the_end_of_a_run_are_reported_not_fatal(tmp_p
         judge_prompts(OpenAIJudge(_settings(server)), prompts[:4], cache, _messages()[1])
         server.script = ["chatty"] * 10
         logs, options = _messages()
-        results, stats = judge_prompts(OpenAIJudge(_settings(server, max_attempts=2)), prompts, cache, options)
+        results, stats = judge_prompts(
+            OpenAIJudge(_settings(server, max_attempts=2)), prompts, cache, options
+        )
     assert stats.cache_hits == 4 and stats.malformed == 2 and results[4] is None and results[5] is None
     assert any("2 unreadable answers not cached" in m for m in logs)
 

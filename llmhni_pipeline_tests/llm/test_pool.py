@@ -37,6 +37,7 @@ def test_work_is_spread_and_a_lost_endpoint_hands_its_work_to_the_other(tmp_path
     with FakeOpenAI(latency_s=0.05) as a, FakeOpenAI(latency_s=0.05) as b:
         judge = _judge(f"{a.base_url},{b.base_url}")
         assert len(judge.pool) == 2 and a.base_url in judge.endpoint() and b.base_url in judge.endpoint()
+
         def lose_a():  # mid-run on any machine: once a has answered a few
             while sum(a.paid.values()) < 4:
                 time.sleep(0.005)
