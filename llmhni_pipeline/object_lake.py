@@ -58,6 +58,7 @@ def object_lake(url: str) -> UPath:
             "are read from the environment only; AWS_ENDPOINT_URL names an S3-compatible server)"
         )
     try:
+        import s3fs  # noqa: F401  (what UPath opens s3:// with; its absence would surface only at first use)
         from upath import UPath
     except ModuleNotFoundError as exc:
         raise LakeConfigError(
@@ -151,6 +152,7 @@ class ObjectLease:
 
     def _start(self) -> None:
         self._stop.clear()
+        self._seen, self.lost = None, False
         self._thread = threading.Thread(target=self._refresh_loop, name="llmhni-lease", daemon=True)
         self._thread.start()
 

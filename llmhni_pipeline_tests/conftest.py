@@ -10,7 +10,7 @@ import pytest
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 from llmhni_pipeline.datasets.movielens import fetch_movielens_100k  # noqa: E402
-from llmhni_pipeline.lake import default_lake_dir, default_shared_data_dir, raw_dir  # noqa: E402
+from llmhni_pipeline.lake import default_lake_dir, default_shared_data_dir, models_dir, raw_dir  # noqa: E402
 from llmhni_pipeline.partitions import register_datasets  # noqa: E402
 
 
@@ -76,7 +76,7 @@ def judge_model_path():
         from llmhni_pipeline.llm.model_store import JUDGE_MODELS, installed_gguf
 
         try:
-            return installed_gguf(JUDGE_MODELS[name], raw_dir(default_lake_dir()) / "models")
+            return installed_gguf(JUDGE_MODELS[name], models_dir(default_lake_dir()))
         except FileNotFoundError as exc:
             pytest.fail(str(exc))
 

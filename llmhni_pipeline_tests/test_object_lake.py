@@ -59,7 +59,9 @@ def toy_total(toy: pl.DataFrame) -> pl.DataFrame:
 
 
 def test_tables_are_written_read_downstream_and_queried_in_duckdb(s3_lake):
-    result = dg.materialize([toy, toy_total], resources={"io_manager": PolarsParquetIOManager(lake_dir=str(s3_lake))})
+    result = dg.materialize(
+        [toy, toy_total], resources={"io_manager": PolarsParquetIOManager(lake_dir=str(s3_lake))}
+    )
     assert result.success
     assert _keys(s3_lake) == ["toy/part-0.parquet", "toy_total/part-0.parquet"]  # no temporary object left
     assert pl.read_parquet(source(table_path(s3_lake, "toy_total", None)))["total"].to_list() == [6]
@@ -81,7 +83,9 @@ def test_an_overwrite_is_atomic_a_failed_write_and_a_killed_upload_leave_the_old
 
     with pytest.raises(RuntimeError, match="stage crashed"):
         atomic_write(path, fails)
-    assert pl.read_parquet(source(path))["v"].to_list() == [1] and _keys(s3_lake) == ["t/dataset=d/part-0.parquet"]
+    assert pl.read_parquet(source(path))["v"].to_list() == [1] and _keys(s3_lake) == [
+        "t/dataset=d/part-0.parquet"
+    ]
 
     # a writer killed during a multipart upload (s3fs uploads 100 MiB and more in 50 MiB parts)
     writer = subprocess.Popen(
@@ -128,7 +132,9 @@ def test_two_processes_judging_the_same_prompts_on_the_store_pay_each_once(s3_la
         children = [
             subprocess.Popen(
                 [sys.executable, "-c", CHILD, server.base_url, str(s3_lake)],
-                env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE, text=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                stdout=subprocess.PIPE,
+                text=True,
             )  # fmt: skip
             for _ in range(2)
         ]
@@ -240,7 +246,9 @@ def test_the_whole_graph_on_the_store_equals_the_run_on_a_folder_and_pays_once(
         again = _job(s3_lake, server).execute_in_process(
             partition_key="shop", instance=instance, run_config=_config(0.5)
         )
-        assert again.success and sum(server.paid.values()) == paid  # the cache on the store: nothing paid twice
+        assert (
+            again.success and sum(server.paid.values()) == paid
+        )  # the cache on the store: nothing paid twice
         folder_instance = datasets_instance("shop")
         for lambda_de in (0.1, 0.5):  # the same two runs on a folder
             on_folder = _job(lake, server).execute_in_process(
@@ -266,3 +274,17 @@ def test_the_whole_graph_on_the_store_equals_the_run_on_a_folder_and_pays_once(
         timings = [c for c in theirs.columns if "seconds" in c]  # wall-clock columns differ
         diff = [c for c in theirs.columns if c not in timings and not ours[c].equals(theirs[c])]
         assert not diff, (table, diff)
+
+
+def test_a_compaction_lease_left_by_a_killed_compactor_expires(s3_lake, monkeypatch):
+    monkeypatch.setenv("LLMHNI_LEASE_TTL_S", "1")
+    cache = CallCache(s3_lake, "judgments")
+    for i in range(3):
+        cache.put(pl.DataFrame({"key": [f"k{i}"], "value": [float(i)]}))
+    (s3_lake / "judgments" / "_compact.claim").write_text("process 1 on a-dead-host (x at 0)")
+    cache.compact()
+    assert len(cache.segments()) == 3  # held by someone: left to them
+    time.sleep(1.5)  # one TTL without a refresh
+    cache.compact()
+    assert len(cache.segments()) == 1 and cache.load().height == 3
+    assert not (s3_lake / "judgments" / "_compact.claim").exists()

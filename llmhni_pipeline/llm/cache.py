@@ -35,6 +35,7 @@ class CallCache:
     def __init__(self, root: LakePath, namespace: str):
         self.folder = root / namespace
         self.remote = is_remote(self.folder)
+        self._compaction = None  # the compaction lease on an object store
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def segments(self) -> list[LakePath]:
@@ -130,12 +131,13 @@ class CallCache:
         if self.remote:
             from llmhni_pipeline.object_lake import ObjectLease
 
-            lease = ObjectLease(self.folder / "_compact.claim")
-            if lease.try_acquire():
+            if self._compaction is None:  # kept, so that a lease left by a killed compactor expires for us
+                self._compaction = ObjectLease(self.folder / "_compact.claim")
+            if self._compaction.try_acquire():
                 try:
                     self._compact()
                 finally:
-                    lease.release()
+                    self._compaction.release()
             return
         with open(self.folder / "_compact.lock", "a+") as handle:
             try:
@@ -146,7 +148,11 @@ class CallCache:
 
     def _compact(self) -> None:
         old = self.segments()
-        merged = pl.scan_parquet([source(segment) for segment in old]).unique("key", keep="first", maintain_order=True).collect()
+        merged = (
+            pl.scan_parquet([source(segment) for segment in old])
+            .unique("key", keep="first", maintain_order=True)
+            .collect()
+        )
         path = self.folder / f"seg-{time.time_ns():020d}-compact.parquet"
         atomic_write(path, lambda tmp: merged.write_parquet(tmp))
         for segment in old:
