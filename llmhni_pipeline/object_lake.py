@@ -42,7 +42,8 @@ class LakeConfigError(ValueError):
 def object_lake(url: str) -> UPath:
     """The lake at ``url`` as a path object, after checking the scheme, the credentials and the installation.
 
-    Listings are not cached: another worker may have written since this process last listed a folder."""
+    Listings are not cached: another worker may have written since this process last listed a folder. The keys
+    stay in the environment, where s3fs reads them; they are never part of the path's options."""
     scheme, _, rest = url.partition("://")
     if scheme not in SCHEMES:
         raise LakeConfigError(
@@ -64,7 +65,10 @@ def object_lake(url: str) -> UPath:
         raise LakeConfigError(
             f"LLMHNI_LAKE_DIR={url} needs the s3 extra: pip install -e '.[s3]' ({exc.name} is missing)"
         ) from None
-    return UPath(url.rstrip("/"), use_listings_cache=False)
+    # the endpoint goes into the options (it is no secret) because fsspec keeps one filesystem per set of
+    # options for the life of the process: a process whose AWS_ENDPOINT_URL changed would reach the old server
+    endpoint = {"endpoint_url": os.environ["AWS_ENDPOINT_URL"]} if os.environ.get("AWS_ENDPOINT_URL") else {}
+    return UPath(url.rstrip("/"), use_listings_cache=False, **endpoint)
 
 
 def upload_atomically(path: UPath, write: Callable[[Path], None]) -> None:

@@ -149,7 +149,7 @@ def test_two_processes_judging_the_same_prompts_on_the_store_pay_each_once(s3_la
 
 
 def test_a_lease_is_kept_while_its_holder_lives_and_taken_over_once_it_is_killed(s3_lake, monkeypatch):
-    monkeypatch.setenv("LLMHNI_LEASE_TTL_S", "2")
+    monkeypatch.setenv("LLMHNI_LEASE_TTL_S", "3")
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time\n"
          "from llmhni_pipeline.lake import lake_location\n"
@@ -162,7 +162,7 @@ def test_a_lease_is_kept_while_its_holder_lives_and_taken_over_once_it_is_killed
         assert holder.stdout.readline().strip() == "held"
         (claim,) = [p for p in (s3_lake / "judgments" / "_claims").iterdir()]
         waiter = ObjectLease(claim)
-        until = time.monotonic() + 3 * waiter.ttl_s  # three TTLs: the holder's refreshes keep it
+        until = time.monotonic() + 2 * waiter.ttl_s  # two TTLs: the holder's refreshes keep it
         while time.monotonic() < until:
             assert not waiter.try_acquire()
             time.sleep(0.2)
@@ -172,7 +172,7 @@ def test_a_lease_is_kept_while_its_holder_lives_and_taken_over_once_it_is_killed
         messages: list[str] = []
         with CallCache(s3_lake, "judgments").claim(["b", "a"], report=messages.append, label="test"):
             took = time.monotonic() - killed
-        assert 1.5 < took < 10, took  # about one TTL after its last refresh, never forever
+        assert 2.5 < took < 12, took  # about one TTL after its last refresh, never forever
         assert messages and "waiting: process" in messages[0]
         assert not [k for k in _keys(s3_lake) if "_claims/" in k]
     finally:
