@@ -121,3 +121,26 @@ def materialize_backbone(cwd: Path, env: dict[str, str], run_config: str):
         text=True,
         timeout=300,
     )
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """moto's S3 server on a loopback port, for the ``s3`` tests (the s3-test extra)."""
+    pytest.importorskip("moto", reason="the s3-test extra: pip install -e '.[s3-test]'")
+    pytest.importorskip("upath", reason="the s3-test extra: pip install -e '.[s3-test]'")
+    from llmhni_pipeline_tests.s3_server import S3Server
+
+    with S3Server(tmp_path_factory.mktemp("moto") / "moto.log") as server:
+        yield server
+
+
+@pytest.fixture
+def s3_lake(s3_server, monkeypatch):
+    """An empty lake in a bucket of its own; the credentials and endpoint in the environment, nowhere else."""
+    from llmhni_pipeline.lake import is_remote, lake_location
+
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)
+    lake = lake_location(f"s3://{s3_server.new_bucket()}/lake")
+    assert is_remote(lake)
+    return lake

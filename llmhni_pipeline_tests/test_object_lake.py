@@ -1,10 +1,10 @@
 """The lake on an object store, against a local S3 server (moto's): tables written, read and queried through
-DuckDB, atomic overwrites (a failed write and a killed upload leave the old object), the LLM cache's claims
-across processes, and the whole graph equal to a run on a local folder."""
+DuckDB, atomic overwrites (a failed write and a killed upload leave the old object), the LLM cache's leases and
+compaction across processes, and the whole graph equal to a run on a local folder. Two processes paying each
+prompt once on a bucket: ``llm/test_cache_claims.py``, run on a folder and on a bucket."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -19,29 +19,12 @@ pytestmark = pytest.mark.s3  # needs the s3-test extra, installed by .ci/run's s
 pytest.importorskip("moto", reason="the s3-test extra: pip install -e '.[s3-test]'")
 pytest.importorskip("upath", reason="the s3-test extra: pip install -e '.[s3-test]'")
 
-from llmhni_pipeline.lake import atomic_write, is_remote, lake_location, source, table_path  # noqa: E402
+from llmhni_pipeline.lake import atomic_write, source, table_path  # noqa: E402
 from llmhni_pipeline.lake_catalog import connect, lake_tables  # noqa: E402
 from llmhni_pipeline.llm.cache import CallCache  # noqa: E402
 from llmhni_pipeline.object_lake import ObjectLease  # noqa: E402
 from llmhni_pipeline.resources.io_managers import PolarsParquetIOManager  # noqa: E402
 from llmhni_pipeline_tests.llm.fake_openai import FakeOpenAI  # noqa: E402
-from llmhni_pipeline_tests.s3_server import S3Server  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def s3_server(tmp_path_factory):
-    with S3Server(tmp_path_factory.mktemp("moto") / "moto.log") as server:
-        yield server
-
-
-@pytest.fixture
-def s3_lake(s3_server, monkeypatch):
-    """An empty lake in a bucket of its own; the credentials and endpoint in the environment, nowhere else."""
-    for name, value in s3_server.env.items():
-        monkeypatch.setenv(name, value)
-    lake = lake_location(f"s3://{s3_server.new_bucket()}/lake")
-    assert is_remote(lake)
-    return lake
 
 
 def _keys(lake) -> list[str]:
@@ -109,43 +92,6 @@ def test_an_overwrite_is_atomic_a_failed_write_and_a_killed_upload_leave_the_old
     writer.wait()
     assert pl.read_parquet(source(path))["v"].to_list() == [1]
     assert path.stat().st_size < 1 << 20
-
-
-CHILD = """
-import sys
-from llmhni_pipeline.lake import lake_location
-from llmhni_pipeline.llm.cache import CallCache
-from llmhni_pipeline.llm.gateway import RunOptions, judge_prompts
-from llmhni_pipeline.llm.interfaces import JudgePrompt
-from llmhni_pipeline.llm.openai_backend import OpenAIJudge, OpenAISettings
-settings = OpenAISettings(base_url=sys.argv[1], api_key="k", judge_model="m", timeout_s=30, max_in_flight=4)
-prompts = [JudgePrompt("s", f"u{i} [gold:High]", "v1") for i in range(48)]
-cache = CallCache(lake_location(sys.argv[2]) / "_llm_cache", "judgments")
-results, stats = judge_prompts(OpenAIJudge(settings), prompts, cache,
-                               RunOptions(batch_size=8, max_in_flight=1, report=lambda m: print(m, flush=True)))
-print("RESULT", stats.calls, stats.cache_hits, sum(r.p_high for r in results), flush=True)
-"""
-
-
-def test_two_processes_judging_the_same_prompts_on_the_store_pay_each_once(s3_lake):
-    with FakeOpenAI(latency_s=0.02) as server:
-        children = [
-            subprocess.Popen(
-                [sys.executable, "-c", CHILD, server.base_url, str(s3_lake)],
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                stdout=subprocess.PIPE,
-                text=True,
-            )  # fmt: skip
-            for _ in range(2)
-        ]
-        outs = [child.communicate(timeout=180)[0] for child in children]
-    assert all(child.returncode == 0 for child in children), outs
-    assert len(server.paid) == 48 and set(server.paid.values()) == {1}, server.paid  # never twice
-    results = [line.split()[1:] for out in outs for line in out.splitlines() if line.startswith("RESULT")]
-    assert sorted(int(r[0]) for r in results) == [0, 48], outs
-    assert results[0][2] == results[1][2]
-    assert any("waiting: process" in out and "same 48 inputs" in out for out in outs), outs
-    assert not [k for k in _keys(s3_lake) if "_claims/" in k]  # every lease released
 
 
 def test_a_lease_is_kept_while_its_holder_lives_and_taken_over_once_it_is_killed(s3_lake, monkeypatch):

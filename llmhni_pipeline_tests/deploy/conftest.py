@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from llmhni_pipeline_tests.deploy.services import REPO, Postgres, Redis, Worker, alive, group_alive
+from llmhni_pipeline_tests.deploy.services import REPO, Postgres, Redis, Worker, stop_deployment
 
 
 @dataclass
@@ -67,12 +67,4 @@ def deployment(tmp_path_factory, ml100k_raw: Path):
         gpu.wait_ready()
         yield Deployment(root, lake, home, env, redis, postgres, default, gpu)
     finally:
-        groups = [w.proc.pid for w in started if w.proc is not None] + [redis.proc.pid]
-        postmaster = postgres.postmaster_pid()
-        for worker in started:
-            worker.stop()
-        redis.stop()
-        postgres.stop()
-        left = {pgid: group_alive(pgid) for pgid in groups}
-        assert not any(left.values()), f"processes left behind: {left}"
-        assert not alive(postmaster), f"postgres {postmaster} still running"
+        stop_deployment(started, redis, postgres)

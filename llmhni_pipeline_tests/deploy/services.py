@@ -227,3 +227,16 @@ def step_timeline(instance, run_id: str) -> dict[str, dict]:
         elif event.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
             step["end"] = record.timestamp
     return steps
+
+
+def stop_deployment(workers: list[Worker], redis: Redis, postgres: Postgres) -> None:
+    """Stop the workers, Redis and Postgres, then check that none of their processes is left."""
+    groups = [w.proc.pid for w in workers if w.proc is not None] + [redis.proc.pid]
+    postmaster = postgres.postmaster_pid()
+    for worker in workers:
+        worker.stop()
+    redis.stop()
+    postgres.stop()
+    left = {pgid: group_alive(pgid) for pgid in groups}
+    assert not any(left.values()), f"processes left behind: {left}"
+    assert not alive(postmaster), f"postgres {postmaster} still running"

@@ -22,9 +22,8 @@ from llmhni_pipeline_tests.deploy.services import (  # noqa: E402
     Postgres,
     Redis,
     Worker,
-    alive,
-    group_alive,
     step_timeline,
+    stop_deployment,
 )
 from llmhni_pipeline_tests.deploy.test_workers import CHEAP, TABLES, llmhni, training_config  # noqa: E402
 from llmhni_pipeline_tests.s3_server import S3Server  # noqa: E402
@@ -47,8 +46,6 @@ def test_workers_sharing_only_a_bucket_run_a_partition_equal_to_the_in_process_r
             Worker(["dagster"], "default", env, tmp_path / "logs" / "default.log").start(),
             Worker(["gpu", "llm"], "gpu", env, tmp_path / "logs" / "gpu.log").start(),
         ]
-        groups = [w.proc.pid for w in workers] + [redis.proc.pid]
-        postmaster = postgres.postmaster_pid()
         try:
             for worker in workers:
                 worker.wait_ready()
@@ -85,10 +82,4 @@ def test_workers_sharing_only_a_bucket_run_a_partition_equal_to_the_in_process_r
                 timings = [c for c in ours.columns if "seconds" in c]  # wall-clock columns differ
                 assert ours.drop(timings).equals(theirs.drop(timings)), table
         finally:
-            for worker in workers:
-                worker.stop()
-            redis.stop()
-            postgres.stop()
-    left = {pgid: group_alive(pgid) for pgid in groups}
-    assert not any(left.values()), f"processes left behind: {left}"
-    assert not alive(postmaster), f"postgres {postmaster} still running"
+            stop_deployment(workers, redis, postgres)

@@ -10,29 +10,38 @@ import threading
 import time
 
 import polars as pl
+import pytest
 
+from llmhni_pipeline.lake import is_remote
 from llmhni_pipeline.llm.cache import CallCache
 from llmhni_pipeline_tests.llm.fake_openai import FakeOpenAI
 
 CHILD = """
-import pathlib, sys
+import sys
+from llmhni_pipeline.lake import lake_location
 from llmhni_pipeline.llm.cache import CallCache
 from llmhni_pipeline.llm.gateway import RunOptions, judge_prompts
 from llmhni_pipeline.llm.interfaces import JudgePrompt
 from llmhni_pipeline.llm.openai_backend import OpenAIJudge, OpenAISettings
 settings = OpenAISettings(base_url=sys.argv[1], api_key="k", judge_model="m", timeout_s=30, max_in_flight=4)
 prompts = [JudgePrompt("s", f"u{i} [gold:High]", "v1") for i in range(48)]
-results, stats = judge_prompts(OpenAIJudge(settings), prompts, CallCache(pathlib.Path(sys.argv[2]), "judgments"),
+results, stats = judge_prompts(OpenAIJudge(settings), prompts, CallCache(lake_location(sys.argv[2]), "judgments"),
                                RunOptions(batch_size=8, max_in_flight=1, report=lambda m: print(m, flush=True)))
 print("RESULT", stats.calls, stats.cache_hits, sum(r.p_high for r in results), flush=True)
 """
 
 
-def test_two_processes_judging_the_same_prompts_pay_each_once(tmp_path):
+@pytest.fixture(params=["folder", pytest.param("bucket", marks=pytest.mark.s3)])
+def cache_root(request, tmp_path):
+    """A lake folder, or (``s3`` mark) a lake in a bucket on moto's S3 server."""
+    return tmp_path if request.param == "folder" else request.getfixturevalue("s3_lake")
+
+
+def test_two_processes_judging_the_same_prompts_pay_each_once(cache_root):
     with FakeOpenAI(latency_s=0.02) as server:
         children = [
             subprocess.Popen(
-                [sys.executable, "-c", CHILD, server.base_url, str(tmp_path)],
+                [sys.executable, "-c", CHILD, server.base_url, str(cache_root)],
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
                 stdout=subprocess.PIPE,
                 text=True,
@@ -47,6 +56,8 @@ def test_two_processes_judging_the_same_prompts_pay_each_once(tmp_path):
     assert calls == [0, 48], outs  # one paid for all, the other found every answer cached
     assert results[0][2] == results[1][2]  # the same probabilities
     assert any("waiting: process" in out and "same 48 inputs" in out for out in outs), outs
+    if is_remote(cache_root):  # every lease object is deleted on release (a folder keeps unlocked lock files)
+        assert not list((cache_root / "judgments" / "_claims").glob("*"))
 
 
 def test_a_claim_held_by_a_killed_process_is_released(tmp_path):
