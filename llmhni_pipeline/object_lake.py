@@ -92,6 +92,23 @@ def lease_ttl_s() -> float:
     return ttl
 
 
+def _precondition_failed(exc: OSError) -> bool:
+    """Whether s3fs's error is the store's 412 Precondition Failed. s3fs makes it a FileExistsError when the store
+    names the failed condition (``If-None-Match``, as AWS and moto do) and an EINVAL OSError otherwise (Ceph's
+    RGW); the store's own answer is kept as the error's cause."""
+    if isinstance(exc, FileExistsError):
+        return True
+    response = getattr(exc.__cause__, "response", None) or {}
+    code = response.get("Error", {}).get("Code")
+    return code == "PreconditionFailed" or response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 412
+
+
+def _bare(etag: object) -> str | None:
+    """An ETag without its quotes: Ceph's RGW (16.2) matches ``If-Match`` on a put against the bare ETag only
+    (a quoted one always fails); moto accepts both forms."""
+    return None if etag is None else str(etag).strip('"')
+
+
 class ObjectLease:
     """One process's hold on a key of an object store, for as long as it keeps refreshing it.
 
@@ -116,13 +133,11 @@ class ObjectLease:
     def _put(self, **condition: str) -> bool:
         try:
             reply = self.path.fs.pipe_file(self.path.path, self._body(), **condition)
-        except FileExistsError:  # If-None-Match: * did not hold
-            return False
-        except OSError as exc:  # s3fs reports a failed If-Match as EINVAL; anything else is a real error
-            if "pre-condition" in str(exc) or "PreconditionFailed" in str(exc):
+        except OSError as exc:  # the condition did not hold (412); anything else is a real error
+            if _precondition_failed(exc):
                 return False
             raise
-        self._etag = reply.get("ETag") if isinstance(reply, dict) else None
+        self._etag = _bare(reply.get("ETag")) if isinstance(reply, dict) else None
         return True
 
     def current(self) -> tuple[str, str] | None:
@@ -132,7 +147,7 @@ class ObjectLease:
             who = self.path.fs.cat_file(self.path.path).decode(errors="replace")
         except FileNotFoundError:
             return None
-        return str(info.get("ETag")), who.split(" (")[0]
+        return _bare(info.get("ETag")), who.split(" (")[0]
 
     def try_acquire(self) -> bool:
         """Take the lease if it is free or abandoned; never blocks."""

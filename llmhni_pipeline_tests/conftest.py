@@ -123,14 +123,25 @@ def materialize_backbone(cwd: Path, env: dict[str, str], run_config: str):
     )
 
 
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory):
-    """moto's S3 server on a loopback port, for the ``s3`` tests (the s3-test extra)."""
+@pytest.fixture(scope="session", params=["moto", "ceph-rgw"])
+def s3_server(request, tmp_path_factory):
+    """An S3 server on a loopback port, for the ``s3`` tests: moto's (the s3-test extra), and Ceph's RADOS Gateway
+    on a one-node cluster where Debian's ceph-mon, ceph-osd and radosgw are installed."""
     pytest.importorskip("moto", reason="the s3-test extra: pip install -e '.[s3-test]'")
     pytest.importorskip("upath", reason="the s3-test extra: pip install -e '.[s3-test]'")
-    from llmhni_pipeline_tests.s3_server import S3Server
+    if request.param == "moto":
+        from llmhni_pipeline_tests.s3_server import S3Server
 
-    with S3Server(tmp_path_factory.mktemp("moto") / "moto.log") as server:
+        with S3Server(tmp_path_factory.mktemp("moto") / "moto.log") as server:
+            yield server
+        return
+    from llmhni_pipeline_tests.ceph_rgw import CephRGW, missing_binaries
+
+    if missing_binaries():
+        pytest.skip(
+            f"Ceph is not installed ({', '.join(missing_binaries())}): apt-get install -y ceph-mon ceph-osd radosgw"
+        )
+    with CephRGW() as server:
         yield server
 
 

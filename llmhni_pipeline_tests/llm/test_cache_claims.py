@@ -31,13 +31,16 @@ print("RESULT", stats.calls, stats.cache_hits, sum(r.p_high for r in results), f
 """
 
 
-@pytest.fixture(params=["folder", pytest.param("bucket", marks=pytest.mark.s3)])
-def cache_root(request, tmp_path):
-    """A lake folder, or (``s3`` mark) a lake in a bucket on moto's S3 server."""
-    return tmp_path if request.param == "folder" else request.getfixturevalue("s3_lake")
+def test_two_processes_judging_the_same_prompts_pay_each_once(tmp_path):
+    two_processes_pay_each_prompt_once(tmp_path)
 
 
-def test_two_processes_judging_the_same_prompts_pay_each_once(cache_root):
+@pytest.mark.s3
+def test_two_processes_judging_the_same_prompts_on_a_bucket_pay_each_once(s3_lake):
+    two_processes_pay_each_prompt_once(s3_lake)
+
+
+def two_processes_pay_each_prompt_once(cache_root) -> None:
     with FakeOpenAI(latency_s=0.02) as server:
         children = [
             subprocess.Popen(
