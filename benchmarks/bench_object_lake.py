@@ -1,8 +1,9 @@
-"""Issue 27 item 4: the same stages on a lake folder and on an object-store lake, side by side in one run.
+"""Issue 27 item 4: the same stages on a lake folder and on object-store lakes, side by side in one run.
 
-Starts moto's S3 server on a loopback port (the only S3-compatible server here; a protocol double that keeps
-objects in memory, so this measures the lake layer's own cost: s3fs and polars' object-store reader, HTTP on
-loopback, one upload per write, listings instead of directory reads; not a real store's latency or bandwidth).
+Starts moto's S3 server (a protocol double) and, where Debian's Ceph is installed, a RADOS Gateway on a one-node
+Ceph cluster (a real S3 implementation), both on loopback with objects in memory: this measures the lake layer's
+own cost (s3fs and polars' object-store reader, HTTP, one upload per write, listings instead of directory reads,
+and RGW's request path), not a networked store's latency or bandwidth.
 Writes a synthetic incoming dataset of ``--interactions`` pairs into each lake, then runs ``llmhni materialize``
 of the stages up to a short pretraining, alternating folder and store ``--repeats`` times, and reads each
 step's time from the run's event log. One JSON line per run.
@@ -13,6 +14,7 @@ step's time from the run's event log. One JSON line per run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -28,6 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from llmhni_pipeline_tests.ceph_rgw import CephRGW, missing_binaries  # noqa: E402
 from llmhni_pipeline_tests.s3_server import S3Server  # noqa: E402
 
 SELECT = "raw_interactions,text_profiles,llm_embeddings,aligned_projector,pretrained_recommender"
@@ -72,17 +75,29 @@ def main() -> None:
         "cores": os.cpu_count(), "interactions": args.interactions, "select": SELECT, "epochs": args.epochs,
     }  # fmt: skip
     records = []
-    with S3Server(root / "moto.log") as s3:
-        base = {**os.environ, **s3.env, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
-                "OMP_WAIT_POLICY": "PASSIVE"}  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        servers = {"moto": stack.enter_context(S3Server(root / "moto.log"))}
+        if (
+            not missing_binaries()
+        ):  # Debian's Ceph: a real S3 implementation (RADOS Gateway, objects in memory)
+            servers["ceph-rgw"] = stack.enter_context(CephRGW())
+        base = {
+            **os.environ,
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+            "OMP_WAIT_POLICY": "PASSIVE",
+        }
         base.pop("LLMHNI_EXECUTOR", None)
         for repeat in range(args.repeats):
-            for where in ("folder", "store"):
-                lake = str(root / f"lake-{repeat}") if where == "folder" else f"s3://{s3.new_bucket()}/lake"
+            for where in ("folder", *servers):
+                if where == "folder":
+                    env = {**base, "LLMHNI_LAKE_DIR": str(root / f"lake-{repeat}")}
+                else:
+                    server = servers[where]
+                    env = {**base, **server.env, "LLMHNI_LAKE_DIR": f"s3://{server.new_bucket()}/lake"}
                 home = root / f"home-{where}-{repeat}"
                 home.mkdir()
                 shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-                env = {**base, "DAGSTER_HOME": str(home), "LLMHNI_LAKE_DIR": lake}
+                env["DAGSTER_HOME"] = str(home)
                 run(env, "datasets", "synth", "shop", "--interactions", str(args.interactions))
                 wall, log = run(env, "materialize", "shop", "--select", SELECT, "--config", str(config))
                 record = {
@@ -95,13 +110,14 @@ def main() -> None:
                 records.append(record)
                 print(json.dumps(record), flush=True)
     folder = [r for r in records if r["lake"] == "folder"]
-    store = [r for r in records if r["lake"] == "store"]
-    ratio = sum(r["wall_s"] for r in store) / sum(r["wall_s"] for r in folder)
-    summary = {**meta, "lake": "store/folder", "wall_ratio": round(ratio, 3),
-               "step_ratio": {k: round(sum(r["steps_s"][k] for r in store) / sum(r["steps_s"][k] for r in folder), 3)
-                              for k in folder[0]["steps_s"]}}  # fmt: skip
-    records.append(summary)
-    print(json.dumps(summary), flush=True)
+    for where in servers:
+        store = [r for r in records if r["lake"] == where]
+        summary = {**meta, "lake": f"{where}/folder",
+                   "wall_ratio": round(sum(r["wall_s"] for r in store) / sum(r["wall_s"] for r in folder), 3),
+                   "step_ratio": {k: round(sum(r["steps_s"][k] for r in store) / sum(r["steps_s"][k] for r in folder), 3)
+                                  for k in folder[0]["steps_s"]}}  # fmt: skip
+        records.append(summary)
+        print(json.dumps(summary), flush=True)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         with args.out.open("a") as handle:
