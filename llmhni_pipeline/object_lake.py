@@ -117,9 +117,9 @@ class ObjectLease:
     that has seen the same version of the lease for a whole TTL, by its own clock (so hosts' clocks need not
     agree), replaces exactly that version (``If-Match``), so of several waiters only one takes it over."""
 
-    def __init__(self, path: UPath, ttl_s: float | None = None):
+    def __init__(self, path: UPath):
         self.path = path
-        self.ttl_s = lease_ttl_s() if ttl_s is None else ttl_s
+        self.ttl_s = lease_ttl_s()
         self.holder = f"process {os.getpid()} on {socket.gethostname()}"
         self._etag: str | None = None
         self._stop = threading.Event()
@@ -140,14 +140,19 @@ class ObjectLease:
         self._etag = _bare(reply.get("ETag")) if isinstance(reply, dict) else None
         return True
 
-    def current(self) -> tuple[str, str] | None:
-        """(version, who) of the lease now in the store, or None when there is none."""
+    def version(self) -> str | None:
+        """The version (bare ETag) of the lease now in the store, or None when there is none."""
         try:
-            info = self.path.fs.info(self.path.path)
-            who = self.path.fs.cat_file(self.path.path).decode(errors="replace")
+            return _bare(self.path.fs.info(self.path.path).get("ETag"))
         except FileNotFoundError:
             return None
-        return _bare(info.get("ETag")), who.split(" (")[0]
+
+    def holder_now(self) -> str | None:
+        """Who holds the lease now (``process <pid> on <host>``), or None when nobody does."""
+        try:
+            return self.path.fs.cat_file(self.path.path).decode(errors="replace").split(" (")[0]
+        except FileNotFoundError:
+            return None
 
     def try_acquire(self) -> bool:
         """Take the lease if it is free or abandoned; never blocks."""
@@ -155,10 +160,9 @@ class ObjectLease:
             self._start()
             return True
         now = time.monotonic()
-        seen = self.current()
-        if seen is None:
+        version = self.version()
+        if version is None:
             return False  # released between our put and our look: the next try creates it
-        version = seen[0]
         if self._seen is None or self._seen[0] != version:
             self._seen = (version, now)  # its holder refreshed it (or someone took it): the clock restarts
             return False
@@ -189,8 +193,7 @@ class ObjectLease:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        seen = self.current()
-        if seen is not None and not self.lost and seen[0] == self._etag:
+        if not self.lost and self._etag is not None and self.version() == self._etag:
             self.path.fs.rm_file(self.path.path)
         self._etag = None
 
@@ -201,15 +204,13 @@ def hold(
     report: Callable[[str], None],
     waiting_for: str,
     poll_s: float = 0.5,
-    ttl_s: float | None = None,
 ) -> Iterator[ObjectLease]:
     """Wait for the lease at ``path`` and hold it for the block, saying once who holds it meanwhile."""
-    lease = ObjectLease(path, ttl_s)
+    lease = ObjectLease(path)
     said = False
     while not lease.try_acquire():
         if not said:
-            seen = lease.current()
-            report(f"waiting: {seen[1] if seen else 'another process'} {waiting_for}")
+            report(f"waiting: {lease.holder_now() or 'another process'} {waiting_for}")
             said = True
         time.sleep(poll_s)  # a plain sleep, so Ctrl-C stops the wait
     try:

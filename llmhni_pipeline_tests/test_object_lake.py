@@ -8,7 +8,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import dagster as dg
@@ -25,6 +24,7 @@ from llmhni_pipeline.llm.cache import CallCache  # noqa: E402
 from llmhni_pipeline.object_lake import ObjectLease  # noqa: E402
 from llmhni_pipeline.resources.io_managers import PolarsParquetIOManager  # noqa: E402
 from llmhni_pipeline_tests.llm.fake_openai import FakeOpenAI  # noqa: E402
+from llmhni_pipeline_tests.llm.test_cache_claims import reading  # noqa: E402
 
 
 def _keys(lake) -> list[str]:
@@ -131,30 +131,16 @@ def test_reading_while_another_process_compacts_on_the_store_never_fails(s3_lake
     rows = pl.DataFrame({"key": [f"k{i}" for i in range(60)], "value": [float(i) for i in range(60)]})
     for lo in range(0, 60, 10):
         cache.put(rows[lo : lo + 10])
-    stop, errors, reads = threading.Event(), [], [0]
-
-    def read() -> None:
-        reader = CallCache(s3_lake, "judgments")
-        while not stop.is_set():
-            try:
-                assert reader.load().height == 60
-                reads[0] += 1
-            except Exception as exc:  # noqa: BLE001 - any failure is the finding
-                errors.append(repr(exc))
-
-    thread = threading.Thread(target=read)
-    thread.start()
-    compactor = subprocess.run(
-        [sys.executable, "-c", "import sys\n"
-         "from llmhni_pipeline.lake import lake_location\n"
-         "from llmhni_pipeline.llm.cache import CallCache\n"
-         "c = CallCache(lake_location(sys.argv[1]), 'judgments')\n"
-         "for i in range(4):\n"
-         "    c.put(c.load().head(1)); c.compact()\n", str(s3_lake)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    stop.set()
-    thread.join()
+    with reading(s3_lake, 60) as (errors, reads):
+        compactor = subprocess.run(
+            [sys.executable, "-c", "import sys\n"
+             "from llmhni_pipeline.lake import lake_location\n"
+             "from llmhni_pipeline.llm.cache import CallCache\n"
+             "c = CallCache(lake_location(sys.argv[1]), 'judgments')\n"
+             "for i in range(4):\n"
+             "    c.put(c.load().head(1)); c.compact()\n", str(s3_lake)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
     assert compactor.returncode == 0, compactor.stderr[-2000:]
     assert not errors, errors[:3]
     assert reads[0] > 0 and len(cache.segments()) == 1 and cache.load().height == 60

@@ -1,8 +1,8 @@
 """Persistent call cache: append-only Parquet segments in the lake, one per finished batch.
 
 Each segment is written to a temporary file and renamed (on an object store: uploaded as one object), so a
-process killed at any moment leaves either a whole segment or none. Reading takes the first row per key (a crash during compaction may leave a row in two
-segments). Keys hash backend, model, prompt version and the exact input; nothing else is needed to decide
+process killed at any moment leaves either a whole segment or none. Reading takes the first row per key (a crash
+during compaction may leave a row in two segments). Keys hash backend, model, prompt version and the exact input; nothing else is needed to decide
 whether a call was already paid for.
 """
 

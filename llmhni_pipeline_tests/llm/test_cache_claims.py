@@ -8,6 +8,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import polars as pl
 import pytest
@@ -81,31 +83,39 @@ def test_a_claim_held_by_a_killed_process_is_released(tmp_path):
     assert time.monotonic() - started < 2
 
 
+@contextmanager
+def reading(root, rows: int) -> Iterator[tuple[list[str], list[int]]]:
+    """A thread that loads the judgments cache at ``root`` over and over until the block ends, expecting ``rows``
+    rows each time; yields (the errors it met, [how many reads succeeded])."""
+    stop, errors, reads = threading.Event(), [], [0]
+
+    def read() -> None:
+        reader = CallCache(root, "judgments")
+        while not stop.is_set():
+            try:
+                assert reader.load().height == rows
+                reads[0] += 1
+            except Exception as exc:  # noqa: BLE001 - any failure is the finding
+                errors.append(repr(exc))
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    try:
+        yield errors, reads
+    finally:
+        stop.set()
+        thread.join()
+
+
 def test_reading_while_another_process_compacts_never_fails(tmp_path):
     cache = CallCache(tmp_path, "judgments")
     rows = pl.DataFrame({"key": [f"k{i}" for i in range(200)], "value": [float(i) for i in range(200)]})
     for lo in range(0, 200, 10):
         cache.put(rows[lo : lo + 10])
-    stop, errors, reads = threading.Event(), [], [0]
-
-    def read() -> None:
-        reader = CallCache(tmp_path, "judgments")
-        while not stop.is_set():
-            try:
-                assert reader.load().height == 200
-                reads[0] += 1
-            except Exception as exc:  # noqa: BLE001
-                errors.append(exc)
-
-    thread = threading.Thread(target=read)
-    thread.start()
-    try:
+    with reading(tmp_path, 200) as (errors, reads):
         for _ in range(30):  # a compaction, then 20 more (duplicate) segments for the next one
             cache.compact()
             for lo in range(0, 200, 10):
                 cache.put(rows[lo : lo + 10])
-    finally:
-        stop.set()
-        thread.join()
     assert not errors, errors[:3]
     assert reads[0] > 10
