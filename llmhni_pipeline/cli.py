@@ -376,13 +376,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    import duckdb
-
-    from llmhni_pipeline.lake_catalog import HTTPFS_NOTE, ReadOnlyViolation, connect, query, view_statements
+    from llmhni_pipeline.lake_catalog import HTTPFS_NOTE, connect, skipped_folders, view_statements
 
     lake = lake_location(args.lake) if args.lake else default_lake_dir()
     if not lake.is_dir():
         raise CLIError(f"--lake {lake}: no such folder (materialize a dataset first, or point at the lake)")
+    for name in skipped_folders(lake):
+        print(f"note: {lake / name} is not named like a table ([a-z_][a-z0-9_]*): no view", file=sys.stderr)
     if args.print_views:
         if is_remote(lake):
             print(HTTPFS_NOTE)
@@ -390,14 +390,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
         return 0
     con = connect(lake)
     if args.query:
-        try:
-            relation = query(con, args.query)
-        except (duckdb.Error, ReadOnlyViolation) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        if relation is not None:
-            relation.show(max_width=200)
-        return 0
+        return 0 if _show_query(con, args.query, sys.stderr) else 2
     tables = [r[0] for r in con.execute("select view_name from duckdb_views() where not internal").fetchall()]
     print(f"DuckDB on {lake} (read-only views: {', '.join(tables) or 'none yet'}). End with an empty line.")
     while True:
@@ -407,14 +400,24 @@ def cmd_sql(args: argparse.Namespace) -> int:
             break
         if not line or line in {"exit", "quit", ".quit"}:
             break
-        try:
-            relation = query(con, line)
-        except (duckdb.Error, ReadOnlyViolation) as exc:
-            print(f"error: {exc}")
-            continue
-        if relation is not None:
-            relation.show(max_width=200)
+        _show_query(con, line, sys.stdout)
     return 0
+
+
+def _show_query(con, text: str, errors) -> bool:
+    """Run one line of SQL on the read-only connection and print its result, or the error; whether it ran."""
+    import duckdb
+
+    from llmhni_pipeline.lake_catalog import ReadOnlyViolation, query
+
+    try:
+        relation = query(con, text)
+        if relation is not None:
+            relation.show(max_width=200)  # a lazy relation runs here: its errors too
+    except (duckdb.Error, ReadOnlyViolation) as exc:
+        print(f"error: {exc}", file=errors)
+        return False
+    return True
 
 
 def cmd_judgments(args: argparse.Namespace) -> int:

@@ -1,9 +1,17 @@
 """Read-only DuckDB views over the lake: one view per asset table, all dataset partitions at once.
 
-An object-store lake is read through the same s3fs filesystem the pipeline writes with, registered with the
-connection (DuckDB's fsspec support), because DuckDB's own ``httpfs`` extension is downloaded at first use from
-extensions.duckdb.org, which an offline host cannot reach; ``llmhni sql --print-views`` says how to read the
-same views from a DuckDB that has ``httpfs``."""
+The guarantee that a query cannot write is DuckDB's own, not a list of statement keywords: the connection is
+opened with ``enable_external_access`` off and its configuration locked, with no directory allowed, so no
+statement (``COPY … TO``, ``EXPLAIN ANALYZE COPY``, ``PREPARE``/``EXECUTE``, ``ATTACH``, ``EXPORT DATABASE``,
+``INSTALL``, a pragma, anything nested) can open a file, read or write. The tables reach DuckDB as Arrow datasets
+that pyarrow reads (registered with the connection, so DuckDB's scans, filters and projections apply), never as
+paths DuckDB could open. No folder name of the lake is ever pasted into SQL: the views are registered by name
+through the Python API, and only folders named like an asset (``[a-z_][a-z0-9_]*``) become views.
+
+An object-store lake is read through the same s3fs filesystem the pipeline writes with. ``llmhni sql
+--print-views`` prints, for a DuckDB client of your own, ``CREATE VIEW`` statements with every name and path
+quoted as SQL requires.
+"""
 
 from __future__ import annotations
 
@@ -14,21 +22,60 @@ import duckdb
 from llmhni_pipeline.lake import LakePath, is_remote, lake_location
 
 _NOT_TABLES = {"raw", "incoming"}
+TABLE_NAME = re.compile(r"[a-z_][a-z0-9_]*")  # what a view may be called: an asset's name
+PARTITION_COLUMN = "dataset"
 
 
-def lake_tables(lake_dir: LakePath) -> dict[str, str]:
-    """Table name → Parquet glob for every asset folder that holds at least one partition file."""
-    tables = {}
+def _table_files(folder: LakePath) -> list[LakePath] | None:
+    """The Parquet files of one table folder (hive partitions ``dataset=<key>/*.parquet``, or an unpartitioned
+    ``part-0.parquet``); ``None`` when it holds none."""
+    files = sorted((f for f in folder.glob("dataset=*/*.parquet") if f.is_file()), key=str)
+    if files:
+        return files
+    if (folder / "part-0.parquet").is_file():
+        return sorted((f for f in folder.glob("*.parquet") if f.is_file()), key=str)
+    return None
+
+
+def _table_folders(lake_dir: LakePath) -> list[LakePath]:
     if not lake_dir.is_dir():
-        return tables
-    for folder in sorted((p for p in lake_dir.iterdir() if p.is_dir()), key=str):
-        if folder.name in _NOT_TABLES or folder.name.startswith((".", "_")):
-            continue
-        if any(folder.glob("dataset=*/*.parquet")):
-            tables[folder.name] = str(folder / "dataset=*" / "*.parquet")
-        elif (folder / "part-0.parquet").is_file():
-            tables[folder.name] = str(folder / "*.parquet")
+        return []
+    return sorted(
+        (
+            p
+            for p in lake_dir.iterdir()
+            if p.is_dir() and p.name not in _NOT_TABLES and not p.name.startswith((".", "_"))
+        ),
+        key=str,
+    )
+
+
+def lake_tables(lake_dir: LakePath) -> dict[str, list[LakePath]]:
+    """Table name → its Parquet files, for every asset-named folder that holds at least one."""
+    tables = {}
+    for folder in _table_folders(lake_dir):
+        if TABLE_NAME.fullmatch(folder.name) and (files := _table_files(folder)):
+            tables[folder.name] = files
     return tables
+
+
+def skipped_folders(lake_dir: LakePath) -> list[str]:
+    """Folders of the lake that hold Parquet files but are not named like a table: left out of the views."""
+    return [
+        folder.name
+        for folder in _table_folders(lake_dir)
+        if not TABLE_NAME.fullmatch(folder.name) and _table_files(folder)
+    ]
+
+
+def sql_identifier(name: str) -> str:
+    """``name`` as a quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_literal(text: str) -> str:
+    """``text`` as a SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 HTTPFS_NOTE = (
@@ -38,17 +85,78 @@ HTTPFS_NOTE = (
 )
 
 
+def _glob(lake_dir: LakePath, name: str, files: list[LakePath]) -> str:
+    folder = lake_dir / name
+    partitioned = any(f.parent != folder for f in files)
+    return str(folder / f"{PARTITION_COLUMN}=*" / "*.parquet" if partitioned else folder / "*.parquet")
+
+
 def view_statements(lake_dir: LakePath) -> list[str]:
+    """``CREATE VIEW`` statements for a DuckDB client of the user's own (``llmhni sql --print-views``), every
+    name and path quoted."""
     return [
-        f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet('{glob}', hive_partitioning = true, "
-        f"union_by_name = true)"
-        for name, glob in lake_tables(lake_dir).items()
+        f"CREATE OR REPLACE VIEW {sql_identifier(name)} AS SELECT * FROM read_parquet("
+        f"{sql_literal(_glob(lake_dir, name, files))}, hive_partitioning = true, union_by_name = true)"
+        for name, files in lake_tables(lake_dir).items()
     ]
 
 
+def _unified_schema(schemas: list, partitioned: bool):
+    """One schema over every partition's (DuckDB's ``union_by_name``): each column once, types widened where
+    they can be, text where two partitions disagree beyond that; the hive partition column last."""
+    import pyarrow as pa
+
+    fields: dict[str, list] = {}
+    for schema in schemas:
+        for f in schema:
+            fields.setdefault(f.name, []).append(f.type)
+    merged = []
+    for name, types in fields.items():
+        if name == PARTITION_COLUMN and partitioned:
+            continue
+        try:
+            kind = (
+                pa.unify_schemas([pa.schema([(name, t)]) for t in types], promote_options="permissive")
+                .field(name)
+                .type
+            )
+        except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            kind = pa.string()
+        merged.append(pa.field(name, kind))
+    if partitioned:
+        merged.append(pa.field(PARTITION_COLUMN, pa.string()))
+    return pa.schema(merged)
+
+
+def arrow_dataset(lake_dir: LakePath, name: str, files: list[LakePath]):
+    """One table's files as a pyarrow dataset (the partition key a ``dataset`` column), read through the lake's
+    own filesystem."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    folder = lake_dir / name
+    partitioned = any(f.parent != folder for f in files)
+    if is_remote(lake_dir):
+        filesystem, paths, base = lake_dir.fs, [f.path for f in files], folder.path
+    else:
+        filesystem, paths, base = None, [str(f) for f in files], str(folder)
+    schemas = [pq.read_schema(p, filesystem=filesystem) for p in paths]
+    return ds.dataset(
+        paths,
+        schema=_unified_schema(schemas, partitioned),
+        format="parquet",
+        filesystem=filesystem,
+        partitioning=ds.partitioning(pa.schema([(PARTITION_COLUMN, pa.string())]), flavor="hive")
+        if partitioned
+        else None,
+        partition_base_dir=base,
+    )
+
+
 READ_ONLY_STATEMENTS = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
-# PRAGMAs that only describe: every other one is refused (import_database runs a folder's load.sql, which may
-# COPY over a table; others change settings or write profiles)
+# PRAGMAs that only describe: every other one is refused before it runs, for a clear message (the connection
+# could not act on them anyway: it has no file access and its configuration is locked)
 READ_ONLY_PRAGMAS = {
     "show_tables",
     "show_tables_expanded",
@@ -70,7 +178,7 @@ _PRAGMA_FUNCTION = re.compile(r"\bpragma_([a-z_][a-z0-9_]*)\s*\(", re.IGNORECASE
 
 
 def _refusal(statement) -> str | None:
-    """Why a statement may not run here (``None``: it may)."""
+    """Why a statement is refused with a clear message before it runs (``None``: it is left to DuckDB)."""
     if statement.type == duckdb.StatementType.PRAGMA:
         match = _PRAGMA_NAME.match(statement.query)
         name = match.group(1).lower() if match else "?"
@@ -89,20 +197,22 @@ class ReadOnlyViolation(ValueError):
     """A statement that could write or reach outside the lake was refused."""
 
 
+# fixed when the connection is opened, so not one statement ever runs on a connection that could open a file
+LOCKED = {
+    "enable_external_access": False,  # no file, directory, URL or extension: COPY, ATTACH, EXPORT, read_* fail
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "python_enable_replacements": False,  # a table name never resolves to a variable of this process
+    "lock_configuration": True,  # and none of the above can be SET or RESET back
+}
+
+
 def connect(lake_dir: LakePath) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with a view per table, then locked: no file outside the lake is reachable, no
-    extension is installed or loaded, and the configuration cannot be changed back. Run queries through
-    ``query``, which also refuses statements that write (COPY, ATTACH, CREATE, INSERT, ...)."""
+    """An in-memory DuckDB without file access (``LOCKED``), with a view per table of the lake."""
     lake_dir = lake_location(lake_dir)
-    con = duckdb.connect(":memory:")
-    if is_remote(lake_dir):
-        con.register_filesystem(lake_dir.fs)  # the views' s3:// globs are read through s3fs
-    for statement in view_statements(lake_dir):
-        con.execute(statement)
-    con.execute("SET allowed_directories = [?]", [str(lake_dir)])
-    for setting in ("enable_external_access", "autoinstall_known_extensions", "autoload_known_extensions"):
-        con.execute(f"SET {setting} = false")
-    con.execute("SET lock_configuration = true")
+    con = duckdb.connect(":memory:", config=dict(LOCKED))
+    for name, files in lake_tables(lake_dir).items():
+        con.register(name, arrow_dataset(lake_dir, name, files))
     return con
 
 
@@ -115,5 +225,10 @@ def query(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRelation |
             raise ReadOnlyViolation(f"the lake is read-only here: {why} ({statement.query.strip()[:80]!r})")
     result = None
     for statement in statements:
-        result = con.sql(statement.query)
+        try:
+            result = con.sql(statement.query)
+        except duckdb.PermissionException as exc:
+            raise ReadOnlyViolation(
+                f"the lake is read-only here: this shell's DuckDB opens no file ({exc})"
+            ) from None
     return result

@@ -71,7 +71,7 @@ def test_the_sql_door_cannot_write_attach_install_or_read_outside_the_lake(
             query(con, sql)
     import duckdb
 
-    with pytest.raises(duckdb.PermissionException):
+    with pytest.raises(ReadOnlyViolation, match="opens no file"):
         query(con, f"select * from read_csv('{outside}')")
     with pytest.raises(ReadOnlyViolation, match="SET statements are refused"):
         query(con, "set enable_external_access = true")
@@ -108,3 +108,107 @@ def test_no_pragma_that_executes_or_writes_gets_through(lake, datasets_instance)
     assert {"raw_interactions", "id_mappings"} <= {r[0] for r in query(con, "pragma show_tables").fetchall()}
     assert "user_id" in {r[1] for r in query(con, "pragma table_info('raw_interactions')").fetchall()}
     assert query(con, "select count(*) from pragma_table_info('raw_interactions')").fetchall()[0][0] >= 3
+
+
+def _files_under(root) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+WRITES = [  # statements that write through DuckDB if it can open a file at all; run on the raw connection
+    "EXPLAIN ANALYZE COPY (select 'item' entity, 0::int id, 'pwned' raw_id) TO '{target}' (FORMAT parquet)",
+    "EXPLAIN COPY (select 1 AS x) TO '{target}' (FORMAT parquet)",
+    "COPY (select 1 AS x) TO '{target}' (FORMAT parquet)",
+    "PREPARE p AS COPY (select 1 AS x) TO '{target}' (FORMAT parquet)",
+    "EXPLAIN ANALYZE EXPORT DATABASE '{folder}'",
+    "ATTACH '{folder}/x.db' AS x",
+    "EXPLAIN ANALYZE CREATE TABLE t AS SELECT * FROM read_csv('{target}')",
+    "select * from read_parquet('{target}')",
+    "select * from glob('{folder}/*')",
+    "INSTALL httpfs",
+    "SET enable_external_access = true",
+    "RESET enable_external_access",
+    "SET allowed_directories = ['/']",
+]
+
+
+def test_the_connection_itself_cannot_open_a_file_whatever_the_statement(lake, tmp_path, datasets_instance):
+    """The read-only guarantee is DuckDB's (no file access, configuration locked), not a keyword list: each
+    writing statement is run on the raw connection, past ``query``'s refusals, and every file stays as it was."""
+    import duckdb
+
+    _shop(lake, datasets_instance)
+    target = table_path(lake, "id_mappings", "shop")
+    before = _files_under(tmp_path)
+    con = connect(lake)
+    for template in WRITES:
+        sql = template.format(target=target, folder=target.parent)
+        with pytest.raises(duckdb.Error):
+            con.sql(sql).fetchall()
+    with pytest.raises(duckdb.Error):  # nor through a statement prepared before: PREPARE had no file either
+        con.sql("EXECUTE p").fetchall()
+    assert _files_under(tmp_path) == before
+    assert con.sql("select count(*) from raw_interactions").fetchall() == [(40,)]
+
+
+def test_the_cli_refuses_explain_analyze_copy_and_the_table_survives(lake, capsys, datasets_instance):
+    _shop(lake, datasets_instance)
+    path = table_path(lake, "raw_interactions", "shop")
+    before = path.read_bytes()
+    for sql in (
+        f"EXPLAIN ANALYZE COPY (select 1 AS user_id) TO '{path}' (FORMAT parquet)",
+        f"select 1; EXPLAIN ANALYZE COPY (select 1 AS user_id) TO '{path}' (FORMAT parquet)",
+        f"PREPARE p AS COPY (select 1) TO '{path}'; EXECUTE p",
+    ):
+        assert main(["sql", "--lake", str(lake), sql]) == 2
+        assert "error" in capsys.readouterr().err
+    assert path.read_bytes() == before
+
+
+HOSTILE = "w AS SELECT 1; COPY (SELECT 42 AS x) TO 'pwned.csv'; --"
+
+
+def test_hostile_folder_names_are_never_sql(lake, tmp_path, monkeypatch, capsys, datasets_instance):
+    """A table folder named like SQL is left out (and said so); a partition folder's name is data; the lake's
+    own path is quoted in --print-views. Nothing is written anywhere."""
+    import duckdb
+    import polars as pl
+
+    _shop(lake, datasets_instance)
+    monkeypatch.chdir(tmp_path)
+    evil_table = lake / HOSTILE / "dataset=shop"
+    evil_table.mkdir(parents=True)
+    pl.DataFrame({"x": [1]}).write_parquet(evil_table / "part-0.parquet")
+    evil_partition = lake / "raw_interactions" / "dataset=x'); COPY (SELECT 1) TO 'p2.csv'; --"
+    evil_partition.mkdir()
+    pl.read_parquet(table_path(lake, "raw_interactions", "shop")).head(3).write_parquet(
+        evil_partition / "part-0.parquet"
+    )
+    before = _files_under(tmp_path)
+    con = connect(lake)
+    views = {r[0] for r in con.sql("select view_name from duckdb_views() where not internal").fetchall()}
+    assert HOSTILE not in views and "raw_interactions" in views
+    keys = dict(con.sql("select dataset, count(*) from raw_interactions group by all").fetchall())
+    assert keys == {"shop": 40, evil_partition.name.removeprefix("dataset="): 3}
+    assert main(["sql", "--lake", str(lake), "select 1"]) == 0
+    assert "not named like a table" in capsys.readouterr().err
+    assert main(["sql", "--lake", str(lake), "--print-views"]) == 0
+    printed = capsys.readouterr().out
+    assert HOSTILE not in printed
+    assert _files_under(tmp_path) == before and not list(tmp_path.rglob("p*.csv"))
+    # the printed views, run in a DuckDB of the user's own (with file access), read the lake and write nothing
+    mine = duckdb.connect()
+    mine.execute(printed)
+    assert mine.sql("select count(*) from raw_interactions").fetchall() == [(43,)]
+    assert _files_under(tmp_path) == before
+
+
+def test_print_views_quotes_a_lake_path_with_a_quote(tmp_path, datasets_instance, ml100k_raw, capsys):
+    import duckdb
+
+    lake = tmp_path / "o'brien's lake"
+    (lake / "raw").mkdir(parents=True)
+    _shop(lake, datasets_instance)
+    assert main(["sql", "--lake", str(lake), "--print-views"]) == 0
+    mine = duckdb.connect()
+    mine.execute(capsys.readouterr().out)
+    assert mine.sql("select count(*) from raw_interactions").fetchall() == [(40,)]
