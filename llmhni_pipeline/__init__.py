@@ -4,9 +4,9 @@ The pure core (``datasets``, ``recsys``, ``llm``) never imports Dagster, so it r
 ``assets``, ``resources`` and ``definitions`` are the thin Dagster shell around it.
 """
 
-import os
+from llmhni_pipeline.omp import default_wait_policy
 
-# OpenMP threads that spin-wait for work make every other process on the machine (the UI's daemon, a second
-# run) up to 12× slower (docs/benchmarks.md); passive waiting costs a quiet machine almost nothing. Set before
-# torch starts its thread pool, in every entry point that imports this package; a user's own value wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OpenMP threads spin briefly, then sleep: as fast as spinning on a quiet machine, as polite as sleeping beside
+# other work (omp.py has the measurements). Set here, before anything imports torch, in every process that
+# imports the package and in its children; a user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+default_wait_policy()

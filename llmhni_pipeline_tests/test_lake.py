@@ -1,7 +1,4 @@
-import os
 import stat
-import subprocess
-import sys
 
 from llmhni_pipeline.lake import _UMASK, atomic_write
 
@@ -11,20 +8,6 @@ def test_lake_files_are_readable_under_the_users_umask(tmp_path):
     atomic_write(path, lambda tmp: tmp.write_bytes(b"x"))
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~_UMASK
     assert path.stat().st_mode & stat.S_IRGRP or _UMASK & 0o040  # group-readable unless the umask says no
-
-
-def test_importing_the_package_defaults_openmp_to_passive_waiting_unless_the_user_chose():
-    code = "import llmhni_pipeline, os; print(os.environ['OMP_WAIT_POLICY'])"
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    assert (
-        subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout.strip()
-        == "PASSIVE"
-    )
-    env["OMP_WAIT_POLICY"] = "ACTIVE"
-    assert (
-        subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout.strip()
-        == "ACTIVE"
-    )
 
 
 def test_an_object_store_lake_names_a_missing_credential_and_an_unknown_scheme(monkeypatch, tmp_path):
