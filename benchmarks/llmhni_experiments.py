@@ -41,7 +41,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from llmhni_pipeline.methods import METHODS, MethodInputs, MethodUnavailable  # noqa: E402
-from llmhni_pipeline.methods.llmhni import ABLATIONS, RECIPES  # noqa: E402
+from llmhni_pipeline.methods.llmhni import ABLATIONS, ASSET_PARAMS, RECIPES  # noqa: E402
 from llmhni_pipeline.recipe import (  # noqa: E402
     RunSpec,
     candidate_grid,
@@ -64,6 +64,9 @@ ARMS: dict[str, dict[str, Any]] = {
     **{name: {"method": "llmhni", "params": p} for name, p in RECIPES.items()},
     # RLMRec's LightGCN: edge dropout at every step (its keep_rate 0.8), the augmentation SGL adds its loss to
     "lightgcn_edgedrop": {"method": "lightgcn", "params": {"edge_dropout": 0.2}},
+    # LLMHNI as joint_model trains it (methods/llmhni.py ASSET_PARAMS): the XSimGCL view, the milder semantic
+    # pool, G′ from the bundle's augmented graph (L_de is off where G′ = G)
+    "llmhni_asset": {"method": "llmhni", "params": dataclasses.asdict(ASSET_PARAMS)},
     # controls
     "lightgcn_continued": {
         "method": "lightgcn",
@@ -95,13 +98,15 @@ def pack(dataset: str, out_dir: Path) -> Path:
     table = pl.read_parquet(raw)
     n_users, n_items = int(table["user_id"].max()) + 1, int(table["item_id"].max()) + 1
     bundle: dict[str, object] = {"dataset": dataset, "n_users": n_users, "n_items": n_items}
-    for split in ("train", "valid", "test"):
+    for split in ("train", "valid", "test", "hidden"):
         part = table.filter(pl.col("split") == split)
+        if split == "hidden" and not part.height:
+            continue
         bundle[split] = torch.stack(
             [torch.from_numpy(part[c].to_numpy().astype("int64")) for c in ("user_id", "item_id")]
         )
     spec = parse_dataset_key(dataset, lake)
-    if spec.source.kind is SourceKind.RLMREC and spec.protocol is Protocol.LLARD and not spec.noise_ratio:
+    if spec.source.kind is SourceKind.RLMREC and spec.protocol is Protocol.LLARD and spec.is_clean:
         folder = default_shared_data_dir() / spec.source.folder
         if (folder / "llard").is_dir():
             users, items, dropped = load_llard_edited_train(folder, n_users, n_items)
@@ -152,9 +157,41 @@ _BUNDLES: dict[str, dict[str, object]] = {}
 
 
 def load_bundle(path: str) -> dict[str, object]:
+    """A bundle; ``file.pt::name`` is that bundle with its G′ variant ``name`` (``gprimes``, written by
+    ``benchmarks/judge_worth.py prepare``) as the augmented graph."""
     if path not in _BUNDLES:
-        _BUNDLES[path] = torch.load(path, weights_only=True)
+        base, sep, variant = path.partition("::")
+        bundle = torch.load(base, weights_only=True)
+        if sep:
+            bundle = dict(bundle)
+            bundle["augmented"] = edited_train(bundle, bundle["gprimes"][variant])
+            bundle["gprime"] = variant
+        _BUNDLES[path] = bundle
     return _BUNDLES[path]
+
+
+def edited_train(b: dict[str, object], edits: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The train edges with a G′ variant's ``removed`` edges taken out and its ``added`` ones put in."""
+    n_items = int(b["n_items"])
+    train = b["train"]
+    keys = train[0] * n_items + train[1]
+    removed = edits["removed"].long()
+    kept = train[:, ~torch.isin(keys, removed[0] * n_items + removed[1])]
+    return torch.cat([kept, edits["added"].long()], dim=1)
+
+
+def expand_gprimes(paths: list[str]) -> list[str]:
+    """Each bundle, then each of its G′ variants that edits G (a variant that left G unchanged is the bundle
+    itself: its runs would repeat the bundle's, so it is not run again)."""
+    out = []
+    for path in paths:
+        out.append(path)
+        for name, edits in torch.load(path, weights_only=True).get("gprimes", {}).items():
+            if edits["removed"].shape[1] or edits["added"].shape[1]:
+                out.append(f"{path}::{name}")
+            else:
+                print(f"# {path}::{name}: G′ = G, the bundle's own runs stand for it", flush=True)
+    return out
 
 
 def bundle_inputs(b: dict[str, object], select_on_test: bool = False) -> MethodInputs:
@@ -164,7 +201,7 @@ def bundle_inputs(b: dict[str, object], select_on_test: bool = False) -> MethodI
     if select_on_test:
         splits = {"train": torch.cat([b["train"], b["valid"]], dim=1), "valid": b["test"], "test": b["test"]}
     else:
-        splits = {s: b[s] for s in ("train", "valid", "test")}
+        splits = {s: b[s] for s in ("train", "valid", "test", "hidden") if s in b}
     data = SplitData.from_splits(
         {k: (v[0].numpy(), v[1].numpy()) for k, v in splits.items()}, n_users, n_items
     )
@@ -208,7 +245,7 @@ def run_arm(bundle_path: str, arm: str, spec: RunSpec, opts: dict[str, Any]) -> 
     torch.set_num_threads(int(opts["threads"]))
     b = load_bundle(bundle_path)
     row = train_and_test(spec, bundle_inputs(b, opts["select_on_test"]), opts["device"])
-    row = {"dataset": b["dataset"], "arm": arm, **row}
+    row = {"dataset": b["dataset"], "arm": arm, **({"gprime": b["gprime"]} if "gprime" in b else {}), **row}
     if opts["select_on_test"]:
         row["select_on_test"] = True
     return row
@@ -303,9 +340,10 @@ def summary(rows: list[dict[str, Any]], header: str) -> str:
         "| dataset | arm | backbone | init | lr | params | seeds | best epochs | valid R@20 | R@20 | N@10 | R@10 | N@20 | s/epoch |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for (dataset, arm), group in itertools.groupby(
-        sorted(rows, key=lambda r: (r["dataset"], r["arm"])), key=lambda r: (r["dataset"], r["arm"])
-    ):
+    def key(r):
+        return (r["dataset"] + (f"::{r['gprime']}" if r.get("gprime") else ""), r["arm"])
+
+    for (dataset, arm), group in itertools.groupby(sorted(rows, key=key), key=key):
         g = list(group)
         lines.append(
             f"| {dataset} | {arm} | {g[0]['backbone']} | {g[0]['init']} | {g[0]['lr']} | {json.dumps(g[0]['params'])} | "
@@ -348,6 +386,10 @@ def run(args: argparse.Namespace) -> None:
         f"{'select-on-test (optimistic) ' if args.select_on_test else ''}{args.workers} workers × {args.threads} threads"
     )
     print(header, flush=True)
+    if args.gprimes:
+        if len(candidate_grid(sweep)) > 1:
+            raise SystemExit("--gprimes with --sweep: choose the setting on the bundle first, then --set it")
+        args.bundles = expand_gprimes(args.bundles)
     log = out / "runs.jsonl"
     rows: list[dict[str, Any]] = []
     grid = candidate_grid(sweep)
@@ -446,6 +488,11 @@ def main() -> None:
     r.add_argument("--workers", type=int, default=1)
     r.add_argument("--threads", type=int, default=1, help="torch CPU threads per worker")
     r.add_argument("--ease", type=float, default=None, metavar="L2", help="also EASE with this λ")
+    r.add_argument(
+        "--gprimes",
+        action="store_true",
+        help="also every G′ variant a bundle holds (benchmarks/judge_worth.py prepare), as bundle::variant",
+    )
     r.add_argument(
         "--select-on-test",
         action="store_true",

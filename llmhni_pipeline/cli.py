@@ -102,7 +102,11 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     print("incoming:", ", ".join(incoming) if incoming else "(none)")
     for name, why in rejected_incoming(default_lake_dir()).items():
         print(f"  not a dataset: incoming/{name}: {why}")
-    print("noise variants: append -noise05|-noise10|-noise15|-noise20 to any key")
+    print("noise variants: append -noise05|-noise10|-noise15|-noise20 to any key (fake train edges)")
+    print(
+        "hidden variants: append -hide05|-hide10|-hide15|-hide20 (before any -noiseNN) to hold back that share "
+        "of each user's train edges from G, a known truth for judges"
+    )
     return 0
 
 
@@ -243,6 +247,7 @@ def materialize_one(args: argparse.Namespace, dataset: str) -> int:
         check_run_config,
         compact_console_logger,
         failure_lines,
+        judge_lines,
     )
 
     parse_dataset_key(args.dataset, default_lake_dir())  # fail fast on an unknown key
@@ -295,6 +300,8 @@ def materialize_one(args: argparse.Namespace, dataset: str) -> int:
             tags=run_tags(),
         )
     if result.success:
+        for line in judge_lines(result):
+            print(line)
         print(f"run {result.run_id}: SUCCESS ({args.dataset})")
         return 0
     causes = "; ".join(failure_lines(result)) or "no step failed (see the log above)"
@@ -543,16 +550,18 @@ def cmd_embeddings(args: argparse.Namespace) -> int:
 
 
 def cmd_trial(args: argparse.Namespace) -> int:
-    """``judgments trial``: judge a seeded, stratified sample with the configured backend and report its signal
-    with confidence intervals beside the recommender's, and the cost of full coverage."""
+    """``judgments trial``: judge a seeded, stratified sample with the configured backend, report its signal with
+    confidence intervals beside the recommender's, the cost of full coverage, what the judge-worth curve expects
+    of a judge this good, and whether ``coverage: auto`` would judge the rest."""
     import types
 
-    import numpy as np
     import polars as pl
 
-    from llmhni_pipeline.assets.llm_logical_scores import JudgeConfig
+    from llmhni_pipeline.assets.llm_logical_scores import JudgeConfig, sent_prompts
+    from llmhni_pipeline.denoise.judge_worth import expected_gains
     from llmhni_pipeline.denoise.judging import judge_pairs, ordered_pairs
-    from llmhni_pipeline.denoise.trial import trial_report, trial_sample
+    from llmhni_pipeline.denoise.pair_judges import NoGroundTruth, bound_judge
+    from llmhni_pipeline.denoise.trial import decide, trial_report, trial_sample
     from llmhni_pipeline.llm.accounting import DEFAULT_PRICES
     from llmhni_pipeline.llm.batch import batch_lines, estimated_tokens
     from llmhni_pipeline.llm.labels import LabelThresholds
@@ -566,41 +575,48 @@ def cmd_trial(args: argparse.Namespace) -> int:
     if not raw.is_file():
         raise CLIError(f"{raw}: no raw_interactions for {args.dataset!r}; materialize it first")
     interactions = pl.read_parquet(source(raw))
-    candidates = tables["candidate_pairs"]
-    sample = ordered_pairs(trial_sample(candidates, interactions, args.pairs, args.seed))
-    user, item = build_dataset_prompts(lake, args.dataset, sample)
-    llm = LLMResource(lake_dir=str(lake))
-    judge, cache = llm.judge(), llm.cache("judgments")
-    options = llm.run_options(types.SimpleNamespace(info=print), "judge")
     config = JudgeConfig()
+    pairs = ordered_pairs(tables["candidate_pairs"], config.user_order, config.user_order_seed)
+    sample = trial_sample(pairs.with_row_index("_pair"), interactions, args.pairs, args.seed)
+    rows = sample["_pair"].to_numpy()
+    user, item = build_dataset_prompts(lake, args.dataset, pairs)
+    llm = LLMResource(lake_dir=str(lake))
+    projector = table_path(lake, "aligned_projector", args.dataset)
+    projected = pl.read_parquet(source(projector)) if projector.is_file() else pl.DataFrame()
+    try:
+        judge = bound_judge(llm.judge(), args.dataset, pairs, user, item, interactions, projected)
+    except NoGroundTruth as exc:
+        raise CLIError(str(exc)) from None
+    cache = llm.cache("judgments")
+    options = llm.run_options(types.SimpleNamespace(info=print), "judge")
     thresholds = LabelThresholds(config.threshold_mode, config.high, config.low)
+    sub_user, sub_item = [user[i] for i in rows], [item[i] for i in rows]
     print(f"{args.dataset}: judging {sample.height} sampled pairs with {judge.backend}:{judge.model}")
-    judged = judge_pairs(judge, user, item, sample["user_id"].to_numpy(), cache, options, thresholds)
-
-    def column(results, name):
-        return np.array([getattr(r, name) if r else np.nan for r in results], dtype=np.float64)
-
-    scores = sample.select("user_id", "item_id", "kind").with_columns(
-        **{
-            f"{view}_{p}": column(results, p)
-            for view, results in (("user", judged.user), ("item", judged.item))
-            for p in ("p_high", "p_low")
-        }
+    judged = judge_pairs(
+        judge, sub_user, sub_item, pairs["user_id"].to_numpy()[rows], cache, options, thresholds
     )
-    sent = user + [p for p, r in zip(item, judged.item, strict=True) if r is not None]
-    tokens = estimated_tokens(batch_lines(sent, judge.model))
+    scores = pairs[rows].select("user_id", "item_id", "kind").with_columns(**judged.columns(thresholds))
+    sent = sent_prompts(judged, sub_user, sub_item)
     report = trial_report(
-        sample,
+        sample.drop("_pair"),
         scores,
-        candidates,
+        pairs,
         interactions,
         len(sent),
-        tokens,
+        estimated_tokens(batch_lines(sent, judge.model)),
         DEFAULT_PRICES,
         list(dict.fromkeys([judge.model, "gpt-4o-mini", "gpt-4o"])),
     )
     for line in report.lines():
         print(line)
+    gate = decide("auto", report.judge_auc, report.gate_questions, config.break_even_auc)
+    if report.judge_auc[0] == report.judge_auc[0]:  # measured (not NaN)
+        for gain in expected_gains(report.judge_auc):
+            print(gain.line())
+    verdict = "judge every pair" if gate.judge_rest else "do not judge the rest (G′ = G)"
+    print(
+        f"recommendation: {verdict}: {gate.reason} (coverage: auto does this by itself; coverage: full forces it)"
+    )
     return 0
 
 

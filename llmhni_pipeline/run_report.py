@@ -91,6 +91,31 @@ def failure_lines(result: dg.ExecuteInProcessResult | dg.ExecutionResult) -> lis
     ]
 
 
+def judge_lines(result: dg.ExecuteInProcessResult | dg.ExecutionResult) -> list[str]:
+    """A run's last word on the judge, when it materialized ``llm_logical_scores``: what the coverage gate decided
+    and what stopping after the trial saved."""
+    lines = []
+    for event in result.all_events:
+        if event.event_type != dg.DagsterEventType.ASSET_MATERIALIZATION:
+            continue
+        materialization = event.event_specific_data.materialization
+        if materialization.asset_key != dg.AssetKey("llm_logical_scores"):
+            continue
+        meta = {k: v.value for k, v in materialization.metadata.items()}
+        if meta.get("coverage") in (None, "full"):
+            continue
+        line = f"judge ({meta.get('judge')}): {meta.get('coverage_decision')}; {meta.get('coverage_reason')}"
+        if "prompts_not_sent" in meta:
+            saved = [f"about {int(meta['prompts_not_sent']):,} prompts"]
+            if "judging_seconds_not_spent" in meta:
+                saved.append(f"about {float(meta['judging_seconds_not_spent']) / 60:.0f} min")
+            if meta.get("cost_usd_not_spent"):
+                saved.append(f"about ${float(meta['cost_usd_not_spent']):.2f}")
+            line += f"; not spent: {', '.join(saved)} (coverage: full judges every pair)"
+        lines.append(line)
+    return lines
+
+
 class _NoTraces(logging.Filter):
     """Keep an error event's headline and its cause; drop the stack traces (kept in the event log)."""
 

@@ -20,7 +20,8 @@ def _config(lambda_de):
             "pretrained_recommender": {"config": small},
             "aligned_projector": {"config": {"epochs": 2, "batch_size": 64, "d": 8}},
             "candidate_pairs": {"config": {"k_pos": 1, "k_neg": 1, "m_evidence": 2}},
-            "llm_logical_scores": {"config": {"high": 0.5, "low": 0.2}},
+            # every pair: these tests are of the judging itself (the coverage gate: assets/test_judge_gate.py)
+            "llm_logical_scores": {"config": {"high": 0.5, "low": 0.2, "coverage": "full"}},
             "augmented_graph": {"config": {"rule": "remove_and_add"}},
             "joint_model": {
                 "config": {

@@ -52,10 +52,14 @@ def augmented_graph(
     train = raw_interactions.filter(pl.col("split") == "train").select("user_id", "item_id", "is_injected")
     data = SplitData.from_frame(raw_interactions)
     refused = None
-    if config.rule == "auto":
+    scores, gated = trusted_judgments(llm_logical_scores)
+    if gated:  # the coverage gate judged only its trial sample: the judge is not worth acting on
+        context.log.info(f"G′ = G: {gated}")
+        chosen, candidates = GraphRule("none", config.high), None
+    elif config.rule == "auto":
         try:
             chosen, candidates = choose_rule(
-                data, train, llm_logical_scores, config.high_grid, l2=config.ease_l2, min_z=config.min_z
+                data, train, scores, config.high_grid, l2=config.ease_l2, min_z=config.min_z
             )
             context.log.info(f"G′ rule chosen on validation (EASE recall@20): {chosen.name}")
         except (
@@ -66,7 +70,7 @@ def augmented_graph(
             context.log.warning(f"G′ = G: the judgments cannot be checked on validation here. {exc}")
     else:
         chosen, candidates = GraphRule(config.rule, config.high), None
-    edges, removed = apply_rule(train, llm_logical_scores, chosen)
+    edges, removed = apply_rule(train, scores, chosen)
     added = edges.filter(pl.col("origin") == "added_hard")
     report = denoising_report(removed, added, raw_interactions)
     context.log.info(f"G′: {report['removed_edges']} edges removed, {report['added_edges']} added")
@@ -87,6 +91,8 @@ def augmented_graph(
             f"G′ {check['ease_valid_recall@20_G_prime']:.4f}"
         )
     choice: dict[str, object] = {"rule": chosen.name}
+    if gated:
+        choice["judge_not_used"] = gated
     if refused:
         choice["ease_check_refused"] = refused
     if candidates is not None:
@@ -97,7 +103,7 @@ def augmented_graph(
         metadata={
             **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in report.items()},
             "edges": edges.height,
-            "judged_users": judged_users(llm_logical_scores).len(),
+            "judged_users": judged_users(scores).len(),
             "original_edges": train.height,
             **choice,
             **check,
@@ -105,6 +111,17 @@ def augmented_graph(
     )
     yield dg.Output(
         removed.select("user_id", "item_id", "reason", "is_injected"), output_name="removed_edges"
+    )
+
+
+def trusted_judgments(scores: pl.DataFrame) -> tuple[pl.DataFrame, str | None]:
+    """The judgments G′ may act on, and why none may (``None``: they may): where ``llm_logical_scores``' coverage
+    gate judged only its trial sample, its rows are kept for inspection but marked untrusted."""
+    if "trusted" not in scores.columns or scores["trusted"].all():
+        return scores, None
+    return scores.filter(pl.col("trusted")), (
+        "llm_logical_scores judged only its coverage trial (see its coverage_reason); set coverage: full there "
+        "to act on every judgment"
     )
 
 

@@ -57,7 +57,7 @@ def optional_inputs(
         text = user_item_matrices(pl.read_parquet(source(path)), data.n_users, data.n_items)
     llard = None
     spec = lake.spec(key)
-    if spec.source.kind is SourceKind.RLMREC and spec.protocol is Protocol.LLARD and not spec.noise_ratio:
+    if spec.source.kind is SourceKind.RLMREC and spec.protocol is Protocol.LLARD and spec.is_clean:
         folder = lake.shared_path / spec.source.folder
         if (folder / "llard").is_dir():
             users, items, dropped = load_llard_edited_train(folder, data.n_users, data.n_items)

@@ -40,7 +40,7 @@ def candidate_pairs(
     table = select_candidates(
         z_u,
         z_i,
-        data.train_sets,
+        data.graph_sets(),  # G's positives: a held-back edge of -hideNN may be picked as a high-scored negative
         config.k_pos,
         config.k_neg,
         config.m_evidence,

@@ -4,14 +4,26 @@ Paid once through the gateway's cache, within its budget caps: pairs the budget 
 ``unjudged`` (neither removed nor added) and the next materialization continues where this one stopped.
 """
 
+import time
+
 import dagster as dg
 import numpy as np
 import polars as pl
+from pydantic import Field, field_validator
 
 from llmhni_pipeline.denoise.augment import hard_or_noisy
 from llmhni_pipeline.denoise.judge_quality import judge_quality
-from llmhni_pipeline.denoise.judging import judge_pairs, ordered_pairs, round_prompts
+from llmhni_pipeline.denoise.judge_worth import DEFAULT_BREAK_EVEN_AUC
+from llmhni_pipeline.denoise.judging import (
+    PairJudgments,
+    judge_pairs,
+    ordered_pairs,
+    remaining,
+    round_prompts,
+)
+from llmhni_pipeline.denoise.pair_judges import PAIR_BACKENDS, NoGroundTruth, bound_judge
 from llmhni_pipeline.denoise.prompts import PROMPT_VERSIONS, build_prompts, prompt_templates_markdown
+from llmhni_pipeline.denoise.trial import COVERAGES, decide, trial_report, trial_sample
 from llmhni_pipeline.deploy.queues import pool_tags
 from llmhni_pipeline.llm.accounting import DEFAULT_PRICES, call_cost
 from llmhni_pipeline.llm.batch import BACKEND, BATCH_DISCOUNT, batch_lines, estimated_tokens
@@ -26,10 +38,18 @@ class JudgeConfig(dg.Config):
     threshold_mode: str = "fixed"  # fixed: on P(High) − P(Low); quantile: shares of the judged pairs
     high: float = 0.5
     low: float = -0.5
-    # prompts newly sent per materialization (0 = no cap): enough for every first-view prompt of ml-100k (3,764)
-    # in one run of the main job, about 42 minutes of the embedded judge on 2 cores (docs/benchmarks.md §16);
-    # each further run continues where the last stopped, everything judged so far stays cached
-    max_calls_per_run: int = 4000
+    # prompts newly sent per materialization (null = no cap, 0 = none): enough for every first-view prompt of
+    # ml-100k (3,764) in one run, about 25 minutes of the embedded judge on 2 cores (docs/benchmarks.md); each
+    # further run continues where the last stopped, everything judged so far stays cached. The simulated and
+    # semantic judges cost nothing and are not capped
+    max_calls_per_run: int | None = Field(default=4000, ge=0)
+    # auto: judge the trial's stratified sample first, and the rest only if the judge's AUC interval reaches
+    # break_even_auc (else G′ = G, and the rest is neither sent nor paid); full: every pair; trial: the sample only
+    coverage: str = "auto"
+    trial_pairs: int = Field(default=200, ge=10)
+    trial_seed: int = 2026
+    # the judge AUC below which G′ was not measured to beat G (the judge-worth curve, docs/results.md)
+    break_even_auc: float = DEFAULT_BREAK_EVEN_AUC
     # send the item-centric prompt only where the user-centric one said High: the only pairs whose label it can
     # change under the both-High rule (exact with fixed thresholds; quantile labels always send both)
     skip_undecided: bool = True
@@ -37,6 +57,13 @@ class JudgeConfig(dg.Config):
     # users completely, and further runs extend that subset
     user_order: str = "id"
     user_order_seed: int = 2026
+
+    @field_validator("coverage")
+    @classmethod
+    def _known_coverage(cls, value: str) -> str:
+        if value not in COVERAGES:
+            raise ValueError(f"coverage must be one of {', '.join(COVERAGES)}, not {value!r}")
+        return value
 
 
 def batch_metadata(llm, key: str) -> dict[str, object]:
@@ -102,39 +129,80 @@ def llm_logical_scores(
     candidate_pairs: pl.DataFrame,
     text_profiles: pl.DataFrame,
     raw_interactions: pl.DataFrame,
+    aligned_projector: pl.DataFrame,
     llm: LLMResource,
 ) -> dg.Output[pl.DataFrame]:
     pairs = ordered_pairs(candidate_pairs, config.user_order, config.user_order_seed)
     user_prompts, item_prompts = build_prompts(pairs, text_profiles)
-    judge = llm.judge()
-    cache = llm.cache("judgments")
-    thresholds = LabelThresholds(config.threshold_mode, config.high, config.low)
-    if llm.batch_mode:  # raises while a batch of this partition is open or a new round was just submitted
-        submit_or_wait(
-            context,
-            llm,
-            judge.model,
-            cache,
-            thresholds,
-            config.skip_undecided,
+    try:
+        judge = bound_judge(
+            llm.judge(),
+            context.partition_key,
             pairs,
             user_prompts,
             item_prompts,
+            raw_interactions,
+            aligned_projector,
         )
+    except NoGroundTruth as exc:  # a simulated judge on a partition that planted nothing
+        raise dg.Failure(str(exc)) from None
+    cache = llm.cache("judgments")
+    thresholds = LabelThresholds(config.threshold_mode, config.high, config.low)
+    users = pairs["user_id"].to_numpy()
     options = llm.run_options(context.log, "judge")
-    if config.max_calls_per_run:
+    if config.max_calls_per_run is not None and judge.backend not in PAIR_BACKENDS:  # those cost nothing
         cap = options.budget.max_calls
-        options.budget.max_calls = min(cap, config.max_calls_per_run) if cap else config.max_calls_per_run
-    judged = judge_pairs(
-        judge,
-        user_prompts,
-        item_prompts,
-        pairs["user_id"].to_numpy(),
-        cache,
-        options,
-        thresholds,
-        config.skip_undecided,
-    )
+        options.budget.max_calls = (
+            config.max_calls_per_run if cap is None else min(cap, config.max_calls_per_run)
+        )
+
+    def judge_rows(rows: np.ndarray, run_options) -> PairJudgments:
+        """Judge pairs ``rows`` (in judging order); in batch mode first submit them, or wait for their batch."""
+        sub_user, sub_item = [user_prompts[i] for i in rows], [item_prompts[i] for i in rows]
+        if llm.batch_mode:  # raises while a batch of this partition is open or a new round was just submitted
+            submit_or_wait(
+                context,
+                llm,
+                judge.model,
+                cache,
+                thresholds,
+                config.skip_undecided,
+                pairs[rows],
+                sub_user,
+                sub_item,
+            )
+        return judge_pairs(
+            judge, sub_user, sub_item, users[rows], cache, run_options, thresholds, config.skip_undecided
+        )
+
+    everything = np.arange(pairs.height)
+    gate, trial = None, None
+    if config.coverage != "full":  # the trial's stratified sample first: is this judge worth the rest?
+        sample = trial_sample(
+            pairs.with_row_index("_pair"), raw_interactions, config.trial_pairs, config.trial_seed
+        )
+        rows = sample["_pair"].to_numpy()
+        started = time.perf_counter()
+        trial = judge_rows(rows, options)
+        trial_seconds = time.perf_counter() - started
+        report = trial_report(
+            sample.drop("_pair"),
+            pairs[rows].select("user_id", "item_id", "kind").with_columns(**trial.columns(thresholds)),
+            pairs,
+            raw_interactions,
+            len(sent_prompts(trial, [user_prompts[i] for i in rows], [item_prompts[i] for i in rows])),
+            0,
+            DEFAULT_PRICES,
+            [],
+        )
+        gate = decide(config.coverage, report.judge_auc, report.gate_questions, config.break_even_auc)
+        context.log.info(f"coverage {config.coverage}: {gate.reason}")
+    if gate is None or gate.judge_rest:
+        judged = judge_rows(everything, options if trial is None else remaining(options, trial.stats))
+        if trial is not None:
+            judged.stats = trial.stats + judged.stats
+    else:
+        judged = trial.scattered(rows, pairs.height)
     stats = judged.stats
     from_text = getattr(judge, "read_from_text", 0)
     if from_text:
@@ -142,32 +210,15 @@ def llm_logical_scores(
             f"{from_text} answers came without log-probabilities (the endpoint does not send them): their labels "
             "are read from the answer word with probability 1, so P(High) − P(Low) is ±1 or 0 and cannot rank"
         )
-    results = {"user": judged.user, "item": judged.item}
-    skipped = {"user": [False] * len(judged.user), "item": judged.item_skipped}
-    columns = {}
-    for view, view_results in results.items():
-        p = {
-            k: np.array([getattr(r, k) if r else np.nan for r in view_results])
-            for k in ("p_high", "p_mid", "p_low")
-        }
-        labels = thresholds.labels(p["p_high"] - p["p_low"])
-        columns |= {
-            f"{view}_view": [str(label) if label else None for label in labels],
-            f"{view}_p_high": p["p_high"],
-            f"{view}_p_mid": p["p_mid"],
-            f"{view}_p_low": p["p_low"],
-            f"{view}_status": [
-                str(r.status) if r else "skipped" if skip else "unjudged"
-                for r, skip in zip(view_results, skipped[view], strict=True)
-            ],
-        }
     table = pairs.select("user_id", "item_id", "kind", "model_score").with_columns(
-        **{k: pl.Series(v) for k, v in columns.items()}
+        **{k: pl.Series(v) for k, v in judged.columns(thresholds).items()}
     )
     table = table.with_columns(
         label=hard_or_noisy(pl.col("user_view"), pl.col("item_view")),
         model=pl.lit(judge.model),
         prompt_version=pl.lit(f"{PROMPT_VERSIONS['user']}+{PROMPT_VERSIONS['item']}"),
+        # whether G′ may act on these judgments: not where the gate judged only its sample
+        trusted=pl.lit(gate is None or gate.judge_rest),
     ).sort("user_id", "kind", maintain_order=True)  # stored by user whatever order they were judged in
     labels = dict(
         table.group_by("kind", "label")
@@ -176,7 +227,20 @@ def llm_logical_scores(
         .iter_rows()
     )
     unjudged = table.filter(pl.col("label") == "unjudged").height
-    if unjudged:
+    saved: dict[str, object] = {}
+    if gate is not None and not gate.judge_rest:
+        saved = not_spent(report, trial, trial_seconds, judge.model)
+        context.log.info(
+            f"{unjudged} of {table.height} pairs left unjudged by choice ({gate.reason}): about "
+            f"{saved['prompts_not_sent']:,} prompts not sent"
+            + (
+                f", about {saved['judging_seconds_not_spent'] / 60:.0f} min of judging"
+                if "judging_seconds_not_spent" in saved
+                else ""
+            )
+            + (f", about ${saved['cost_usd_not_spent']:.2f}" if saved.get("cost_usd_not_spent") else "")
+        )
+    elif unjudged:
         causes = []
         if stats.stopped_by_budget:
             causes.append(f"the per-run cap of {options.budget.max_calls} calls was reached")
@@ -188,7 +252,7 @@ def llm_logical_scores(
             f"{unjudged} of {table.height} pairs are not judged yet ({'; '.join(causes) or 'no answer'}); "
             "they stay unchanged in G′: materialize again to continue, every valid answer so far is cached"
         )
-    quality = judge_quality(table, raw_interactions)  # against validation positives and injected noise
+    quality = judge_quality(table, raw_interactions)  # against validation positives and the planted truth
     if quality:
         context.log.info(
             "judge quality: "
@@ -199,6 +263,8 @@ def llm_logical_scores(
         metadata={
             **{k: int(v) for k, v in labels.items()},
             **{f"quality_{k}": v for k, v in quality.items()},
+            **(gate.metadata() if gate is not None else {"coverage": "full"}),
+            **saved,
             **stats.as_metadata(),
             "unjudged_pairs": unjudged,
             "answers_read_from_text": from_text,
@@ -208,3 +274,23 @@ def llm_logical_scores(
             "prompts": dg.MetadataValue.md(prompt_templates_markdown()),
         },
     )
+
+
+def sent_prompts(judged: PairJudgments, user_prompts, item_prompts) -> list:
+    """The prompts a judging of these pairs needed: every user-centric one, the item-centric ones not skipped."""
+    return list(user_prompts) + [p for p, r in zip(item_prompts, judged.item, strict=True) if r is not None]
+
+
+def not_spent(report, trial: PairJudgments, seconds: float, model: str) -> dict[str, object]:
+    """What stopping after the trial saved: the prompts full coverage would have added, their judging time at
+    the trial's own rate (where it sent any), and their price where the model has one."""
+    prompts = max(0, report.projected_prompts - report.prompts)
+    out: dict[str, object] = {"prompts_not_sent": prompts}
+    if trial.stats.calls:
+        out["judging_seconds_not_spent"] = round(prompts * seconds / trial.stats.calls)
+    if model in DEFAULT_PRICES:
+        tokens_per_prompt = trial.stats.tokens_in / max(trial.stats.calls, 1)
+        out["cost_usd_not_spent"] = round(
+            call_cost(model, round(prompts * tokens_per_prompt), prompts, DEFAULT_PRICES), 4
+        )
+    return out

@@ -53,14 +53,36 @@ def _r20(evaluation: pl.DataFrame, model: pl.Expr) -> float | None:
     return float(rows["value"].mean()) if rows.height else None
 
 
+def gate_line(judge_meta: dict[str, object]) -> str | None:
+    """What the coverage gate of ``llm_logical_scores`` decided, and what stopping saved, in one bullet."""
+    if judge_meta.get("coverage") in (None, "full"):
+        return None
+    if judge_meta.get("coverage_decision") == "judged every pair":
+        return f"- **The judge was worth it**: after its trial, {judge_meta.get('coverage_reason')}; every pair judged."
+    saved = (
+        [f"about {int(judge_meta['prompts_not_sent']):,} prompts"] if "prompts_not_sent" in judge_meta else []
+    )
+    if "judging_seconds_not_spent" in judge_meta:
+        saved.append(f"about {float(judge_meta['judging_seconds_not_spent']) / 60:.0f} min of judging")
+    if judge_meta.get("cost_usd_not_spent"):
+        saved.append(f"about ${float(judge_meta['cost_usd_not_spent']):.2f}")
+    return (
+        f"- **The judge was tried, not used**: {judge_meta.get('coverage_reason')}."
+        + (f" Not spent: {', '.join(saved)}." if saved else "")
+        + " To judge every pair anyway: `llm_logical_scores` config `coverage: full`."
+    )
+
+
 def llm_verdict(
     evaluation: pl.DataFrame,
     graph_meta: dict[str, object] | None,
     quality: dict[str, float] | None,
     coverage: float | None,
+    judge_meta: dict[str, object] | None = None,
 ) -> list[str]:
     """The page's first answer: did the LLM help here? LLMHNI against its pretrained backbone and EASE (test
-    R@20), whether G′ differs from G and why, and how the judge compares with the recommender."""
+    R@20), whether the judge was worth using (the coverage gate), whether G′ differs from G and why, and how the
+    judge compares with the recommender."""
     name = pl.col("model")
     llmhni = _r20(evaluation, name.str.starts_with("LLMHNI"))
     backbone = _r20(evaluation, name.str.ends_with("(pretrained)"))
@@ -80,6 +102,9 @@ def llm_verdict(
             f"- **LLMHNI: test R@20 {llmhni:.4f}**"
             + (f", against {' and '.join(against)}." if against else ".")
         )
+    gate = gate_line(judge_meta or {})
+    if gate:
+        lines.append(gate)
     if graph_meta is not None:
         rule = str(graph_meta.get("rule", "?"))
         removed, added = graph_meta.get("removed_edges", 0), graph_meta.get("added_edges", 0)
@@ -89,6 +114,8 @@ def llm_verdict(
                 "- **G′ = G: the judge's edits could not be checked on validation here** (EASE, the check, is "
                 f"over the dense-memory bound: {graph_meta['ease_check_refused']}), so they were not applied."
             )
+        elif graph_meta.get("judge_not_used"):
+            lines.append("- **G′ = G**, since the judge was not used.")
         elif rule.startswith("none") or (not removed and not added):
             lines.append(
                 "- **The judge changed nothing in training: G′ = G.** No rule built from its judgments beat G on "
@@ -101,10 +128,12 @@ def llm_verdict(
                 f"- **G′ differs from G**: rule `{rule}`, {removed} edges removed, {added} added{gain}."
             )
     if coverage is not None:
-        judge = (quality or {}).get("hard_judge_auc")
-        rec = (quality or {}).get("hard_recommender_auc")
+        question = next((q for q in ("hidden", "hard") if f"{q}_judge_auc" in (quality or {})), "hard")
+        judge = (quality or {}).get(f"{question}_judge_auc")
+        rec = (quality or {}).get(f"{question}_recommender_auc")
+        what = "held-back edges" if question == "hidden" else "held-out positives"
         auc = (
-            f"; its AUC for held-out positives is {judge:.3f} against the recommender's {rec:.3f} (chance 0.5)"
+            f"; its AUC for {what} is {judge:.3f} against the recommender's {rec:.3f} (chance 0.5)"
             if judge is not None and rec is not None
             else ""
         )
@@ -130,6 +159,17 @@ def noise_curve(lake: LakeResource, key: str) -> dict[str, dict[float, float]] |
             points.setdefault(row["label"], {})[ratio] = row["r20"]
     ratios = {r for p in points.values() for r in p}
     return points if len(ratios) > 1 else None
+
+
+def _latest_metadata(context: dg.AssetExecutionContext, asset: str, key: str, raw: bool = False):
+    """The metadata of an asset partition's latest materialization (values, or the raw entries), or ``None``."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[key]), limit=1
+    ).records
+    if not records or not records[0].asset_materialization:
+        return None
+    meta = records[0].asset_materialization.metadata
+    return meta if raw else {k: v.value for k, v in meta.items()}
 
 
 @dg.asset(
@@ -193,12 +233,10 @@ def report(
             lines += ["", "| measure | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in quality.items()]
         rows += [{"section": "judge", "name": "coverage", "value": coverage}]
         rows += [{"section": "judge", "name": k, "value": float(v)} for k, v in quality.items()]
-    records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(GRAPH), asset_partitions=[key]), limit=1
-    ).records
+    judge_meta = _latest_metadata(context, SCORES, key)
+    meta = _latest_metadata(context, GRAPH, key, raw=True)
     graph_meta = None
-    if records and records[0].asset_materialization:
-        meta = records[0].asset_materialization.metadata
+    if meta is not None:
         graph_meta = {k: v.value for k, v in meta.items()}
         check = {k: v.value for k, v in meta.items() if k.startswith("ease_valid_")}
         if check:
@@ -229,7 +267,13 @@ def report(
     table = pl.DataFrame(rows, schema={"section": pl.String, "name": pl.String, "value": pl.Float64})
     synthetic = synthetic_note(incoming_dir(lake.lake_path) / lake.spec(key).source.name)
     warning = [f"> **{synthetic}** (`llmhni datasets synth`).", ""] if synthetic else []
-    page = [f"# {key}", "", *warning, *llm_verdict(evaluation, graph_meta, quality, coverage), *lines]
+    page = [
+        f"# {key}",
+        "",
+        *warning,
+        *llm_verdict(evaluation, graph_meta, quality, coverage, judge_meta),
+        *lines,
+    ]
     return dg.Output(
         table, metadata={"report": dg.MetadataValue.md("\n".join(page)), "models": summary.height}
     )

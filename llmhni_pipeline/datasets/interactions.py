@@ -17,6 +17,8 @@ from llmhni_pipeline.fetching import sha256_of
 from llmhni_pipeline.lake import LakePath, incoming_dir, raw_dir
 
 SPLIT_ORDER = ("train", "valid", "test")
+HIDDEN = "hidden"  # train edges held back from G on -hideNN partitions: in no split that trains or evaluates
+HIDE_SEED_OFFSET = 1000  # the held-back edges' seed: apart from the split's and the noise's
 INTERACTION_SCHEMA = {
     "user_id": pl.Int32,
     "item_id": pl.Int32,
@@ -201,6 +203,14 @@ def check_trainable(result: StageZeroResult, path: Path) -> None:
         raise DatasetError(path, f"too small to train and evaluate on: {'; '.join(problems)}")
 
 
+def hide_train_edges(edges: pl.DataFrame, ratio: float, seed: int) -> pl.DataFrame:
+    """``ratio`` of each user's train edges (seeded, stochastic rounding, at least one train edge kept per user)
+    relabelled as split ``hidden``; every other row, valid and test included, unchanged."""
+    train = edges.filter(pl.col("split") == "train")
+    carved = train.with_columns(carve_per_user(train, {HIDDEN: ratio}, seed))
+    return pl.concat([carved, edges.filter(pl.col("split") != "train")])
+
+
 def build_raw_interactions(
     spec: DatasetSpec, lake_dir: LakePath, shared_dir: Path, settings: SplitSettings | None = None
 ) -> StageZeroResult:
@@ -226,6 +236,14 @@ def build_raw_interactions(
         check_trainable(result, path)
 
     edges = result.interactions.with_columns(is_injected=pl.lit(False))
+    if spec.hide_ratio:
+        edges = hide_train_edges(
+            edges, spec.hide_ratio, settings.seed + HIDE_SEED_OFFSET + round(spec.hide_ratio * 100)
+        )
+        result.notes.append(
+            f"{int((edges['split'] == HIDDEN).sum())} train edges held back from G as split {HIDDEN!r} "
+            f"(share {spec.hide_ratio:.2f} per user; known false negatives)"
+        )
     if spec.noise_ratio:
         fake = inject_noise(
             edges, result.n_items, spec.noise_ratio, settings.seed + round(spec.noise_ratio * 100)
@@ -259,4 +277,7 @@ def summarize(result: StageZeroResult, spec: DatasetSpec) -> dict[str, object]:
         "items_without_train": result.n_items - train["item_id"].n_unique(),
         "source_fingerprint": result.fingerprint(),
     }
+    if spec.hide_ratio:
+        summary["hide_ratio"] = spec.hide_ratio
+        summary["hidden_edges"] = int(per_split.get(HIDDEN, 0))
     return summary

@@ -1,8 +1,13 @@
 """Which datasets exist and how a partition key maps to a source, a split protocol and a noise level.
 
-Partition keys read ``<source>[-<protocol>][-noise<percent>]``, e.g. ``ml-100k``, ``amazon-book-llard`` or
-``amazon-book-llard-noise10``. Every built-in source has a default protocol; any folder dropped into the
-lake's incoming area is a source of kind ``incoming`` named after the folder.
+Partition keys read ``<source>[-<protocol>][-hide<percent>][-noise<percent>]``, e.g. ``ml-100k``,
+``amazon-book-llard``, ``amazon-book-llard-noise10`` or ``ml-100k-hide10``. Every built-in source has a default
+protocol; any folder dropped into the lake's incoming area is a source of kind ``incoming`` named after the
+folder.
+
+The two suffixes plant a truth that a judge can be measured against without touching validation or test:
+``-noiseNN`` adds NN% fake training edges (known false positives), ``-hideNN`` holds back NN% of each user's
+training edges from G (known false negatives: a perfect judge would add them back). Both may be combined.
 """
 
 from __future__ import annotations
@@ -73,10 +78,11 @@ BUILTIN_SOURCES: dict[str, Source] = {
 
 DEFAULT_DATASET = "ml-100k"
 NOISE_RATIOS = (0.05, 0.10, 0.15, 0.20)
+HIDE_RATIOS = NOISE_RATIOS
 
 _KEY_RE = re.compile(
     r"^(?P<source>[a-z0-9][a-z0-9_.-]*?)(?:-(?P<protocol>rlmrec|llard|random))?"
-    r"(?:-noise(?P<noise>\d{1,2}))?$"
+    r"(?:-hide(?P<hide>\d{1,2}))?(?:-noise(?P<noise>\d{1,2}))?$"
 )
 
 
@@ -88,10 +94,22 @@ class DatasetSpec:
     source: Source
     protocol: Protocol
     noise_ratio: float  # share of fake training edges added (RocSE "add" protocol); 0 for clean data
+    hide_ratio: float = 0.0  # share of each user's training edges held back from G (split "hidden")
 
     @property
     def is_builtin(self) -> bool:
         return self.source.kind is not SourceKind.INCOMING
+
+    @property
+    def planted_truth(self) -> bool:
+        """Whether some candidate pairs have a known truth: injected edges (``-noiseNN``) or held-back ones
+        (``-hideNN``)."""
+        return bool(self.noise_ratio or self.hide_ratio)
+
+    @property
+    def is_clean(self) -> bool:
+        """The source's own split, nothing injected or held back."""
+        return not self.planted_truth
 
 
 def parse_dataset_key(key: str, lake_dir: LakePath) -> DatasetSpec:
@@ -99,10 +117,15 @@ def parse_dataset_key(key: str, lake_dir: LakePath) -> DatasetSpec:
     match = _KEY_RE.match(key)
     if not match:
         raise DatasetError(
-            key, "not a valid dataset key; expected <source>[-rlmrec|-llard|-random][-noiseNN]"
+            key, "not a valid dataset key; expected <source>[-rlmrec|-llard|-random][-hideNN][-noiseNN]"
         )
     name = match["source"]
     source = BUILTIN_SOURCES.get(name)
+    if source is None and (swapped := re.search(r"-noise(\d{1,2})-hide(\d{1,2})$", key)):
+        raise DatasetError(
+            key,
+            f"write -hideNN before -noiseNN: {key[: swapped.start()]}-hide{swapped[2]}-noise{swapped[1]}",
+        )
     if source is None:
         folder = incoming_dir(lake_dir) / name
         whole = incoming_dir(lake_dir) / key  # a folder named like the whole key: say why it is no dataset
@@ -124,7 +147,10 @@ def parse_dataset_key(key: str, lake_dir: LakePath) -> DatasetSpec:
     noise = int(match["noise"]) / 100 if match["noise"] else 0.0
     if noise and round(noise, 2) not in NOISE_RATIOS:
         raise DatasetError(key, f"noise level {noise:.2f} is not one of {NOISE_RATIOS}")
-    return DatasetSpec(key=key, source=source, protocol=protocol, noise_ratio=noise)
+    hide = int(match["hide"]) / 100 if match["hide"] else 0.0
+    if hide and round(hide, 2) not in HIDE_RATIOS:
+        raise DatasetError(key, f"hidden share {hide:.2f} is not one of {HIDE_RATIOS}")
+    return DatasetSpec(key=key, source=source, protocol=protocol, noise_ratio=noise, hide_ratio=hide)
 
 
 def incoming_folder_problem(folder: Path) -> str | None:
@@ -135,8 +161,8 @@ def incoming_folder_problem(folder: Path) -> str | None:
         return "a dataset folder name uses lower-case letters, digits, '.', '_' and '-' only, and starts with a letter or digit"
     if match["source"] != name:
         return (
-            f"the name ends in a partition suffix (-rlmrec, -llard, -random, -noiseNN), which would be read as "
-            f"protocol or noise of {match['source']!r}; rename the folder"
+            f"the name ends in a partition suffix (-rlmrec, -llard, -random, -hideNN, -noiseNN), which would be "
+            f"read as protocol, hidden share or noise of {match['source']!r}; rename the folder"
         )
     if name in BUILTIN_SOURCES:
         return f"{name!r} is a built-in dataset; rename the folder"

@@ -1,15 +1,11 @@
-"""How right the judge is, measured without hand labels (issue 11).
+"""How right the judge is, measured without hand labels.
 
-Two questions with answers the data already holds:
-
-- **Hard samples.** Among the high-scored negatives (``kind == "neg_high"``), the items that are held-out
-  **validation** positives of that user are true hard samples. How well does the judge's P(High) pick them —
-  AUC, and the precision of the "hard" label against the base rate? The recommender's own score on the same
-  pairs is the bar: a judge that does not beat it adds nothing. (Validation only: the test split chooses
-  nothing.)
-- **Noise.** On noise-injected partitions, among the low-scored positives (``kind == "pos_low"``) the injected
-  edges are true noise. How well does the judge's P(Low) pick them — AUC, precision and recall of the "noisy"
-  label against the base rate?
+The questions with answers the data holds are in ``truth``: held-out **validation** positives among the
+high-scored negatives (``hard``: true hard samples), and on semi-synthetic partitions the planted truth — the
+train edges held back from G among the high-scored negatives (``hidden``, ``-hideNN``) and the injected edges
+among the low-scored positives (``noise``, ``-noiseNN``). For each: the AUC of the judge's margin, the
+recommender's own AUC on the same pairs (the bar: a judge that does not beat it adds nothing), and the
+precision of the label the rule acts on against the base rate. The test split is never read.
 
 The score of a pair is the mean over the two perspectives of P(High) − P(Low) (a perspective not judged is
 left out; a pair judged from neither is not counted).
@@ -19,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+
+from llmhni_pipeline.denoise.truth import Question, gate_questions, questions, with_truth
 
 
 def auc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -44,55 +42,44 @@ def pair_margin(scores: pl.DataFrame) -> pl.Expr:
     return pl.mean_horizontal(user.fill_nan(None), item.fill_nan(None))
 
 
-def _block(frame: pl.DataFrame, truth: str, label: str, score_sign: float, prefix: str) -> dict[str, float]:
+def _block(frame: pl.DataFrame, question: Question) -> dict[str, float]:
+    """AUCs of the judge's margin and of the recommender's score for ``question``'s truth (relevant = belongs
+    in G′), and the precision (and, for planted questions, recall) of the label the rule acts on."""
     judged = frame.filter(pl.col("margin").is_not_null())
-    y = judged[truth].to_numpy()
+    relevant = judged["truth"].to_numpy()
+    name = question.name
+    # the class a question is about: held-back or validation edges (relevant), injected edges (not relevant)
+    special = ~relevant if name == "noise" else relevant
     out: dict[str, float] = {
-        f"{prefix}_pairs_judged": judged.height,
-        f"{prefix}_base_rate": round(float(y.mean()), 4) if judged.height else float("nan"),
-        f"{prefix}_judge_auc": round(auc(score_sign * judged["margin"].to_numpy(), y), 4),
-        f"{prefix}_recommender_auc": round(auc(score_sign * judged["model_score"].to_numpy(), y), 4),
+        f"{name}_pairs_judged": judged.height,
+        f"{name}_base_rate": round(float(special.mean()), 4) if judged.height else float("nan"),
+        f"{name}_judge_auc": round(auc(judged["margin"].to_numpy(), relevant), 4),
+        f"{name}_recommender_auc": round(auc(judged["model_score"].to_numpy(), relevant), 4),
     }
-    flagged = judged.filter(pl.col("label") == label)
-    out[f"{prefix}_{label}_labels"] = flagged.height
-    out[f"{prefix}_{label}_precision"] = (
-        round(float(flagged[truth].mean()), 4) if flagged.height else float("nan")
+    label = "noisy" if name == "noise" else "hard"
+    flagged = judged["label"].to_numpy() == label
+    out[f"{name}_{label}_labels"] = int(flagged.sum())
+    out[f"{name}_{label}_precision"] = (
+        round(float(special[flagged].mean()), 4) if flagged.any() else float("nan")
     )
-    if truth == "is_injected":
-        positives = int(y.sum())
-        out[f"{prefix}_{label}_recall"] = (
-            round(flagged[truth].sum() / positives, 4) if positives else float("nan")
-        )
+    if question.planted:
+        hits, positives = int((special & flagged).sum()), int(special.sum())
+        out[f"{name}_{label}_recall"] = round(hits / positives, 4) if positives else float("nan")
     return out
 
 
 def judge_quality(scores: pl.DataFrame, interactions: pl.DataFrame) -> dict[str, float]:
-    """Both measures for one partition's ``llm_logical_scores`` table and its ``raw_interactions``.
-
-    For hard samples, a higher margin should mean "validation positive" (and so should a higher recommender
-    score); for noise, a lower margin should mean "injected" (and so should a lower recommender score).
-    """
+    """Every question the partition can answer (``truth.questions``) for one ``llm_logical_scores`` table, and
+    ``judge_auc``: the mean judge AUC over the questions a judge's worth is measured on (the planted ones where
+    there are some, else validation's; ``truth.gate_questions``), the x-axis of the judge-worth curve."""
     table = scores.with_columns(margin=pair_margin(scores))
-    valid = interactions.filter(pl.col("split") == "valid").select(
-        "user_id", "item_id", pl.lit(True).alias("in_valid")
-    )
     out: dict[str, float] = {}
-    negatives = (
-        table.filter(pl.col("kind") == "neg_high")
-        .join(valid, on=["user_id", "item_id"], how="left")
-        .with_columns(pl.col("in_valid").fill_null(False))
-    )
-    if negatives.height:
-        out |= _block(negatives, "in_valid", "hard", 1.0, "hard")
-    if interactions["is_injected"].any():
-        injected = interactions.filter(pl.col("is_injected")).select(
-            "user_id", "item_id", pl.lit(True).alias("injected")
-        )
-        positives = (
-            table.filter(pl.col("kind") == "pos_low")
-            .join(injected, on=["user_id", "item_id"], how="left")
-            .with_columns(is_injected=pl.col("injected").fill_null(False))
-        )
-        if positives.height:
-            out |= _block(positives, "is_injected", "noisy", -1.0, "noise")
+    for question in questions(interactions):
+        block = with_truth(table, interactions, question)
+        if block.height:
+            out |= _block(block, question)
+    gate = [out.get(f"{q.name}_judge_auc", float("nan")) for q in gate_questions(interactions)]
+    gate = [v for v in gate if not np.isnan(v)]
+    if gate:
+        out["judge_auc"] = round(float(np.mean(gate)), 4)
     return out

@@ -56,6 +56,16 @@ def per_user_blocks(users: np.ndarray) -> list[tuple[int, int]]:
     return [(view, i) for lo, hi in zip(starts, stops, strict=True) for view in (0, 1) for i in range(lo, hi)]
 
 
+def remaining(options: RunOptions, spent: CallStats) -> RunOptions:
+    """``options`` with what ``spent`` used taken off its caps (calls sent or failed, dollars)."""
+    room, cost = options.budget.max_calls, options.budget.max_cost_usd
+    if room is not None:
+        room = max(0, room - spent.calls - spent.failed)
+    if cost is not None:
+        cost = max(0.0, cost - spent.cost_usd)
+    return dataclasses.replace(options, budget=Budget(room, cost))
+
+
 @dataclasses.dataclass
 class PairJudgments:
     user: list[JudgeResult | None]
@@ -66,6 +76,37 @@ class PairJudgments:
     @property
     def skipped_second(self) -> int:
         return sum(self.item_skipped)
+
+    def scattered(self, rows: np.ndarray, n: int) -> PairJudgments:
+        """These judgments of pairs ``rows`` of a table of ``n`` pairs, as that table's (others not judged)."""
+        user: list[JudgeResult | None] = [None] * n
+        item: list[JudgeResult | None] = [None] * n
+        skipped = [False] * n
+        for k, row in enumerate(rows):
+            user[row], item[row], skipped[row] = self.user[k], self.item[k], self.item_skipped[k]
+        return PairJudgments(user, item, self.stats, skipped)
+
+    def columns(self, thresholds: LabelThresholds) -> dict[str, object]:
+        """``llm_logical_scores``' per-view columns: label, P(High), P(Mid), P(Low) and status of each pair."""
+        skipped = {"user": [False] * len(self.user), "item": self.item_skipped}
+        columns: dict[str, object] = {}
+        for view, results in (("user", self.user), ("item", self.item)):
+            p = {
+                k: np.array([getattr(r, k) if r else np.nan for r in results])
+                for k in ("p_high", "p_mid", "p_low")
+            }
+            labels = thresholds.labels(p["p_high"] - p["p_low"])
+            columns |= {
+                f"{view}_view": [str(label) if label else None for label in labels],
+                f"{view}_p_high": p["p_high"],
+                f"{view}_p_mid": p["p_mid"],
+                f"{view}_p_low": p["p_low"],
+                f"{view}_status": [
+                    str(r.status) if r else "skipped" if skip else "unjudged"
+                    for r, skip in zip(results, skipped[view], strict=True)
+                ],
+            }
+        return columns
 
 
 def judge_pairs(
@@ -93,15 +134,8 @@ def judge_pairs(
     labels = thresholds.labels(np.array([r.score if r is not None else np.nan for r in first]))
     decided = [r is not None and lab is not None for r, lab in zip(first, labels, strict=True)]
     wanted = [i for i in range(n) if decided[i] and needs_second_view(str(labels[i]))]
-    room, cost = (
-        options.budget.max_calls,
-        options.budget.max_cost_usd,
-    )  # what the first phase left of the caps
-    if room is not None:
-        room = max(0, room - stats.calls - stats.failed)
-    if cost is not None:
-        cost = max(0.0, cost - stats.cost_usd)
-    second_options = dataclasses.replace(options, budget=Budget(room, cost))
+    second_options = remaining(options, stats)
+    room = second_options.budget.max_calls
     item: list[JudgeResult | None] = [None] * n
     if wanted and room != 0:
         answers, more = judge_prompts(judge, [item_prompts[i] for i in wanted], cache, second_options)

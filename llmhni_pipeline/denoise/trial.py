@@ -1,10 +1,11 @@
 """A judge trial before the bill: judge a few hundred candidate pairs, measure the judge's signal with confidence
-intervals beside the recommender's, and project what full coverage would cost (issue 26).
+intervals beside the recommender's, and project what full coverage would cost.
 
-The sample is seeded and stratified so that the things the judge is measured on are present: among the
-high-scored negatives, held-out *validation* positives (true hard samples); among the low-scored positives of a
-``-noiseNN`` partition, the injected edges (true noise). AUC does not depend on the classes' proportions, so
-over-sampling the rare class changes the interval's width, not what it estimates. The pairs are judged exactly as
+The sample is seeded and stratified so that the things the judge is measured on are present (``truth``): among
+the high-scored negatives, the held-back edges of a ``-hideNN`` partition, else held-out *validation* positives
+(true hard samples); among the low-scored positives of a ``-noiseNN`` partition, the injected edges (true noise).
+AUC does not depend on the classes' proportions, so over-sampling the rare class changes the interval's width,
+not what it estimates. The pairs are judged exactly as
 ``llm_logical_scores`` judges them (``judging.judge_pairs``, the same cache): nothing a trial pays for is paid
 again by the stage.
 """
@@ -17,86 +18,94 @@ import numpy as np
 import polars as pl
 
 from llmhni_pipeline.denoise.judge_quality import auc, pair_margin
+from llmhni_pipeline.denoise.truth import Question, gate_questions, questions, with_truth
 from llmhni_pipeline.llm.accounting import call_cost
 from llmhni_pipeline.llm.batch import BATCH_DISCOUNT
 
 
-def _truth(candidates: pl.DataFrame, interactions: pl.DataFrame) -> pl.DataFrame:
-    """Each candidate pair with ``truth``: a validation positive (neg_high) or an injected edge (pos_low)."""
-    valid = interactions.filter(pl.col("split") == "valid").select(
-        "user_id", "item_id", pl.lit(True).alias("v")
-    )
-    injected = interactions.filter(pl.col("is_injected")).select(
-        "user_id", "item_id", pl.lit(True).alias("n")
-    )
-    return (
-        candidates.join(valid, on=["user_id", "item_id"], how="left")
-        .join(injected, on=["user_id", "item_id"], how="left")
-        .with_columns(
-            truth=pl.when(pl.col("kind") == "neg_high")
-            .then(pl.col("v").fill_null(False))
-            .otherwise(pl.col("n").fill_null(False))
-        )
-        .drop("v", "n")
-    )
+def sampled_questions(interactions: pl.DataFrame) -> list[Question]:
+    """One question per candidate kind, the planted one where there is one: held-back edges (else validation
+    positives) among the high-scored negatives; injected edges among the low-scored positives of a noisy
+    partition (a clean one has no noise question)."""
+    asked = {q.kind: q for q in reversed(questions(interactions))}  # planted questions come first: they win
+    return [asked[kind] for kind in ("neg_high", "pos_low") if kind in asked]
 
 
 def trial_sample(
     candidates: pl.DataFrame, interactions: pl.DataFrame, n_pairs: int, seed: int = 2026
 ) -> pl.DataFrame:
-    """``n_pairs`` candidate pairs (seeded): half high-scored negatives and half low-scored positives on a noisy
-    partition (all negatives on a clean one, where the noise question has no answer), each half at most half
-    true cases (all of them when rarer) and the rest drawn from the others; with a ``truth`` column."""
-    table = _truth(candidates, interactions).with_row_index("_row")
-    noisy = bool(interactions["is_injected"].any())
-    kinds = ["neg_high", "pos_low"] if noisy else ["neg_high"]
+    """``n_pairs`` candidate pairs (seeded), split evenly between the ``sampled_questions``' kinds, each half at
+    most half true cases (all of them when rarer: held-back, validation or injected edges) and the rest drawn
+    from the others; with a ``truth`` column marking those cases."""
+    asked = sampled_questions(interactions)
     rng = np.random.default_rng(seed)
-    picked: list[int] = []
-    for i, kind in enumerate(kinds):
-        side = n_pairs // len(kinds) + (n_pairs % len(kinds) if i == 0 else 0)
-        block = table.filter(pl.col("kind") == kind)
+    parts = []
+    for i, question in enumerate(asked):
+        side = n_pairs // len(asked) + (n_pairs % len(asked) if i == 0 else 0)
+        block = with_truth(candidates.with_row_index("_row"), interactions, question)
+        if question.name == "noise":  # the case of interest is the injected edge
+            block = block.with_columns(truth=~pl.col("truth"))
         true_rows = block.filter(pl.col("truth"))["_row"].to_numpy()
         other_rows = block.filter(~pl.col("truth"))["_row"].to_numpy()
         n_true = min(len(true_rows), side // 2)
         n_other = min(len(other_rows), side - n_true)
-        picked += rng.choice(true_rows, n_true, replace=False).tolist()
+        picked = rng.choice(true_rows, n_true, replace=False).tolist()
         picked += rng.choice(other_rows, n_other, replace=False).tolist()
-    return table.filter(pl.col("_row").is_in(picked)).drop("_row")
+        parts.append(block.filter(pl.col("_row").is_in(picked)))
+    return pl.concat(parts).sort("_row").drop("_row")
 
 
 def bootstrap_auc(
     scores: np.ndarray, labels: np.ndarray, resamples: int = 1000, seed: int = 0
 ) -> tuple[float, float, float]:
     """AUC and its 95% percentile-bootstrap interval (pairs resampled with replacement, seeded)."""
-    scores, labels = np.asarray(scores, dtype=float), np.asarray(labels, dtype=bool)
-    point = auc(scores, labels)
-    if np.isnan(point):
-        return point, float("nan"), float("nan")
+    point, low, high = bootstrap_mean_auc([(scores, labels)], resamples, seed)
+    return point, low, high
+
+
+def bootstrap_mean_auc(
+    blocks: list[tuple[np.ndarray, np.ndarray]], resamples: int = 1000, seed: int = 0
+) -> tuple[float, float, float]:
+    """The mean AUC over ``blocks`` (scores, labels) and its 95% percentile-bootstrap interval, each block's pairs
+    resampled with replacement within the block (seeded)."""
+    blocks = [(np.asarray(s, dtype=float), np.asarray(y, dtype=bool)) for s, y in blocks]
+    points = [auc(s, y) for s, y in blocks]
+    if not blocks or any(np.isnan(p) for p in points):
+        return float("nan"), float("nan"), float("nan")
     rng = np.random.default_rng(seed)
     draws = []
     for _ in range(resamples):
-        index = rng.integers(0, len(scores), len(scores))
-        value = auc(scores[index], labels[index])
-        if not np.isnan(value):
-            draws.append(value)
+        values = []
+        for s, y in blocks:
+            index = rng.integers(0, len(s), len(s))
+            values.append(auc(s[index], y[index]))
+        if not any(np.isnan(v) for v in values):
+            draws.append(float(np.mean(values)))
     low, high = np.percentile(draws, [2.5, 97.5]) if draws else (float("nan"), float("nan"))
-    return point, float(low), float(high)
+    return float(np.mean(points)), float(low), float(high)
 
 
 @dataclass
 class TrialBlock:
-    question: str  # "hard" (validation positives among high-scored negatives) or "noise"
+    question: Question
     pairs: int
-    true_cases: int
+    true_cases: int  # the cases of interest: held-back, validation or injected edges
     sample_base_rate: float
     partition_base_rate: float
     judge_auc: tuple[float, float, float]
     recommender_auc: tuple[float, float, float]
 
 
+def _ci(v: tuple[float, float, float]) -> str:
+    return f"{v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]"
+
+
 @dataclass
 class TrialReport:
     blocks: list[TrialBlock] = field(default_factory=list)
+    # the judge's worth: mean AUC over the gate's questions (planted where there are some), with its interval
+    judge_auc: tuple[float, float, float] = (float("nan"), float("nan"), float("nan"))
+    gate_questions: list[str] = field(default_factory=list)
     prompts: int = 0  # judge prompts the sample needed (cached ones included)
     judged_pairs: int = 0
     pairs_in_partition: int = 0
@@ -106,22 +115,15 @@ class TrialReport:
     costs: dict[str, tuple[float, float]] = field(default_factory=dict)  # model: (synchronous, batch) USD
 
     def lines(self) -> list[str]:
-        def ci(v: tuple[float, float, float]) -> str:
-            return f"{v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]"
-
         out = [
-            "question | pairs (true) | base rate, sample / partition | judge AUC [95% CI] | recommender AUC [95% CI]",
+            "question | pairs (cases) | case rate, sample / partition | judge AUC [95% CI] | recommender AUC [95% CI]",
         ]
         for b in self.blocks:
-            what = (
-                "hard: validation positives among high-scored negatives"
-                if b.question == "hard"
-                else "noise: injected edges among low-scored positives (low score = noisy)"
-            )
             out.append(
-                f"{what} | {b.pairs} ({b.true_cases}) | {b.sample_base_rate:.3f} / {b.partition_base_rate:.3f} | "
-                f"{ci(b.judge_auc)} | {ci(b.recommender_auc)}"
+                f"{b.question.name}: {b.question.description} | {b.pairs} ({b.true_cases}) | "
+                f"{b.sample_base_rate:.3f} / {b.partition_base_rate:.3f} | {_ci(b.judge_auc)} | {_ci(b.recommender_auc)}"
             )
+        out.append(f"the judge's worth, AUC over {' and '.join(self.gate_questions)} [95% CI]: {_ci(self.judge_auc)}")
         out.append(
             f"{self.judged_pairs} pairs judged with {self.prompts} prompts; full coverage of "
             f"{self.pairs_in_partition:,} pairs: about {self.projected_prompts:,} prompts, "
@@ -129,7 +131,6 @@ class TrialReport:
         )
         for model, (sync, batch) in self.costs.items():
             out.append(f"  {model}: about ${sync:.2f} synchronous, ${batch:.2f} with the Batch API")
-        out.append("a judge is worth its price only where its AUC's interval lies above the recommender's")
         return out
 
 
@@ -146,31 +147,42 @@ def trial_report(
     """The trial's measurements. ``scores``: the sample's judgments in ``llm_logical_scores``' columns (user and
     item P(High)/P(Low), NaN where not judged); ``partition``: every candidate pair, for the base rates and the
     projection."""
-    judged = sample.join(
-        scores.select("user_id", "item_id", "kind", "user_p_high", "user_p_low", "item_p_high", "item_p_low"),
-        on=["user_id", "item_id", "kind"],
-    ).with_columns(margin=pair_margin(scores))
+    judged = (
+        sample.drop("truth", strict=False)
+        .join(
+            scores.select(
+                "user_id", "item_id", "kind", "user_p_high", "user_p_low", "item_p_high", "item_p_low"
+            ),
+            on=["user_id", "item_id", "kind"],
+        )
+        .with_columns(margin=pair_margin(scores))
+    )
     judged = judged.filter(pl.col("margin").is_not_null())
-    everything = _truth(partition, interactions)
     report = TrialReport(prompts=prompts, judged_pairs=judged.height, pairs_in_partition=partition.height)
-    for question, kind, sign in (("hard", "neg_high", 1.0), ("noise", "pos_low", -1.0)):
-        block = judged.filter(pl.col("kind") == kind)
-        if question == "noise" and not interactions["is_injected"].any():
-            continue
+    gate = {q.name for q in gate_questions(interactions)}
+    gate_blocks = []
+    for question in questions(interactions):
+        block = with_truth(judged, interactions, question)
         if not block.height:
             continue
         y = block["truth"].to_numpy()
+        case = ~y if question.name == "noise" else y
+        whole = with_truth(partition, interactions, question)["truth"].to_numpy()
         report.blocks.append(
             TrialBlock(
                 question,
                 block.height,
-                int(y.sum()),
-                float(y.mean()),
-                float(everything.filter(pl.col("kind") == kind)["truth"].mean()),
-                bootstrap_auc(sign * block["margin"].to_numpy(), y),
-                bootstrap_auc(sign * block["model_score"].to_numpy(), y),
+                int(case.sum()),
+                float(case.mean()),
+                float((~whole if question.name == "noise" else whole).mean()) if len(whole) else float("nan"),
+                bootstrap_auc(block["margin"].to_numpy(), y),
+                bootstrap_auc(block["model_score"].to_numpy(), y),
             )
         )
+        if question.name in gate:
+            gate_blocks.append((block["margin"].to_numpy(), y))
+            report.gate_questions.append(question.name)
+    report.judge_auc = bootstrap_mean_auc(gate_blocks)
     per_pair = prompts / max(sample.height, 1)
     report.tokens_in_per_prompt = tokens_in / max(prompts, 1)
     report.projected_prompts = round(per_pair * partition.height)
@@ -180,3 +192,72 @@ def trial_report(
             sync = call_cost(model, report.projected_tokens_in, report.projected_prompts, prices)
             report.costs[model] = (sync, BATCH_DISCOUNT * sync)
     return report
+
+
+COVERAGES = ("auto", "full", "trial")
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """Whether ``llm_logical_scores`` judges every candidate pair, after judging the trial's sample (``auto``)."""
+
+    coverage: str  # auto | full | trial
+    judge_rest: bool
+    judge_auc: tuple[float, float, float]  # point and 95% interval over the questions below (NaN: no trial)
+    questions: tuple[str, ...]
+    break_even_auc: float
+    reason: str
+
+    def metadata(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "coverage": self.coverage,
+            "coverage_decision": "judged every pair" if self.judge_rest else "judged the trial sample only",
+            "coverage_reason": self.reason,
+            "break_even_auc": self.break_even_auc,
+        }
+        if not np.isnan(self.judge_auc[0]):
+            out |= {
+                "trial_judge_auc": round(self.judge_auc[0], 4),
+                "trial_judge_auc_low": round(self.judge_auc[1], 4),
+                "trial_judge_auc_high": round(self.judge_auc[2], 4),
+                "trial_questions": ", ".join(self.questions),
+            }
+        return out
+
+
+def decide(
+    coverage: str, judge_auc: tuple[float, float, float], questions_asked: list[str], break_even_auc: float
+) -> GateDecision:
+    """``full`` judges everything; ``trial`` stops after the sample; ``auto`` judges the rest only when the upper
+    end of the judge's 95% interval reaches the break-even AUC (below it, no judge of that quality is measured to
+    make G′ beat G), and stops when the sample held no case to measure it on."""
+    if coverage not in COVERAGES:
+        raise ValueError(f"coverage must be one of {', '.join(COVERAGES)}, not {coverage!r}")
+    asked = tuple(questions_asked)
+    interval = f"{judge_auc[0]:.3f} [{judge_auc[1]:.3f}, {judge_auc[2]:.3f}]"
+    what = " and ".join(asked) or "no question"
+    if coverage == "full":
+        return GateDecision(coverage, True, judge_auc, asked, break_even_auc, "coverage: full")
+    if coverage == "trial":
+        return GateDecision(
+            coverage,
+            False,
+            judge_auc,
+            asked,
+            break_even_auc,
+            f"coverage: trial; judge AUC ({what}) {interval}",
+        )
+    if np.isnan(judge_auc[2]):
+        reason = (
+            "the trial sample held no case to measure the judge on (no held-out, held-back or injected edge among "
+            "its pairs), so its worth is unknown; set coverage: full to judge every pair anyway"
+        )
+        return GateDecision(coverage, False, judge_auc, asked, break_even_auc, reason)
+    if judge_auc[2] >= break_even_auc:
+        reason = f"judge AUC ({what}) {interval} reaches the break-even AUC {break_even_auc:.2f}"
+        return GateDecision(coverage, True, judge_auc, asked, break_even_auc, reason)
+    reason = (
+        f"judge AUC ({what}) {interval}: even its upper end is below the break-even AUC {break_even_auc:.2f}, "
+        "under which G′ was not measured to beat G; G′ = G"
+    )
+    return GateDecision(coverage, False, judge_auc, asked, break_even_auc, reason)

@@ -47,6 +47,17 @@ def result_from_top_logprobs(
     )
 
 
+def result_from_margin(margin: float, raw: str) -> JudgeResult:
+    """A judge answer whose P(High) − P(Low) is ``margin`` ∈ [−1, 1], for judges that score rather than speak (the
+    simulated and the semantic judge): the margin's sign decides which of High or Low holds |margin|, and the rest
+    is spread evenly over the three labels, so P(Mid) is largest near 0. NaN: no answer (status empty)."""
+    if not math.isfinite(margin):
+        return JudgeResult(math.nan, math.nan, math.nan, 0.0, raw, CallStatus.EMPTY)
+    margin = min(1.0, max(-1.0, margin))
+    rest = (1.0 - abs(margin)) / 3.0
+    return JudgeResult(max(margin, 0.0) + rest, rest, max(-margin, 0.0) + rest, 1.0, raw)
+
+
 @dataclass(frozen=True)
 class LabelThresholds:
     """``fixed``: High if score ≥ high, Low if score ≤ low, else Mid (score = P(High) − P(Low)).

@@ -66,8 +66,16 @@ class SplitData:
     train: InteractionGraph
     valid: UserItemSets
     test: UserItemSets
-    train_sets: UserItemSets  # masked when evaluating on valid
-    train_valid_sets: UserItemSets  # masked when evaluating on test
+    # masked when evaluating on valid: the train edges, and on a -hideNN partition the held-back ones too (known
+    # interactions of the user, masked as in the clean partition, so a judge that adds them back is not punished)
+    train_sets: UserItemSets
+    train_valid_sets: UserItemSets  # masked when evaluating on test: train_sets and the validation items
+
+    def graph_sets(self) -> UserItemSets:
+        """The train graph G's own edges per user (``train_sets`` less any held-back edges)."""
+        return UserItemSets.from_pairs(
+            self.train.users.numpy(), self.train.items.numpy(), self.n_users, self.n_items
+        )
 
     @classmethod
     def from_frame(
@@ -76,18 +84,26 @@ class SplitData:
         n_users = n_users or int(table["user_id"].max()) + 1
         n_items = n_items or int(table["item_id"].max()) + 1
         splits = {}
-        for name in ("train", "valid", "test"):
+        for name in ("train", "valid", "test", "hidden"):
             part = table.filter(table["split"] == name)
-            splits[name] = (part["user_id"].to_numpy(), part["item_id"].to_numpy())
+            if part.height or name != "hidden":
+                splits[name] = (part["user_id"].to_numpy(), part["item_id"].to_numpy())
         return cls.from_splits(splits, n_users, n_items)
 
     @classmethod
     def from_splits(
         cls, splits: dict[str, tuple[np.ndarray, np.ndarray]], n_users: int, n_items: int
     ) -> SplitData:
-        """From (user ids, item ids) arrays per split name ``train``/``valid``/``test``."""
+        """From (user ids, item ids) arrays per split name ``train``/``valid``/``test`` (and ``hidden``, the
+        held-back edges of a -hideNN partition: in no graph, only in the evaluation masks)."""
         users, items = ({k: np.asarray(v[j], dtype=np.int64) for k, v in splits.items()} for j in (0, 1))
-        train_sets = UserItemSets.from_pairs(users["train"], items["train"], n_users, n_items)
+        seen = ("train", "hidden") if "hidden" in splits else ("train",)
+        train_sets = UserItemSets.from_pairs(
+            np.concatenate([users[k] for k in seen]),
+            np.concatenate([items[k] for k in seen]),
+            n_users,
+            n_items,
+        )
         valid = UserItemSets.from_pairs(users["valid"], items["valid"], n_users, n_items)
         return cls(
             n_users,

@@ -29,6 +29,9 @@ LOCAL_JUDGE_BATCH = (
 )
 
 
+JUDGE_BACKENDS = ("local", "openai", "openai-batch", "simulated", "semantic")
+
+
 class LLMResource(dg.ConfigurableResource):
     """``local`` backends (MiniLM, llama.cpp judge) unless an OpenAI-compatible endpoint is configured.
 
@@ -50,6 +53,10 @@ class LLMResource(dg.ConfigurableResource):
     # the 0.5B model: on real candidate pairs neither embedded judge beats chance measurably, and the 0.5B is
     # 1.7–1.8× faster (docs/benchmarks.md §10); LLMHNI_LOCAL_JUDGE=qwen2.5-coder-1.5b picks the larger one
     local_judge_model: str = os.environ.get("LLMHNI_LOCAL_JUDGE", "qwen2.5-coder-0.5b")
+    # LLMHNI_JUDGE_BACKEND=simulated: a judge of known quality on a partition with planted truth (-hideNN,
+    # -noiseNN), its AUC against that truth this target; the seed draws which pairs it gets right
+    simulated_auc: float = float(os.environ.get("LLMHNI_SIMULATED_AUC", "0.8"))
+    simulated_seed: int = int(os.environ.get("LLMHNI_SIMULATED_SEED", "2026"))
     max_in_flight: int = 8
     timeout_s: float = 60.0
     max_attempts: int = 6
@@ -90,8 +97,16 @@ class LLMResource(dg.ConfigurableResource):
 
             model = JUDGE_MODELS[self.local_judge_model]
             return LlamaCppJudge(installed_gguf(model, self.models_dir), model.name)
+        if self.judge_backend == "simulated":  # bound to the partition's pairs by llm_logical_scores
+            from llmhni_pipeline.denoise.pair_judges import SimulatedJudge
+
+            return SimulatedJudge(self.simulated_auc, self.simulated_seed)
+        if self.judge_backend == "semantic":
+            from llmhni_pipeline.denoise.pair_judges import SemanticJudge
+
+            return SemanticJudge()
         raise ValueError(
-            f"judge_backend must be 'local', 'openai' or 'openai-batch', not {self.judge_backend!r}"
+            f"judge_backend must be one of {', '.join(JUDGE_BACKENDS)}, not {self.judge_backend!r}"
         )
 
     @property

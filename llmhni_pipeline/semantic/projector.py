@@ -50,20 +50,75 @@ def edge_relevance(
     return cos, known
 
 
+def quantile_position(sorted_ref: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """Where each value falls among ``sorted_ref`` as a quantile level in [0, 1], the inverse of
+    ``torch.quantile``'s linear interpolation: the k-th smallest reference value (0-based, the first of any ties)
+    is at k / (n − 1), values between two are interpolated, values outside are 0 or 1. So ``values ≤
+    torch.quantile(ref, q)`` exactly where the position is at most ``q``."""
+    n = len(sorted_ref)
+    if n == 1:
+        return (values > sorted_ref[0]).to(values.dtype)
+    left = torch.searchsorted(sorted_ref, values)  # reference values strictly below
+    below = (left - 1).clamp(0, n - 1)
+    above = left.clamp(0, n - 1)
+    exact = sorted_ref[above] == values
+    gap = sorted_ref[above] - sorted_ref[below]
+    frac = torch.where(gap > 0, (values - sorted_ref[below]) / gap.clamp_min(1e-12), torch.zeros_like(values))
+    position = torch.where(exact, left.to(values.dtype), below.to(values.dtype) + frac) / (n - 1)
+    position = torch.where(left == 0, torch.zeros_like(position), position)
+    return torch.where(left >= n, torch.ones_like(position), position)
+
+
+def relevance_margin(
+    user_vec: torch.Tensor,
+    item_vec: torch.Tensor,
+    users: torch.Tensor,
+    items: torch.Tensor,
+    reference: InteractionGraph,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Module 1's semantic relevance of each (user, item) pair on a judge's scale: 2·F(cos) − 1 ∈ [−1, 1], where F
+    is the pair's quantile level among the cosines of ``reference``'s edges (G's training edges, those with vectors
+    on both sides; ``quantile_position``). A pair as related as G's median edge scores 0, one above three quarters
+    of them 0.5 (High at the judge's fixed threshold). Also whether both sides have a vector (NaN where not). The
+    free semantic judge and the semantic prune both read this: one judgment at two coverages, the candidate pairs
+    and every edge."""
+    position, known = relevance_position(user_vec, item_vec, users, items, reference)
+    return 2 * position - 1, known
+
+
+def relevance_position(
+    user_vec: torch.Tensor,
+    item_vec: torch.Tensor,
+    users: torch.Tensor,
+    items: torch.Tensor,
+    reference: InteractionGraph,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``relevance_margin``'s F: each pair's quantile level among the reference edges' cosines (NaN without
+    vectors), and whether both sides have a vector."""
+    cos, known = edge_relevance(user_vec, item_vec, users, items)
+    ref_cos, ref_known = edge_relevance(user_vec, item_vec, reference.users, reference.items)
+    ref = torch.sort(ref_cos[ref_known]).values
+    if not len(ref):
+        return torch.full_like(cos, float("nan")), torch.zeros_like(known)
+    return torch.where(known, quantile_position(ref, cos), torch.full_like(cos, float("nan"))), known
+
+
 def least_related_pruned(
     graph: InteractionGraph, user_vec: torch.Tensor, item_vec: torch.Tensor, share: float
 ) -> InteractionGraph:
-    """``graph`` without the ``share`` of its edges whose user and item vectors are least related (cosine, a global
-    quantile); edges where either side has no vector (zeros) are kept. On amazon-book-llard-noise10 the projected
-    cosine picks the injected edges with AUC 0.85 (docs/results.md §12)."""
+    """``graph`` without the ``share`` of its edges whose user and item vectors are least related: those whose
+    ``relevance_margin`` against the graph's own edges is at most 2·share − 1, i.e. whose cosine is at most the
+    ``share`` quantile (the semantic judge applied to every edge); edges where either side has no vector (zeros)
+    are kept. On amazon-book-llard-noise10 the projected
+    cosine picks the injected edges with AUC 0.85 (docs/results.md §3)."""
     if not 0.0 <= share < 1.0:
         raise ValueError(f"share must be in [0, 1), not {share}")
     if share == 0.0:
         return graph
-    cos, known = edge_relevance(user_vec, item_vec, graph.users, graph.items)
+    position, known = relevance_position(user_vec, item_vec, graph.users, graph.items, graph)
     if not known.any():
         return graph
-    drop = known & (cos <= torch.quantile(cos[known], share))
+    drop = known & (position <= share)
     return InteractionGraph(graph.users[~drop], graph.items[~drop], graph.n_users, graph.n_items)
 
 

@@ -3,7 +3,9 @@ for the partition again, two rounds later the stage finishes from the cache with
 
 import dagster as dg
 
+from llmhni_pipeline.assets.aligned_projector import aligned_projector
 from llmhni_pipeline.assets.candidate_pairs import candidate_pairs
+from llmhni_pipeline.assets.llm_embeddings import llm_embeddings
 from llmhni_pipeline.assets.llm_logical_scores import llm_logical_scores
 from llmhni_pipeline.assets.raw_interactions import raw_interactions
 from llmhni_pipeline.assets.text_profiles import text_profiles
@@ -15,13 +17,14 @@ from llmhni_pipeline_tests.denoise.test_trial import _partition, write_tables
 from llmhni_pipeline_tests.llm.fake_openai import FakeOpenAI
 
 
-def _run(lake, instance, llm):
+def _run(lake, instance, llm, coverage="full"):
     return dg.materialize(
-        [raw_interactions, text_profiles, candidate_pairs, llm_logical_scores],
+        [raw_interactions, text_profiles, llm_embeddings, aligned_projector, candidate_pairs, llm_logical_scores],
         selection=[llm_logical_scores],
         partition_key="shop",
         instance=instance,
         resources={**build_resources(str(lake)), "llm": llm},
+        run_config={"ops": {"llm_logical_scores": {"config": {"coverage": coverage}}}},
         raise_on_error=False,
     )
 

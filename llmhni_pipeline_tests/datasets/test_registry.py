@@ -52,3 +52,16 @@ def test_incoming_folders_that_cannot_be_datasets_are_reported_with_the_reason(t
     assert main(["datasets"]) == 0
     out = capsys.readouterr().out
     assert "incoming: shop" in out and "not a dataset: incoming/My Shop: " in out
+
+
+def test_hidden_and_noisy_suffixes_combine_in_one_order(tmp_path):
+    spec = parse_dataset_key("amazon-book-llard-hide10-noise20", tmp_path)
+    assert (spec.protocol, spec.hide_ratio, spec.noise_ratio) == (Protocol.LLARD, 0.10, 0.20)
+    assert spec.planted_truth and not spec.is_clean
+    hidden = parse_dataset_key("ml-100k-hide05", tmp_path)
+    assert (hidden.hide_ratio, hidden.noise_ratio, hidden.planted_truth) == (0.05, 0.0, True)
+    assert parse_dataset_key("ml-100k", tmp_path).is_clean
+    with pytest.raises(DatasetError, match="hidden share 0.07 is not one of"):
+        parse_dataset_key("ml-100k-hide07", tmp_path)
+    with pytest.raises(DatasetError, match="before -noiseNN: ml-100k-hide10-noise05"):
+        parse_dataset_key("ml-100k-noise05-hide10", tmp_path)

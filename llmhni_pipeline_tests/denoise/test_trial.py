@@ -54,10 +54,12 @@ def _partition(n_users: int = 60, noisy: bool = False):
 
 def write_tables(lake: Path, key: str, interactions, candidates, profiles) -> Path:
     """The partition's raw_interactions, candidate_pairs and text_profiles, as the stages would have left them."""
+    no_vectors = pl.DataFrame(schema={"entity": pl.String, "id": pl.Int32, "vector": pl.List(pl.Float32)})
     for name, frame in (
         ("raw_interactions", interactions),
         ("candidate_pairs", candidates),
         ("text_profiles", profiles),
+        ("aligned_projector", no_vectors),
     ):
         table_path(lake, name, key).parent.mkdir(parents=True)
         frame.write_parquet(table_path(lake, name, key))
