@@ -84,14 +84,18 @@ def emit(record: dict[str, object], rows: list[dict[str, object]]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("mode", choices=["quiet", "methods", "shared", "child"])
     parser.add_argument("bundle")
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--method", default="lightgcn")
-    parser.add_argument("--methods", nargs="+", default=["lightgcn", "wbpr", "tce", "bod", "sgl", "simgcl", "xsimgcl"])
+    parser.add_argument(
+        "--methods", nargs="+", default=["lightgcn", "wbpr", "tce", "bod", "sgl", "simgcl", "xsimgcl"]
+    )
     parser.add_argument(
         "--pairs",
         nargs="+",
@@ -111,11 +115,28 @@ def main() -> None:
     if args.mode == "methods":
         for method in args.methods:
             for setting in args.settings:
-                emit({"mode": "quiet", "method": method, "setting": setting, **result(start(setting, args.bundle, method, args.epochs))}, rows)
+                emit(
+                    {
+                        "mode": "quiet",
+                        "method": method,
+                        "setting": setting,
+                        **result(start(setting, args.bundle, method, args.epochs)),
+                    },
+                    rows,
+                )
     for r in range(args.rounds if args.mode != "methods" else 0):
         if args.mode == "quiet":
             for setting in args.settings:
-                emit({"mode": "quiet", "method": args.method, "setting": setting, "round": r, **result(start(setting, args.bundle, args.method, args.epochs))}, rows)
+                emit(
+                    {
+                        "mode": "quiet",
+                        "method": args.method,
+                        "setting": setting,
+                        "round": r,
+                        **result(start(setting, args.bundle, args.method, args.epochs)),
+                    },
+                    rows,
+                )
             continue
         for pair in args.pairs:  # A's epochs while B trains the whole time, then B's while A does
             settings = pair.split("+")
@@ -127,14 +148,29 @@ def main() -> None:
                 finally:
                     background.kill()
                     background.wait()
-                emit({"mode": f"beside {neighbour}", "method": args.method, "setting": measured, "round": r, **record}, rows)
+                emit(
+                    {
+                        "mode": f"beside {neighbour}",
+                        "method": args.method,
+                        "setting": measured,
+                        "round": r,
+                        **record,
+                    },
+                    rows,
+                )
                 if measured == neighbour:
                     break
     print("\n| mode | method | setting | s per epoch (each measurement) | mean |\n|---|---|---|---|---|")
     keys = dict.fromkeys((row["mode"], row["method"], row["setting"]) for row in rows)
     for mode, method, setting in keys:
-        values = [row["seconds_per_epoch"] for row in rows if (row["mode"], row["method"], row["setting"]) == (mode, method, setting)]
-        print(f"| {mode} | {method} | {setting} | {', '.join(f'{v:.2f}' for v in values)} | {statistics.mean(values):.2f} |")
+        values = [
+            row["seconds_per_epoch"]
+            for row in rows
+            if (row["mode"], row["method"], row["setting"]) == (mode, method, setting)
+        ]
+        print(
+            f"| {mode} | {method} | {setting} | {', '.join(f'{v:.2f}' for v in values)} | {statistics.mean(values):.2f} |"
+        )
 
 
 if __name__ == "__main__":

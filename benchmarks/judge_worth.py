@@ -50,7 +50,15 @@ PREPARE_CONFIG = {  # the stages before the judge at their defaults; the judge a
 def materialize(dataset: str, select: str, config: dict, env: dict[str, str]) -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
         json.dump({"ops": config}, f)  # JSON is YAML
-    cmd = [str(Path(sys.executable).with_name("llmhni")), "materialize", dataset, "--select", select, "--config", f.name]
+    cmd = [
+        str(Path(sys.executable).with_name("llmhni")),
+        "materialize",
+        dataset,
+        "--select",
+        select,
+        "--config",
+        f.name,
+    ]
     done = subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True)
     os.unlink(f.name)
     if done.returncode:
@@ -72,7 +80,9 @@ def gprime_edits(dataset: str) -> tuple[dict[str, torch.Tensor], dict[str, objec
     raw = pl.read_parquet(table_path(lake, "raw_interactions", dataset))
 
     def edges(frame: pl.DataFrame) -> torch.Tensor:
-        return torch.stack([torch.from_numpy(frame[c].to_numpy().astype("int32")) for c in ("user_id", "item_id")])
+        return torch.stack(
+            [torch.from_numpy(frame[c].to_numpy().astype("int32")) for c in ("user_id", "item_id")]
+        )
 
     quality = judge_quality(scores, raw)
     meta = {
@@ -112,17 +122,22 @@ def prepare(args: argparse.Namespace) -> None:
             materialize(dataset, select, {**PREPARE_CONFIG, "augmented_graph": {"config": RULES[rule]}}, env)
             variants[name], meta[name] = gprime_edits(dataset)
             print(
-                f"{name}: {json.dumps(meta[name])} ({time.perf_counter() - started:.0f} s since start)", flush=True
+                f"{name}: {json.dumps(meta[name])} ({time.perf_counter() - started:.0f} s since start)",
+                flush=True,
             )
     bundle_path = pack(dataset, Path(args.out))
     bundle = torch.load(bundle_path, weights_only=True)
-    bundle.pop("text", None)  # the raw LLM vectors only serve the "raw" sampler; the curve trains LLMHNI's default
+    bundle.pop(
+        "text", None
+    )  # the raw LLM vectors only serve the "raw" sampler; the curve trains LLMHNI's default
     bundle.pop("augmented", None)  # the lake's last G′: the variants below are the ones that count
     bundle["gprimes"] = variants
     bundle["gprime_meta"] = json.dumps(meta)
     torch.save(bundle, bundle_path)
     size = bundle_path.stat().st_size / 2**20
-    print(f"{bundle_path}: {len(variants)} G′ variants ({size:.1f} MiB), {time.perf_counter() - started:.0f} s")
+    print(
+        f"{bundle_path}: {len(variants)} G′ variants ({size:.1f} MiB), {time.perf_counter() - started:.0f} s"
+    )
 
 
 def _points(rows: list[dict], metric: str) -> dict[str, float]:
@@ -133,14 +148,22 @@ def _points(rows: list[dict], metric: str) -> dict[str, float]:
 
 
 def summary(args: argparse.Namespace) -> None:
-    rows = [json.loads(line) for path in args.records for line in Path(path).read_text().splitlines() if line.strip()]
+    rows = [
+        json.loads(line)
+        for path in args.records
+        for line in Path(path).read_text().splitlines()
+        if line.strip()
+    ]
     rows = [r for r in rows if r.get("arm") == args.arm and "test_recall@20" in r]
     bundles = {}
     for path in args.bundles:
         b = torch.load(path, weights_only=True)
         bundles[b["dataset"]] = json.loads(b["gprime_meta"])
     curves: dict[str, dict[str, dict]] = {}
-    table = ["| partition | rule | judge AUC (target / measured) | removed / added | seeds | test R@20 | Δ vs G′ = G | z | test N@10 |", "|---|---|---|---|---|---|---|---|---|"]
+    table = [
+        "| partition | rule | judge AUC (target / measured) | removed / added | seeds | test R@20 | Δ vs G′ = G | z | test N@10 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for dataset, meta in sorted(bundles.items()):
         base = [r for r in rows if r["dataset"] == dataset and not r.get("gprime")]
         if not base:
@@ -164,7 +187,11 @@ def summary(args: argparse.Namespace) -> None:
                     continue
                 p = {k: _points(runs, f"test_{k}") for k in ("recall@20", "ndcg@10")}
                 r20, base20 = p["recall@20"], g["recall@20"]
-                se = math.sqrt(r20["sd"] ** 2 / r20["n"] + base20["sd"] ** 2 / base20["n"]) if r20["n"] > 1 else float("nan")
+                se = (
+                    math.sqrt(r20["sd"] ** 2 / r20["n"] + base20["sd"] ** 2 / base20["n"])
+                    if r20["n"] > 1
+                    else float("nan")
+                )
                 diff = r20["mean"] - base20["mean"]
                 z = diff / se if se and se == se and se > 0 else (0.0 if diff == 0 else float("nan"))
                 point = {
@@ -192,9 +219,15 @@ def summary(args: argparse.Namespace) -> None:
             simulated = sorted((p for p in points if p["target"] is not None), key=lambda p: p["target"])
             above = [p["target"] for p in simulated if p["z"] == p["z"] and p["z"] > 2]
             # break-even: the lowest AUC from which on every measured point beats G′ = G by 2 SE
-            even = next((p["target"] for k, p in enumerate(simulated) if all(q["z"] > 2 for q in simulated[k:])), None)
+            even = next(
+                (p["target"] for k, p in enumerate(simulated) if all(q["z"] > 2 for q in simulated[k:])), None
+            )
             curves.setdefault(dataset, {})[rule] = {
-                "base": {"r20": g["recall@20"]["mean"], "r20_sd": g["recall@20"]["sd"], "n10": g["ndcg@10"]["mean"]},
+                "base": {
+                    "r20": g["recall@20"]["mean"],
+                    "r20_sd": g["recall@20"]["sd"],
+                    "n10": g["ndcg@10"]["mean"],
+                },
                 "points": simulated,
                 "semantic": next((p for p in points if p["target"] is None), None),
                 "break_even_auc": even,
@@ -207,7 +240,12 @@ def summary(args: argparse.Namespace) -> None:
     if args.png:
         plot(curves, Path(args.png))
     if args.json:
-        evens = [c["break_even_auc"] for rules in curves.values() for rule, c in rules.items() if rule == args.default_rule]
+        evens = [
+            c["break_even_auc"]
+            for rules in curves.values()
+            for rule, c in rules.items()
+            if rule == args.default_rule
+        ]
         default = max((e for e in evens if e is not None), default=None)
         out = {
             "status": "measured",
@@ -217,10 +255,20 @@ def summary(args: argparse.Namespace) -> None:
             # the most demanding break-even over the partitions (none reached: a judge must be perfect)
             "default_break_even_auc": default if default is not None else 1.0,
             "curves": {
-                d: {r: {"break_even_auc": c["break_even_auc"], "points": [
-                    {"auc": p["target"], "gain": round(p["gain"], 5), "z": round(p["z"], 2) if p["z"] == p["z"] else None}
-                    for p in c["points"]
-                ]} for r, c in rules.items()}
+                d: {
+                    r: {
+                        "break_even_auc": c["break_even_auc"],
+                        "points": [
+                            {
+                                "auc": p["target"],
+                                "gain": round(p["gain"], 5),
+                                "z": round(p["z"], 2) if p["z"] == p["z"] else None,
+                            }
+                            for p in c["points"]
+                        ],
+                    }
+                    for r, c in rules.items()
+                }
                 for d, rules in curves.items()
             },
         }
@@ -249,7 +297,14 @@ def plot(curves: dict, path: Path) -> None:
                 ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=f"rule: {rule}")
                 if c.get("semantic") and c["semantic"].get("auc") is not None:
                     s = c["semantic"]
-                    ax.plot([s["auc"]], [s[metric]], marker="*", markersize=12, linestyle="none", label=f"semantic judge ({rule})")
+                    ax.plot(
+                        [s["auc"]],
+                        [s[metric]],
+                        marker="*",
+                        markersize=12,
+                        linestyle="none",
+                        label=f"semantic judge ({rule})",
+                    )
             base = next(iter(curves[dataset].values()))["base"]
             ax.axhline(base[metric], color="grey", linestyle="--", label="G′ = G")
             ax.set_title(dataset if row == 0 else "")
@@ -265,7 +320,9 @@ def plot(curves: dict, path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("prepare", help="G′ of simulated judges (and the semantic one) through the pipeline")
     p.add_argument("dataset")

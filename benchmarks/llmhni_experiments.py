@@ -340,6 +340,7 @@ def summary(rows: list[dict[str, Any]], header: str) -> str:
         "| dataset | arm | backbone | init | lr | params | seeds | best epochs | valid R@20 | R@20 | N@10 | R@10 | N@20 | s/epoch |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+
     def key(r):
         return (r["dataset"] + (f"::{r['gprime']}" if r.get("gprime") else ""), r["arm"])
 

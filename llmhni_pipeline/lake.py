@@ -53,9 +53,28 @@ def source(path: LakePath) -> str | Path:
     return str(path) if is_remote(path) else path
 
 
+FETCH_COMMAND = "llmhni fetch rlmrec"
+
+
+def rlmrec_dir(lake_dir: LakePath) -> Path:
+    """Where ``llmhni fetch rlmrec`` puts the RLMRec-format files: ``<lake>/raw/rlmrec`` beside a local lake,
+    ``~/.cache/llmhni/rlmrec`` beside an object-store lake (the loaders read local files)."""
+    if is_remote(lake_dir):
+        return Path.home() / ".cache" / "llmhni" / "rlmrec"
+    return raw_dir(lake_dir) / "rlmrec"
+
+
 def default_shared_data_dir() -> Path:
-    """Folder holding the RLMRec-format datasets: ``$LLMHNI_SHARED_DATA_DIR`` or ``../shared/data``."""
-    return Path(os.environ.get(SHARED_DATA_ENV) or PROJECT_ROOT.parent / "shared" / "data").resolve()
+    """Folder holding the RLMRec-format datasets: ``$LLMHNI_SHARED_DATA_DIR`` (a copy already on disk), else what
+    ``llmhni fetch rlmrec`` fetched into the lake's raw area, else a workplace copy at ``../shared/data``; where
+    there is none yet, the fetch's folder (so errors name where the data would go)."""
+    if os.environ.get(SHARED_DATA_ENV):
+        return Path(os.environ[SHARED_DATA_ENV]).resolve()
+    fetched = rlmrec_dir(default_lake_dir())
+    if fetched.is_dir() and any(fetched.iterdir()):
+        return fetched
+    workplace = (PROJECT_ROOT.parent / "shared" / "data").resolve()
+    return workplace if workplace.is_dir() else fetched
 
 
 MODEL_DIR_ENV = "LLMHNI_MODEL_DIR"

@@ -60,8 +60,12 @@ def test_a_users_own_setting_is_never_overridden():
 
 def test_the_cli_trains_with_the_short_spin(tmp_path: Path, lake: Path):
     """The real entry point, a real run: what libgomp initialised with when the run's torch loaded."""
-    write_incoming(lake, "shop", "user_id,item_id\n" + "".join(f"{u},{i}\n" for u in range(6) for i in range(8)))
+    write_incoming(
+        lake, "shop", "user_id,item_id\n" + "".join(f"{u},{i}\n" for u in range(6) for i in range(8))
+    )
     env = _env(LLMHNI_LAKE_DIR=str(lake), DAGSTER_HOME=str(tmp_path))
-    done = materialize_backbone(tmp_path, env, "ops:\n  pretrained_recommender:\n    config:\n      epochs: 1\n")
+    done = materialize_backbone(
+        tmp_path, env, "ops:\n  pretrained_recommender:\n    config:\n      epochs: 1\n"
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert libgomp_settings(done.stderr)["spin"] == DEFAULT_SPIN_COUNT

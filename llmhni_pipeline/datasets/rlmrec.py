@@ -41,7 +41,11 @@ def load_rlmrec_splits(folder: Path) -> tuple[pl.DataFrame, int, int]:
     silently change the protocol.
     """
     if not folder.is_dir():
-        raise DatasetError(folder, "dataset folder does not exist (set LLMHNI_SHARED_DATA_DIR)")
+        raise DatasetError(
+            folder,
+            "dataset folder does not exist: run `llmhni fetch rlmrec` to download it (pinned and hash-checked), "
+            "or set LLMHNI_SHARED_DATA_DIR to a copy already on disk",
+        )
     train_path = folder / SPLIT_FILES["train"]
     if not train_path.is_file():
         present = ", ".join(sorted(p.name for p in folder.glob("*_mat.pkl"))) or "none"

@@ -123,7 +123,9 @@ class TrialReport:
                 f"{b.question.name}: {b.question.description} | {b.pairs} ({b.true_cases}) | "
                 f"{b.sample_base_rate:.3f} / {b.partition_base_rate:.3f} | {_ci(b.judge_auc)} | {_ci(b.recommender_auc)}"
             )
-        out.append(f"the judge's worth, AUC over {' and '.join(self.gate_questions)} [95% CI]: {_ci(self.judge_auc)}")
+        out.append(
+            f"the judge's worth, AUC over {' and '.join(self.gate_questions)} [95% CI]: {_ci(self.judge_auc)}"
+        )
         out.append(
             f"{self.judged_pairs} pairs judged with {self.prompts} prompts; full coverage of "
             f"{self.pairs_in_partition:,} pairs: about {self.projected_prompts:,} prompts, "

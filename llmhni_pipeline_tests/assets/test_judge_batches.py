@@ -19,7 +19,14 @@ from llmhni_pipeline_tests.llm.fake_openai import FakeOpenAI
 
 def _run(lake, instance, llm, coverage="full"):
     return dg.materialize(
-        [raw_interactions, text_profiles, llm_embeddings, aligned_projector, candidate_pairs, llm_logical_scores],
+        [
+            raw_interactions,
+            text_profiles,
+            llm_embeddings,
+            aligned_projector,
+            candidate_pairs,
+            llm_logical_scores,
+        ],
         selection=[llm_logical_scores],
         partition_key="shop",
         instance=instance,

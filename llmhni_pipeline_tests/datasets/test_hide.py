@@ -10,17 +10,17 @@ from llmhni_pipeline.recsys.data import SplitData
 KEY = ["user_id", "item_id"]
 
 
-def _build(lake, shared_data, key):
-    return build_raw_interactions(parse_dataset_key(key, lake), lake, shared_data).interactions
+def _build(lake, data_dir, key):
+    return build_raw_interactions(parse_dataset_key(key, lake), lake, data_dir).interactions
 
 
 def _pairs(table, split):
     return table.filter(pl.col("split") == split).select(KEY).sort(KEY)
 
 
-def test_hidden_edges_are_train_edges_held_back_and_nothing_else_moves(lake, shared_data):
-    clean = _build(lake, shared_data, "ml-100k")
-    hidden = _build(lake, shared_data, "ml-100k-hide10")
+def test_hidden_edges_are_train_edges_held_back_and_nothing_else_moves(lake, data_dir):
+    clean = _build(lake, data_dir, "ml-100k")
+    hidden = _build(lake, data_dir, "ml-100k-hide10")
     held = _pairs(hidden, HIDDEN)
     # exactly the clean partition's train edges, split between G and the held-back ones
     assert pl.concat([_pairs(hidden, "train"), held]).sort(KEY).equals(_pairs(clean, "train"))
@@ -35,15 +35,17 @@ def test_hidden_edges_are_train_edges_held_back_and_nothing_else_moves(lake, sha
     assert per_user["train"].min() >= 1  # every user keeps part of its history in G
     assert not hidden["is_injected"].any()
     # seeded: the same key gives the same edges
-    assert _build(lake, shared_data, "ml-100k-hide10").equals(hidden)
+    assert _build(lake, data_dir, "ml-100k-hide10").equals(hidden)
 
 
-def test_hidden_edges_are_masked_at_evaluation_but_in_no_graph(lake, shared_data):
-    table = _build(lake, shared_data, "ml-100k-hide10-noise10")
+def test_hidden_edges_are_masked_at_evaluation_but_in_no_graph(lake, data_dir):
+    table = _build(lake, data_dir, "ml-100k-hide10-noise10")
     data = SplitData.from_frame(table)
     held = table.filter(pl.col("split") == HIDDEN)
     train = table.filter(pl.col("split") == "train")
-    assert data.train.n_edges == train.height  # G: the train split, injected edges included, held-back ones not
+    assert (
+        data.train.n_edges == train.height
+    )  # G: the train split, injected edges included, held-back ones not
     assert data.graph_sets().nnz == train.height
     assert data.train_sets.nnz == train.height + held.height  # masked when scoring validation, as in ml-100k
     assert held.join(table.filter(pl.col("is_injected")).select(KEY), on=KEY).height == 0

@@ -62,8 +62,8 @@ def test_steam_without_train_split_says_so(lake, shared_data):
     assert err.value.path.name == "trn_mat.pkl"
 
 
-def test_movielens_is_binarised_split_and_contiguous(lake, shared_data):
-    result, spec = _build("ml-100k", lake, shared_data)
+def test_movielens_is_binarised_split_and_contiguous(lake, data_dir):
+    result, spec = _build("ml-100k", lake, data_dir)
     assert result.interactions.height == 55_375  # ratings >= 4
     summary = summarize(result, spec)
     assert summary["users_without_train"] == 0
@@ -72,10 +72,10 @@ def test_movielens_is_binarised_split_and_contiguous(lake, shared_data):
     assert toy_story["id"][0] == 0  # numeric raw ids keep numeric order
 
 
-def _rlmrec_copy(tmp_path, shared_data, name="bad"):
+def _rlmrec_copy(tmp_path, data_dir, name="bad"):
     folder = tmp_path / "shared" / name
     folder.mkdir(parents=True)
-    for f in (shared_data / "amazon").iterdir():
+    for f in (data_dir / "amazon").iterdir():
         if f.is_file():
             (folder / f.name).symlink_to(f)
     return folder
@@ -140,14 +140,14 @@ def test_bad_rlmrec_files(tmp_path, lake, shared_data, case, problem, monkeypatc
         ("notes.txt", "nothing", "no interactions.parquet or interactions.csv"),
     ],
 )
-def test_bad_incoming_files(lake, shared_data, filename, text, problem):
+def test_bad_incoming_files(lake, data_dir, filename, text, problem):
     folder = write_incoming(lake, "shop", text, filename)
     with pytest.raises(DatasetError, match=problem) as err:
-        build_raw_interactions(parse_dataset_key("shop", lake), lake, shared_data)
+        build_raw_interactions(parse_dataset_key("shop", lake), lake, data_dir)
     assert str(folder) in str(err.value)
 
 
-def test_incoming_parquet_with_string_ids_and_given_split(lake, shared_data):
+def test_incoming_parquet_with_string_ids_and_given_split(lake, data_dir):
     folder = lake / "incoming" / "shop"
     folder.mkdir(parents=True)
     pl.DataFrame(
@@ -157,35 +157,35 @@ def test_incoming_parquet_with_string_ids_and_given_split(lake, shared_data):
             "split": ["train", "test", "train", "valid"],
         }
     ).write_parquet(folder / "interactions.parquet")
-    result, _ = _build("shop", lake, shared_data)
+    result, _ = _build("shop", lake, data_dir)
     assert _counts(result) == {"train": 2, "valid": 1, "test": 1}
     assert (result.n_users, result.n_items) == (2, 3)
 
 
-def test_incoming_parquet_float_ids_are_rejected(lake, shared_data):
+def test_incoming_parquet_float_ids_are_rejected(lake, data_dir):
     folder = lake / "incoming" / "shop"
     folder.mkdir(parents=True)
     pl.DataFrame({"user_id": [1.5, 2.5], "item_id": [1, 2]}).write_parquet(folder / "interactions.parquet")
     with pytest.raises(DatasetError, match="ids must be integers or strings"):
-        _build("shop", lake, shared_data)
+        _build("shop", lake, data_dir)
 
 
-def test_csv_ids_keep_leading_zeros_and_lose_surrounding_spaces(lake, shared_data):
+def test_csv_ids_keep_leading_zeros_and_lose_surrounding_spaces(lake, data_dir):
     rows = (
         "user_id,item_id,split\n07,0002005018,train\n7,2005018,train\n 07 ,2005018 ,test\n7,0002005018,test\n"
     )
     write_incoming(lake, "shop", rows)
-    result, _ = _build("shop", lake, shared_data)
+    result, _ = _build("shop", lake, data_dir)
     raw_users = set(result.id_mappings.filter(pl.col("entity") == "user")["raw_id"])
     raw_items = set(result.id_mappings.filter(pl.col("entity") == "item")["raw_id"])
     assert raw_users == {"07", "7"} and raw_items == {"0002005018", "2005018"}
 
 
-def test_two_sources_for_one_table_are_an_error(lake, shared_data):
+def test_two_sources_for_one_table_are_an_error(lake, data_dir):
     folder = write_incoming(lake, "shop", "user_id,item_id\n1,2\n")
     pl.DataFrame({"user_id": [1], "item_id": [2]}).write_parquet(folder / "interactions.parquet")
     with pytest.raises(DatasetError, match="both interactions.parquet and interactions.csv exist"):
-        _build("shop", lake, shared_data)
+        _build("shop", lake, data_dir)
 
 
 @pytest.mark.parametrize(
@@ -195,10 +195,10 @@ def test_two_sources_for_one_table_are_an_error(lake, shared_data):
         ("user_id,item_id,split\n1,2,train\n2,3,train\n", "no test interaction after the split"),
     ],
 )
-def test_datasets_too_small_to_train_are_rejected_at_stage_0(lake, shared_data, text, problem):
+def test_datasets_too_small_to_train_are_rejected_at_stage_0(lake, data_dir, text, problem):
     folder = write_incoming(lake, "shop", text)
     with pytest.raises(DatasetError, match=problem) as err:
-        _build("shop", lake, shared_data)
+        _build("shop", lake, data_dir)
     assert str(folder / "interactions.csv") in str(err.value)
 
 
@@ -213,24 +213,24 @@ def test_datasets_too_small_to_train_are_rejected_at_stage_0(lake, shared_data, 
         ("user_id,item_id\n1,2\n2,a\tb\n", r"'item_id' has 1 id\(s\) with a control character"),
     ],
 )
-def test_ids_are_bounded_and_free_of_control_characters(lake, shared_data, text, problem):
+def test_ids_are_bounded_and_free_of_control_characters(lake, data_dir, text, problem):
     folder = write_incoming(lake, "shop", text)
     with pytest.raises(DatasetError, match=problem) as err:
-        _build("shop", lake, shared_data)
+        _build("shop", lake, data_dir)
     assert str(folder / "interactions.csv") in str(err.value)
 
 
-def test_the_id_bound_is_configurable_and_exact(lake, shared_data, monkeypatch):
+def test_the_id_bound_is_configurable_and_exact(lake, data_dir, monkeypatch):
     rows = "user_id,item_id,split\n" + "".join(
         f"{'u' * 20}{u},{i},{s}\n" for u in range(2) for i, s in ((1, "train"), (2, "test"))
     )
     write_incoming(lake, "shop", rows)
     monkeypatch.setenv("LLMHNI_MAX_ID_CHARS", "21")  # the ids are exactly 21 characters: accepted
-    result, _ = _build("shop", lake, shared_data)
+    result, _ = _build("shop", lake, data_dir)
     assert result.n_users == 2
     monkeypatch.setenv("LLMHNI_MAX_ID_CHARS", "20")
     with pytest.raises(DatasetError, match="longer than 20 characters"):
-        _build("shop", lake, shared_data)
+        _build("shop", lake, data_dir)
     monkeypatch.setenv("LLMHNI_MAX_ID_CHARS", "lots")
     with pytest.raises(DatasetError, match="LLMHNI_MAX_ID_CHARS: must be a positive whole number"):
-        _build("shop", lake, shared_data)
+        _build("shop", lake, data_dir)

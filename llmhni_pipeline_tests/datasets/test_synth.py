@@ -22,7 +22,7 @@ def test_amazon_books_shape_at_its_size_and_a_seeded_draw():
     assert not synthesize(1_000, seed=7)[0].equals(synthesize(1_000, seed=8)[0])
 
 
-def test_the_cli_writes_an_incoming_dataset_stage_0_reads(tmp_path, monkeypatch, capsys, shared_data):
+def test_the_cli_writes_an_incoming_dataset_stage_0_reads(tmp_path, monkeypatch, capsys, data_dir):
     lake = tmp_path / "lake"
     monkeypatch.setenv("LLMHNI_LAKE_DIR", str(lake))
     assert main(["datasets", "synth", "synth-5k", "--interactions", "5000"]) == 0
@@ -32,7 +32,7 @@ def test_the_cli_writes_an_incoming_dataset_stage_0_reads(tmp_path, monkeypatch,
     )
     folder = lake / "incoming" / "synth-5k"
     assert "metrics mean nothing" in synthetic_note(folder)
-    result = build_raw_interactions(parse_dataset_key("synth-5k", lake), lake, shared_data)
+    result = build_raw_interactions(parse_dataset_key("synth-5k", lake), lake, data_dir)
     assert result.interactions.height == 5_000 and set(result.interactions["split"]) == {
         "train",
         "valid",

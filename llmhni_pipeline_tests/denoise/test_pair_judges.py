@@ -43,8 +43,12 @@ def test_a_margin_becomes_probabilities_with_that_margin_and_labels_at_the_thres
 
 
 def _context(interactions: pl.DataFrame, pairs: pl.DataFrame, projected=None) -> PairContext:
-    user = [JudgePrompt("s", f"user view {u} {i}", "v") for u, i in pairs.select("user_id", "item_id").iter_rows()]
-    item = [JudgePrompt("s", f"item view {u} {i}", "v") for u, i in pairs.select("user_id", "item_id").iter_rows()]
+    user = [
+        JudgePrompt("s", f"user view {u} {i}", "v") for u, i in pairs.select("user_id", "item_id").iter_rows()
+    ]
+    item = [
+        JudgePrompt("s", f"item view {u} {i}", "v") for u, i in pairs.select("user_id", "item_id").iter_rows()
+    ]
     return PairContext("toy", pairs, user, item, interactions, projected)
 
 
@@ -57,7 +61,9 @@ def _toy(hidden: bool):
             "is_injected": [False] * 6,
         }
     )
-    pairs = pl.DataFrame({"user_id": [0, 0, 1], "item_id": [3, 1, 1], "kind": ["neg_high", "pos_low", "neg_high"]})
+    pairs = pl.DataFrame(
+        {"user_id": [0, 0, 1], "item_id": [3, 1, 1], "kind": ["neg_high", "pos_low", "neg_high"]}
+    )
     return inter, pairs
 
 

@@ -16,8 +16,8 @@ from llmhni_pipeline.recsys.evaluate import evaluate_ranking
 from llmhni_pipeline.recsys.graph import InteractionGraph
 
 
-def _ml100k(lake, shared_data) -> SplitData:
-    stage0 = build_raw_interactions(parse_dataset_key("ml-100k", lake), lake, shared_data)
+def _ml100k(lake, data_dir) -> SplitData:
+    stage0 = build_raw_interactions(parse_dataset_key("ml-100k", lake), lake, data_dir)
     return SplitData.from_frame(stage0.interactions)
 
 
@@ -30,9 +30,9 @@ def test_without_the_scale_extra_ease_over_the_bound_is_refused_naming_the_extra
 
 
 @pytest.mark.scale
-def test_over_the_bound_sansa_takes_eases_place_within_a_few_percent(lake, shared_data, monkeypatch):
+def test_over_the_bound_sansa_takes_eases_place_within_a_few_percent(lake, data_dir, monkeypatch):
     pytest.importorskip("sansa", reason="the scale extra: pip install -e '.[scale]'")
-    data = _ml100k(lake, shared_data)
+    data = _ml100k(lake, data_dir)
     exact = ease_scorer(data.train, 100.0)
     assert exact.method == "EASE"
     monkeypatch.setenv("LLMHNI_MAX_DENSE_GB", "0.01")  # ml-100k's EASE needs 3 × 21.6 MiB: refused

@@ -38,10 +38,10 @@ def test_templated_profiles_quote_titles_and_name_the_most_frequent_training_gen
     assert texts[1] == "A viewer. Liked 1 items in training, mostly Horror, including: Delta."
 
 
-def test_movielens_profiles_never_leak_valid_or_test_titles(lake, shared_data):
+def test_movielens_profiles_never_leak_valid_or_test_titles(lake, data_dir):
     spec = parse_dataset_key("ml-100k", lake)
-    stage0 = build_raw_interactions(spec, lake, shared_data)
-    profiles = build_text_profiles(spec, stage0.interactions, stage0.id_mappings, lake, shared_data)
+    stage0 = build_raw_interactions(spec, lake, data_dir)
+    profiles = build_text_profiles(spec, stage0.interactions, stage0.id_mappings, lake, data_dir)
     assert coverage(profiles, stage0.n_users, stage0.n_items) == {
         "users_without_text": 0,
         "items_without_text": 0,
@@ -102,7 +102,7 @@ def test_a_dataset_without_text_fails_clearly(lake, shared_data):
     ],
 )
 def test_item_texts_with_repeated_ids_or_empty_texts_are_rejected_naming_the_lines(
-    lake, shared_data, items, problem
+    lake, data_dir, items, problem
 ):
     from llmhni_pipeline_tests.conftest import write_incoming
 
@@ -111,7 +111,7 @@ def test_item_texts_with_repeated_ids_or_empty_texts_are_rejected_naming_the_lin
     )
     (folder / "items.csv").write_text(items)
     spec = parse_dataset_key("shop", lake)
-    stage0 = build_raw_interactions(spec, lake, shared_data)
+    stage0 = build_raw_interactions(spec, lake, data_dir)
     with pytest.raises(DatasetError, match=problem) as err:
-        build_text_profiles(spec, stage0.interactions, stage0.id_mappings, lake, shared_data)
+        build_text_profiles(spec, stage0.interactions, stage0.id_mappings, lake, data_dir)
     assert "items.csv" in str(err.value)
