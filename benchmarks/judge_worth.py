@@ -130,7 +130,8 @@ def prepare(args: argparse.Namespace) -> None:
     bundle.pop(
         "text", None
     )  # the raw LLM vectors only serve the "raw" sampler; the curve trains LLMHNI's default
-    bundle.pop("augmented", None)  # the lake's last G′: the variants below are the ones that count
+    bundle["augmented"] = bundle["train"]  # the bundle itself is G′ = G; its variants are the judges' G′
+    bundle.pop("judging", None)  # the lake's last judging: the variants' own is in gprime_meta
     bundle["gprimes"] = variants
     bundle["gprime_meta"] = json.dumps(meta)
     torch.save(bundle, bundle_path)

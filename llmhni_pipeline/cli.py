@@ -243,12 +243,14 @@ def materialize_one(args: argparse.Namespace, dataset: str) -> int:
         raise CLIError(f"--config {args.config}: no such file ({config_path})")
     if args.select is not None and not [a for a in args.select.split(",") if a.strip()]:
         raise CLIError("--select is empty; name one or more assets, or leave it out to run the whole graph")
-    import yaml
+    from llmhni_pipeline.run_report import RunConfigError, load_run_config
 
     try:
-        run_config = yaml.safe_load(config_path.read_text()) if config_path else None
-    except yaml.YAMLError as exc:
-        raise CLIError(f"--config {args.config}: not valid YAML ({exc})") from None
+        run_config = (
+            load_run_config(config_path.read_text(), f"--config {args.config}") if config_path else None
+        )
+    except RunConfigError as exc:
+        raise CLIError(str(exc)) from None
     _dagster_environment()
     import dagster as dg
 
@@ -259,7 +261,6 @@ def materialize_one(args: argparse.Namespace, dataset: str) -> int:
     from llmhni_pipeline.partitions import register_datasets
     from llmhni_pipeline.run_hygiene import release_dead_runs, run_tags, wait_for_pools
     from llmhni_pipeline.run_report import (
-        RunConfigError,
         check_run_config,
         compact_console_logger,
         failure_lines,

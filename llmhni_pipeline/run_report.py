@@ -39,6 +39,31 @@ def _unknown(kind: str, names: Iterable[str], known: Iterable[str], where: str) 
     )
 
 
+def load_run_config(text: str, where: str) -> Any:
+    """A run config from YAML, refusing a key given twice in one mapping (a second ``ops:`` or ``max_calls:``
+    would silently replace the first, and with it a cap): ``RunConfigError`` naming the key and both lines."""
+    import yaml
+
+    class UniqueKeys(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen: dict[object, int] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    raise RunConfigError(
+                        f"{where}: key {key!r} appears twice in one mapping (lines {seen[key]} and {line}); "
+                        "a YAML reader would keep only the last, so neither is used: remove one"
+                    )
+                seen[key] = line
+            return super().construct_mapping(node, deep)
+
+    try:
+        return yaml.load(text, Loader=UniqueKeys)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise RunConfigError(f"{where}: not valid YAML ({exc})") from None
+
+
 def check_run_config(run_config: Any, job: dg.JobDefinition, where: str) -> None:
     """Refuse a config whose sections, ops or resources this job does not have. Dagster checks the fields
     inside each op's config, but the implicit asset job a ``--select`` runs accepts any op name, so a

@@ -246,3 +246,28 @@ def test_the_celery_executor_refuses_an_instance_the_workers_cannot_share(tmp_pa
     assert main(["materialize", "ml-100k", "--select", "raw_interactions"]) == 2
     err = capsys.readouterr().err
     assert "workers cannot share" in err and "deploy/workers" in err
+
+
+@pytest.mark.parametrize(
+    "text, key, lines",
+    [
+        ("ops:\n  a: {}\nops:\n  b: {}\n", "'ops'", "lines 1 and 3"),
+        (
+            "resources:\n  llm:\n    config:\n      max_calls: 3\n      max_calls: null\n",
+            "'max_calls'",
+            "lines 4 and 5",
+        ),
+        (
+            "ops:\n  llm_logical_scores:\n    config: {coverage: full}\n  llm_logical_scores:\n    config: {}\n",
+            "'llm_logical_scores'",
+            "lines 2 and 4",
+        ),
+    ],
+)
+def test_a_key_given_twice_in_the_config_is_refused_naming_it(text, key, lines, tmp_path, monkeypatch, capsys):
+    """A second key silently replaced the first (a cap of 3 calls became none); now neither is used."""
+    (tmp_path / "run.yaml").write_text(text)
+    monkeypatch.chdir(tmp_path)
+    assert main(["materialize", "ml-100k", "--select", "raw_interactions", "--config", "run.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert f"key {key} appears twice" in err and lines in err

@@ -60,7 +60,7 @@ def remaining(options: RunOptions, spent: CallStats) -> RunOptions:
     """``options`` with what ``spent`` used taken off its caps (calls sent or failed, dollars)."""
     room, cost = options.budget.max_calls, options.budget.max_cost_usd
     if room is not None:
-        room = max(0, room - spent.calls - spent.failed)
+        room = max(0, room - max(spent.calls + spent.failed, spent.requests))
     if cost is not None:
         cost = max(0.0, cost - spent.cost_usd)
     return dataclasses.replace(options, budget=Budget(room, cost))

@@ -15,6 +15,7 @@ through (README: the residual risk).
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -50,11 +51,41 @@ _DIRECTIVE = re.compile(
     r"\b(?:ignore|disregard|forget|override)\b[^.!?\n]{0,60}\b(?:instruction|prompt|rule|the above|previous|earlier)"
     rf"|\b(?:answer|respond|reply|say|output|rate|rating|label|classify|mark|score|judge)\b[^.!?\n]{{0,40}}\b{_LABEL}\b"
     rf"|\b(?:the\s+)?(?:answer|relevance|rating|label)\s+(?:is|should\s+be|must\s+be)\s*:?\s*{_LABEL}\b"
-    rf"|\b{_VERDICT}\s*[:=\-–—>]+\s*[\"'*]*{_LABEL}\b"
+    # the answer format by structure, whatever separates the two words: "Relevance: High", "Relevance∶ High",
+    # '{"verdict":"High"}', "relevance -> high" (invisible characters are gone, lines after a separator joined)
+    rf"|\b{_VERDICT}\b[\W_]{{0,8}}{_LABEL}\b"
     r"|^\s*user\s*:|\b(?:system|assistant)\s*:|<\|im_(?:start|end)\|>|\[/?inst\]|###",
     re.IGNORECASE,
 )
 _SENTENCE = re.compile(r"[^.!?\n]*(?:[.!?]+|\n|$)")
+# a line that ends on a separator continues on the next: "Relevance:\nHigh" is one sentence
+_SEPARATOR_AT_LINE_END = re.compile(r"([^\w\s.!?])[ \t]*(?:\r?\n[ \t]*)+")
+
+
+@functools.cache
+def _invisible() -> re.Pattern:
+    """Format characters (Unicode category Cf: soft hyphen, zero-width space and joiners, bidi controls, the BOM)
+    and the fillers and variation selectors that render as nothing: inside a word they hide it from a pattern."""
+    fillers = {
+        0x034F,
+        0x115F,
+        0x1160,
+        0x17B4,
+        0x17B5,
+        0x3164,
+        0xFFA0,
+        *range(0x180B, 0x1810),
+        *range(0xFE00, 0xFE10),
+    }
+    points = [c for c in range(0x110000) if c in fillers or unicodedata.category(chr(c)) == "Cf"]
+    return re.compile("[" + "".join(re.escape(chr(c)) for c in points) + "]")
+
+
+def visible(text: str) -> str:
+    """``text`` without the characters that render as nothing (``_invisible``)."""
+    return _invisible().sub("", text)
+
+
 _DELIMITERS = re.compile(r"<<<|>>>")
 _ASCII_BRACKETS = str.maketrans("＜＞﹤﹥", "<><>")  # look-alikes that NFKC reads as the delimiters' brackets
 
@@ -62,11 +93,14 @@ _ASCII_BRACKETS = str.maketrans("＜＞﹤﹥", "<><>")  # look-alikes that NFKC
 def neutralize(text: str) -> str:
     """Replace each sentence that reads as an instruction to the judge; remove the quoting delimiters.
 
-    Sentences are matched in their NFKC form, so full-width or other compatibility look-alikes of an
-    instruction (``Ｉｇｎｏｒｅ … ａｎｓｗｅｒ Ｈｉｇｈ``) are caught; text that is kept keeps its own characters.
+    Characters that render as nothing are removed first (a soft hyphen or a zero-width space inside ``Rel­evance``
+    or ``Hi​gh``), and a line ending on a separator is joined to the next (``Relevance:`` / ``High``). Sentences
+    are matched in their NFKC form, so full-width or other compatibility look-alikes of an instruction
+    (``Ｉｇｎｏｒｅ … ａｎｓｗｅｒ Ｈｉｇｈ``) are caught, and the answer format is matched by its structure (a
+    verdict word, any separator, a label); text that is kept keeps its own characters.
     Delimiters are removed until none remain (removing one must not make another: ``<<>>><``), their
     full-width look-alikes too (``＜＜＜``)."""
-    text = text.translate(_ASCII_BRACKETS)
+    text = _SEPARATOR_AT_LINE_END.sub(r"\1 ", visible(text).translate(_ASCII_BRACKETS))
     while _DELIMITERS.search(text):
         text = _DELIMITERS.sub("", text)
     out = []

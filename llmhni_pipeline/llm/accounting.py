@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -30,19 +31,46 @@ class Budget:
     max_cost_usd: float | None = None
 
     def room(self, stats: CallStats) -> int:
-        """How many more calls may be sent (a large number when unlimited, 0 once the cost cap is reached)."""
+        """How many more inputs may be sent (a large number when unlimited, 0 once the cost cap is reached). Every
+        input sent counts, a retry of an unreadable answer or a failed attempt too (``stats.requests``)."""
         if self.max_cost_usd is not None and stats.cost_usd >= self.max_cost_usd:
             return 0
         if self.max_calls is None:
             return 1 << 62
-        return max(0, self.max_calls - stats.calls - stats.failed)  # a failed attempt spends the cap too
+        return max(0, self.max_calls - max(stats.calls + stats.failed, stats.requests))
+
+
+class Allowance:
+    """How many inputs a backend may still send in this run, every attempt counted (``None``: no limit); shared
+    by the backend's threads. A backend asks before each request, its retries included, so a cap of N sends at
+    most N inputs however many answers come back unreadable."""
+
+    def __init__(self, limit: int | None):
+        self.limit, self.used = limit, 0
+        self._lock = threading.Lock()
+
+    def take(self, n: int = 1) -> bool:
+        with self._lock:
+            if self.limit is not None and self.used + n > self.limit:
+                return False
+            self.used += n
+            return True
+
+    def left(self) -> int | None:
+        with self._lock:
+            return None if self.limit is None else max(0, self.limit - self.used)
+
+
+class AllowanceSpent(RuntimeError):
+    """The run's cap is reached: this input is not sent (and not retried)."""
 
 
 @dataclass
 class CallStats:
     requested: int = 0
     cache_hits: int = 0
-    calls: int = 0  # inputs actually sent (paid for)
+    calls: int = 0  # inputs answered (paid for)
+    requests: int = 0  # inputs sent, every attempt counted (a retried input counts once per attempt)
     failed: int = 0  # inputs whose batch failed after all retries (not cached; retried next run)
     tokens_in: int = 0
     tokens_out: int = 0

@@ -22,7 +22,15 @@ from typing import TypeVar
 import numpy as np
 import polars as pl
 
-from llmhni_pipeline.llm.accounting import DEFAULT_PRICES, Budget, CallStats, Progress, call_cost
+from llmhni_pipeline.llm.accounting import (
+    DEFAULT_PRICES,
+    Allowance,
+    AllowanceSpent,
+    Budget,
+    CallStats,
+    Progress,
+    call_cost,
+)
 from llmhni_pipeline.llm.cache import CallCache, cache_key
 from llmhni_pipeline.llm.interfaces import CallStatus, Embedder, Judge, JudgePrompt, JudgeResult
 from llmhni_pipeline.llm.openai_backend import FatalLLMError
@@ -40,6 +48,10 @@ class RunOptions:
     report: Reporter = print
     progress_every_seconds: float = 10.0
     max_consecutive_failures: int = 3  # failed batches in a row that stop the run
+    # a run whose answers were readable for fewer than this share of the inputs sent (retries counted) fails:
+    # an endpoint that answers mostly garbage is broken, and retrying it spends the cap on nothing
+    min_readable_share: float = 0.5
+    min_sent_for_share: int = 20  # ... once at least this many inputs were sent
 
 
 ANSWERED = "_answered"  # optional column of a batch's rows: False where the backend stopped before answering
@@ -60,6 +72,7 @@ def _run_batches(
     endpoint: str = "",
     cacheable: Callable[[pl.DataFrame], pl.Series] | None = None,
     interrupt: Callable[[], None] | None = None,
+    backend: object = None,
 ) -> tuple[pl.DataFrame, CallStats]:
     """Shared engine: returns the cached rows for ``keys`` (hits and fresh results) and the statistics.
     ``cacheable(rows)`` marks the fresh rows worth caching (default: all). ``call`` may return a boolean
@@ -67,6 +80,36 @@ def _run_batches(
     ``interrupt()`` asks the backend to return what it has now. The whole run holds ``keys``
     (``CallCache.claim``): a second process asking for the same inputs at once waits, then finds them cached, and
     pays nothing twice."""
+    # a backend that retries (the OpenAI one) asks this allowance before every attempt, so the cap counts inputs
+    # sent, retries included; the others send each input once, and the batches below are planned exactly
+    allowance = Allowance(None if options.budget.max_calls is None else options.budget.room(CallStats()))
+    supports_allowance = backend is not None and hasattr(backend, "allowance")
+    if supports_allowance:
+        backend.allowance = allowance
+    try:
+        return _run_batches_within(
+            items,
+            keys,
+            cache,
+            call,
+            options,
+            model,
+            label,
+            endpoint,
+            cacheable,
+            interrupt,
+            allowance,
+            supports_allowance,
+        )
+    finally:
+        if supports_allowance:
+            backend.allowance = None
+
+
+def _run_batches_within(
+    items, keys, cache, call, options, model, label, endpoint, cacheable, interrupt, allowance, counted
+) -> tuple[pl.DataFrame, CallStats]:
+    """``_run_batches`` with the run's allowance in place (``counted``: the backend charges it per attempt)."""
     with cache.claim(keys, options.report, label):
         stats = CallStats(requested=len(keys))
         start = time.perf_counter()
@@ -98,6 +141,10 @@ def _run_batches(
             state["in_flight"] -= len(batch)
             try:
                 rows, tokens_in, tokens_out = future.result()
+            except AllowanceSpent:  # the cap ran out before this batch's (next) attempt: not sent, not failed
+                stats.skipped += len(batch)
+                stats.stopped_by_budget = True
+                return
             except Exception as exc:  # the backend already retried; report and leave uncached
                 stats.failed += len(batch)
                 state["failures_in_a_row"] += 1
@@ -119,6 +166,8 @@ def _run_batches(
                 answered = rows[ANSWERED]
                 stats.skipped += int((~answered).sum())
                 rows = rows.filter(answered).drop(ANSWERED)
+                if counted and (~answered).any() and allowance.left() == 0:
+                    stats.stopped_by_budget = True
             stats.calls += rows.height  # answered: paid, readable or not
             keep = cacheable(rows) if cacheable else None
             if keep is not None and not keep.all():
@@ -144,6 +193,8 @@ def _run_batches(
                             cost_usd=stats.cost_usd,
                         )
                         room = options.budget.room(projected)
+                        if counted and allowance.left() is not None:  # retries spent part of the cap
+                            room = min(room, allowance.left())
                         if (
                             room < len(queue[0]) and room > 0
                         ):  # a cap of N calls makes exactly N: trim the last batch
@@ -183,10 +234,11 @@ def _run_batches(
                     f"({stats.calls - before} from the batches in flight); the next run continues from there"
                 )
                 raise
+        stats.requests = allowance.used if counted else stats.calls + stats.failed
         if stats.stopped_by_budget:
             options.report(
-                f"{label}: budget reached after {stats.calls} calls (${stats.cost_usd:.4f}); "
-                f"{stats.skipped} left for a later run"
+                f"{label}: budget reached after {stats.requests} inputs sent ({stats.calls} answered, "
+                f"${stats.cost_usd:.4f}); {stats.skipped} left for a later run"
             )
         stats.seconds = time.perf_counter() - start
         if stats.failed and stats.calls == 0:
@@ -201,6 +253,14 @@ def _run_batches(
                 f"{label}: {endpoint or 'the backend'} ({model}) answered {stats.malformed} inputs, and not one answer "
                 f"was readable (e.g. {stats.last_unreadable!r}); nothing new was judged or embedded. Check that the "
                 "endpoint serves the OpenAI API for this model (chat completions with choices)"
+            )
+        share = readable / stats.requests if stats.requests else 1.0
+        if stats.requests >= options.min_sent_for_share and share < options.min_readable_share:
+            raise LLMStageFailed(
+                f"{label}: only {readable} of the {stats.requests} inputs sent to {endpoint or 'the backend'} "
+                f"({model}) got a readable answer ({share:.0%}, retries counted; the floor is "
+                f"{options.min_readable_share:.0%}), e.g. {stats.last_unreadable!r}; the {readable} readable ones are "
+                "cached. Check that the endpoint serves the OpenAI API for this model"
             )
         if stats.malformed:
             options.report(
@@ -234,7 +294,15 @@ def embed_texts(
         return rows, out.tokens_in, 0
 
     rows, stats = _run_batches(
-        list(texts), keys, cache, call, options, embedder.model, "embeddings", _endpoint(embedder)
+        list(texts),
+        keys,
+        cache,
+        call,
+        options,
+        embedder.model,
+        "embeddings",
+        _endpoint(embedder),
+        backend=embedder,
     )
     by_key = dict(zip(rows["key"].to_list(), rows["vector"].to_list(), strict=True)) if rows.height else {}
     dim = len(next(iter(by_key.values()))) if by_key else 0
@@ -325,6 +393,7 @@ def judge_prompts(
         _endpoint(judge),
         cacheable=lambda rows: rows["status"] == str(CallStatus.OK),
         interrupt=getattr(judge, "interrupt", None),
+        backend=judge,
     )
     by_key = {r["key"]: r for r in rows.iter_rows(named=True)} if rows.height else {}
     out: list[JudgeResult | None] = []

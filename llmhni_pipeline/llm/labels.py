@@ -8,6 +8,7 @@ thresholds on P(High) − P(Low) rather than the argmax: small judges put most m
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -18,14 +19,32 @@ from llmhni_pipeline.llm.interfaces import CallStatus, JudgeResult, Label
 LABEL_VARIANTS = {"high": Label.HIGH, "mid": Label.MID, "medium": Label.MID, "low": Label.LOW}
 
 
+# an endpoint's answer whose label tokens hold less of the next-token probability than this is not an answer in
+# the format asked for ("The …" with 8·10⁻⁷ on " High" was once read as P(High) = 1): unreadable. Qwen2.5-Coder
+# 0.5B puts 0.99 there; the embedded judges' constrained scoring reads exact label probabilities instead
+MIN_LABEL_MASS = 0.5
+
+
 def label_of_token(token: str) -> Label | None:
-    return LABEL_VARIANTS.get(token.strip().strip('"').lower())
+    """The label a token names, read in its NFKC form without invisible characters, quotes or markup
+    (``" High"``, ``"**high"``, ``"ＨＩＧＨ"``, ``"Hi\u200bgh"``)."""
+    from llmhni_pipeline.denoise.prompts import visible
+
+    text = visible(unicodedata.normalize("NFKC", token)).strip().strip("\"'*`_.:").lower()
+    return LABEL_VARIANTS.get(text)
 
 
 def result_from_top_logprobs(
-    top: Iterable[tuple[str, float]], raw: str, tokens_in: int = 0, tokens_out: int = 0
+    top: Iterable[tuple[str, float]],
+    raw: str,
+    tokens_in: int = 0,
+    tokens_out: int = 0,
+    min_label_mass: float = MIN_LABEL_MASS,
 ) -> JudgeResult:
-    """Sum the probability of every variant of each label (" High", "high", "HIGH", ...) and renormalise."""
+    """Sum the probability of every variant of each label (" High", "high", "HIGH", ...) and renormalise. An
+    endpoint's answer whose top tokens put less than ``min_label_mass`` on labels is unreadable; the embedded
+    judge reads every label token's exact probability from the full distribution (constrained scoring) and
+    passes 0."""
     mass = {Label.HIGH: 0.0, Label.MID: 0.0, Label.LOW: 0.0}
     for token, logprob in top:
         label = label_of_token(token)
@@ -35,6 +54,10 @@ def result_from_top_logprobs(
     if total <= 0:
         status = CallStatus.EMPTY if not raw.strip() else CallStatus.MALFORMED
         return JudgeResult(math.nan, math.nan, math.nan, 0.0, raw, status, tokens_in, tokens_out)
+    if total < min_label_mass:  # the model answered something else: its label probabilities mean nothing
+        return JudgeResult(
+            math.nan, math.nan, math.nan, total, raw, CallStatus.MALFORMED, tokens_in, tokens_out
+        )
     return JudgeResult(
         mass[Label.HIGH] / total,
         mass[Label.MID] / total,

@@ -123,7 +123,8 @@ class LlamaCppJudge:
             [[self._llm.detokenize([int(t)]).decode(errors="replace"), round(float(logp[t]), 4)] for t in top]
         )
         label_logprobs = [(variant, float(logp[token])) for token, variant in self._label_tokens.items()]
-        return result_from_top_logprobs(label_logprobs, raw, tokens_in=evaluated)
+        # constrained scoring: exact probabilities of every label token, renormalised; no label-mass floor
+        return result_from_top_logprobs(label_logprobs, raw, tokens_in=evaluated, min_label_mass=0.0)
 
     def score(self, prompts: list[JudgePrompt]) -> list[JudgeResult]:
         return [self.score_one(p) for p in prompts]

@@ -24,6 +24,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from llmhni_pipeline.llm.accounting import Allowance, AllowanceSpent
 from llmhni_pipeline.llm.interfaces import CallStatus, EmbedBatch, JudgePrompt, JudgeResult
 from llmhni_pipeline.llm.labels import result_from_top_logprobs
 
@@ -216,6 +217,8 @@ class _OpenAIBase:
         self.pool = EndpointPool(settings, client)
         self._lock = threading.Lock()
         self._retry = _retrying(settings)  # one retry policy per backend, not one per request
+        # the run's cap, set by the gateway for a run: asked before every attempt, so retries count against it
+        self.allowance: Allowance | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.settings.base_url!r}, model={self.model!r})"
@@ -223,11 +226,19 @@ class _OpenAIBase:
     def endpoint(self) -> str:
         return self.pool.describe()
 
-    def _call(self, fn, *args):
-        """Run ``fn`` with retries; errors leave here naming the endpoint and never the key."""
+    def _call(self, fn, *args, inputs: int = 1):
+        """Run ``fn`` with retries, each attempt first taking ``inputs`` from the run's allowance (``AllowanceSpent``
+        when it is spent, not retried); errors leave here naming the endpoint and never the key."""
         retrying = self._retry.copy()
+
+        def attempt(*a):
+            allowance = self.allowance
+            if allowance is not None and not allowance.take(inputs):
+                raise AllowanceSpent(f"the run's cap of {allowance.limit} inputs is spent")
+            return fn(*a)
+
         try:
-            return retrying(fn, *args)
+            return retrying(attempt, *args)
         except FATAL as exc:
             status = getattr(exc, "status_code", "?")
             hint = "check OPENAI_API_KEY" if status in (401, 403) else "check the base URL and model name"
@@ -275,7 +286,7 @@ class OpenAIEmbedder(_OpenAIBase):
         return EmbedBatch(vectors, int(getattr(usage, "prompt_tokens", 0) or 0))
 
     def embed(self, texts: list[str]) -> EmbedBatch:
-        return self._call(self._request, texts)
+        return self._call(self._request, texts, inputs=len(texts))
 
 
 def chat_request_body(prompt: JudgePrompt, model: str, top_logprobs: int) -> dict[str, object]:
@@ -340,11 +351,13 @@ class OpenAIJudge(_OpenAIBase):
                 self.read_from_text += 1
         return result
 
-    def _one(self, prompt: JudgePrompt) -> JudgeResult:
+    def _one(self, prompt: JudgePrompt) -> JudgeResult | None:
         try:
             return self._call(self._request, prompt)
         except MalformedResponse as exc:  # answered every time, never readably: record it, don't crash
             return JudgeResult(np.nan, np.nan, np.nan, 0.0, str(exc)[:500], CallStatus.MALFORMED)
+        except AllowanceSpent:  # not sent (or not retried): no answer, nothing paid for it
+            return None
 
     def score(self, prompts: list[JudgePrompt]) -> list[JudgeResult | None]:
         """Up to ``max_in_flight`` requests at a time, on daemon threads: after ``interrupt()`` this returns

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import dagster as dg
+from pydantic import Field
 
 from llmhni_pipeline.lake import default_lake_dir, lake_location, models_dir
 from llmhni_pipeline.llm.accounting import DEFAULT_PRICES, Budget
@@ -62,8 +63,11 @@ class LLMResource(dg.ConfigurableResource):
     max_attempts: int = 6
     embed_batch_size: int = 64
     judge_batch_size: int = 32
-    max_calls: int | None = None  # per run; None = unlimited
-    max_cost_usd: float | None = None
+    # inputs sent per run, every retry counted (None = unlimited, 0 = none); dollars per run
+    max_calls: int | None = Field(default=None, ge=0)
+    max_cost_usd: float | None = Field(default=None, ge=0)
+    # a run whose answers are readable for fewer than this share of the inputs sent fails (a broken endpoint)
+    min_readable_share: float = Field(default=0.5, ge=0, le=1)
     lake_dir: str = str(default_lake_dir())
 
     def _openai_settings(self) -> OpenAISettings:
@@ -142,4 +146,5 @@ class LLMResource(dg.ConfigurableResource):
             budget=Budget(self.max_calls, self.max_cost_usd),
             prices=dict(DEFAULT_PRICES),
             report=log.info,
+            min_readable_share=self.min_readable_share,
         )

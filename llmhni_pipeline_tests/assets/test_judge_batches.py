@@ -86,3 +86,15 @@ def test_batch_mode_submits_waits_and_finishes_from_the_cache(tmp_path, datasets
         assert meta["batch_answers_cached"].value == 150 and meta["batch_cost_usd"].value > 0
         assert server.requests == 0  # not one synchronous call
         assert server.batch_api.creates == 2
+
+
+def test_a_resource_cap_of_zero_sends_no_judge_call(tmp_path, datasets_instance):
+    """``resources: llm: config: {max_calls: 0}`` means no call (it once meant "no cap" beside the stage's own)."""
+    interactions, candidates, profiles = _partition(n_users=10)
+    lake = write_tables(tmp_path / "lake", "shop", interactions, candidates, profiles)
+    with FakeOpenAI() as server:
+        llm = LLMResource(lake_dir=str(lake), judge_backend="openai", base_url=server.base_url, max_calls=0)
+        result = _run(lake, datasets_instance("shop"), llm)
+        assert result.success and server.requests == 0
+        meta = result.asset_materializations_for_node("llm_logical_scores")[0].metadata
+        assert meta["unjudged_pairs"].value == candidates.height and meta["llm_stopped_by_budget"].value

@@ -337,3 +337,52 @@ def test_consecutive_failed_batches_stop_the_run_and_some_success_is_not_a_failu
             OpenAIEmbedder(_settings(server, max_attempts=1)), TEXTS[:6], CallCache(tmp_path, "f"), options
         )
     assert stats.failed == 2 and stats.calls == 4 and found.sum() == 4
+
+
+def _gold_prompts(n: int) -> list[JudgePrompt]:
+    return [JudgePrompt("Rate: High, Mid or Low.", f"pair {i} [gold:High]", "user-v1") for i in range(n)]
+
+
+def test_a_cap_counts_every_input_sent_retries_included_and_a_mostly_broken_endpoint_fails(tmp_path):
+    """90% of the answers are HTTP 200 with a broken body: the retries spend the cap (40 inputs, not 40 prompts
+    tried six times each), and a run whose readable share is under the floor fails, naming it."""
+    with FakeOpenAI(seed=1) as server:
+        server.script = [None if i % 10 == 0 else "malformed" for i in range(2000)]
+        logs, options = _messages()
+        options.budget = Budget(max_calls=40)
+        with pytest.raises(
+            LLMStageFailed, match=r"of the 40 inputs sent .* got a readable answer .* floor is 50%"
+        ):
+            judge_prompts(
+                OpenAIJudge(_settings(server, max_attempts=6)),
+                _gold_prompts(60),
+                CallCache(tmp_path, "j"),
+                options,
+            )
+        assert server.requests == 40
+
+
+def test_a_cap_of_zero_sends_nothing_and_negative_caps_are_refused(tmp_path):
+
+    from llmhni_pipeline.assets.llm_logical_scores import JudgeConfig
+    from llmhni_pipeline.resources.llm import LLMResource
+
+    with FakeOpenAI() as server:
+        logs, options = _messages()
+        options.budget = Budget(max_calls=0)
+        results, stats = judge_prompts(
+            OpenAIJudge(_settings(server)), _gold_prompts(10), CallCache(tmp_path, "j"), options
+        )
+        assert (
+            server.requests == 0 and stats.calls == 0 and stats.stopped_by_budget and results == [None] * 10
+        )
+        options.budget = Budget(max_calls=0)
+        _, found, estats = embed_texts(
+            OpenAIEmbedder(_settings(server)), TEXTS[:5], CallCache(tmp_path, "e"), options
+        )
+        assert server.requests == 0 and not found.any() and estats.stopped_by_budget
+    for bad in ({"max_calls": -1}, {"max_cost_usd": -0.5}):
+        with pytest.raises(Exception, match="greater than or equal"):
+            LLMResource(lake_dir=str(tmp_path), **bad)
+    with pytest.raises(Exception, match="greater than or equal"):
+        JudgeConfig(max_calls_per_run=-3)
