@@ -264,7 +264,9 @@ def test_the_celery_executor_refuses_an_instance_the_workers_cannot_share(tmp_pa
         ),
     ],
 )
-def test_a_key_given_twice_in_the_config_is_refused_naming_it(text, key, lines, tmp_path, monkeypatch, capsys):
+def test_a_key_given_twice_in_the_config_is_refused_naming_it(
+    text, key, lines, tmp_path, monkeypatch, capsys
+):
     """A second key silently replaced the first (a cap of 3 calls became none); now neither is used."""
     (tmp_path / "run.yaml").write_text(text)
     monkeypatch.chdir(tmp_path)

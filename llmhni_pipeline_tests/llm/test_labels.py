@@ -51,7 +51,9 @@ def test_an_answer_with_little_probability_on_the_labels_is_unreadable_not_certa
     kept = result_from_top_logprobs([(" High", math.log(0.6)), ("The", math.log(0.3))], "High")
     assert kept.status is CallStatus.OK and kept.p_high == 1.0
     # the embedded judge's constrained scoring reads exact label probabilities: no floor there
-    small = result_from_top_logprobs([(" High", math.log(0.1)), (" Low", math.log(0.05))], "A", min_label_mass=0)
+    small = result_from_top_logprobs(
+        [(" High", math.log(0.1)), (" Low", math.log(0.05))], "A", min_label_mass=0
+    )
     assert small.status is CallStatus.OK and abs(small.p_high - 2 / 3) < 1e-9
 
 
