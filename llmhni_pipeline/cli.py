@@ -18,7 +18,6 @@ from llmhni_pipeline.lake import (
     lake_location,
     models_dir,
     raw_dir,
-    source,
     table_path,
 )
 
@@ -547,13 +546,9 @@ def cmd_embeddings(args: argparse.Namespace) -> int:
     cache, pending = CallCache(lake / "_llm_cache", "embeddings"), PendingBatches(lake)
     if args.action == "batch-import":
         return _batch_import(args.files, import_embedding_batch, cache, pending)
-    import polars as pl
 
-    path = table_path(lake, "text_profiles", args.dataset)
-    if not path.is_file():
-        raise CLIError(f"{path}: no text_profiles for {args.dataset!r}; materialize it first")
     model = args.model or os.environ.get("LLMHNI_EMBED_MODEL") or "text-embedding-ada-002"
-    texts = pl.read_parquet(source(path))["text"].to_list()
+    texts = lake_table(lake, "text_profiles", args.dataset)["text"].to_list()
     written = export_embedding_batch(texts, model, cache, pending, args.dataset, Path(args.out).resolve())
     if not written:
         print(f"{args.dataset}: every profile text is embedded already; nothing to export")
@@ -588,18 +583,15 @@ def cmd_trial(args: argparse.Namespace) -> int:
         raise CLIError("--pairs: at least 10 pairs, or no interval means anything")
     lake = default_lake_dir()
     tables = dataset_tables(lake, args.dataset)
-    raw = table_path(lake, "raw_interactions", args.dataset)
-    if not raw.is_file():
-        raise CLIError(f"{raw}: no raw_interactions for {args.dataset!r}; materialize it first")
-    interactions = pl.read_parquet(source(raw))
+    interactions = lake_table(lake, "raw_interactions", args.dataset)
     config = JudgeConfig()
     pairs = ordered_pairs(tables["candidate_pairs"], config.user_order, config.user_order_seed)
     sample = trial_sample(pairs.with_row_index("_pair"), interactions, args.pairs, args.seed)
     rows = sample["_pair"].to_numpy()
     user, item = build_dataset_prompts(lake, args.dataset, pairs)
     llm = LLMResource(lake_dir=str(lake))
-    projector = table_path(lake, "aligned_projector", args.dataset)
-    projected = pl.read_parquet(source(projector)) if projector.is_file() else pl.DataFrame()
+    projected = lake_table(lake, "aligned_projector", args.dataset, optional=True)
+    projected = pl.DataFrame() if projected is None else projected
     try:
         judge = bound_judge(llm.judge(), args.dataset, pairs, user, item, interactions, projected)
     except NoGroundTruth as exc:
@@ -655,17 +647,26 @@ def batch_prompts(lake: LakePath, dataset: str, model: str, cache, both_views: b
     )
 
 
-def dataset_tables(lake: LakePath, dataset: str) -> dict[str, object]:
-    """A partition's ``candidate_pairs`` and ``text_profiles`` tables, or a clear error naming the missing one."""
-    import polars as pl
+def lake_table(lake: LakePath, table: str, dataset: str, optional: bool = False):
+    """A partition's table through the lineage check every stage applies, or a one-line error naming the missing
+    or stale table (``optional``: ``None`` when it is missing)."""
+    from llmhni_pipeline.lake import StaleTableError, read_table
 
-    frames: dict[str, pl.DataFrame] = {}
-    for table in ("candidate_pairs", "text_profiles"):
-        path = table_path(lake, table, dataset)
-        if not path.is_file():
-            raise CLIError(f"{path}: no {table} for {dataset!r}; materialize it first")
-        frames[table] = pl.read_parquet(source(path))
-    return frames
+    path = table_path(lake, table, dataset)
+    if not path.is_file():
+        if optional:
+            return None
+        raise CLIError(f"{path}: no {table} for {dataset!r}; materialize it first")
+    try:
+        return read_table(lake, table, dataset)
+    except StaleTableError as exc:
+        raise CLIError(str(exc)) from None
+
+
+def dataset_tables(lake: LakePath, dataset: str) -> dict[str, object]:
+    """A partition's ``candidate_pairs`` and ``text_profiles`` tables, or a clear error naming the missing or stale
+    one (the same lineage check as ``materialize``: stale prompts never go into a paid batch)."""
+    return {table: lake_table(lake, table, dataset) for table in ("candidate_pairs", "text_profiles")}
 
 
 def build_dataset_prompts(lake: LakePath, dataset: str, pairs) -> tuple[list[JudgePrompt], list[JudgePrompt]]:

@@ -135,6 +135,33 @@ def current_lineage(lake_dir: LakePath, dataset: str) -> str | None:
     return recorded_lineage(table_path(lake_dir, STAGE0, dataset))
 
 
+def check_lineage(lake_dir: LakePath, table: str, dataset: str | None) -> LakePath:
+    """The path of ``table``'s partition, after checking it was built from the stage-0 table now in the lake:
+    ``FileNotFoundError`` if it is missing, ``StaleTableError`` if it derives from another version (every
+    reader of a derived table goes through here: the IO manager, and the stages and commands that read tables
+    directly)."""
+    path = table_path(lake_dir, table, dataset)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: {table} has not been materialized for partition {dataset!r}")
+    if table != STAGE0:
+        built_from = recorded_lineage(path)
+        current = current_lineage(lake_dir, dataset) if dataset is not None else None
+        if built_from and current and built_from != current:
+            raise StaleTableError(
+                f"{path}: {table} was built from another version of raw_interactions for {dataset!r} "
+                f"(fingerprint {built_from} ≠ current {current}); re-materialize {table} and the stages "
+                "between it and raw_interactions first, or the run would mix two versions of the dataset"
+            )
+    return path
+
+
+def read_table(lake_dir: LakePath, table: str, dataset: str | None):
+    """A table partition as a polars frame, refused if missing or stale (``check_lineage``)."""
+    import polars as pl
+
+    return pl.read_parquet(source(check_lineage(lake_dir, table, dataset)))
+
+
 def atomic_write(path: LakePath, write: Callable[[Path], None]) -> None:
     """Write through a temporary file in the same folder and rename it over ``path``.
 

@@ -13,7 +13,7 @@ from llmhni_pipeline.assets.training import BackboneTrainingConfig
 from llmhni_pipeline.datasets.registry import Protocol, SourceKind
 from llmhni_pipeline.datasets.rlmrec import load_llard_edited_train
 from llmhni_pipeline.deploy.queues import pool_tags
-from llmhni_pipeline.lake import source, table_path
+from llmhni_pipeline.lake import read_table, table_path
 from llmhni_pipeline.methods import METHODS, MethodInputs, MethodUnavailable, get_method
 from llmhni_pipeline.partitions import dataset_partitions
 from llmhni_pipeline.recipe import train
@@ -52,9 +52,8 @@ def optional_inputs(
 ) -> MethodInputs:
     """What this partition offers besides its splits: text vectors, LLaRD's edited graph."""
     text = None
-    path = table_path(lake.lake_path, TEXT, key)
-    if path.is_file():
-        text = user_item_matrices(pl.read_parquet(source(path)), data.n_users, data.n_items)
+    if table_path(lake.lake_path, TEXT, key).is_file():  # optional; if there, of this version of the data
+        text = user_item_matrices(read_table(lake.lake_path, TEXT, key), data.n_users, data.n_items)
     llard = None
     spec = lake.spec(key)
     if spec.source.kind is SourceKind.RLMREC and spec.protocol is Protocol.LLARD and spec.is_clean:

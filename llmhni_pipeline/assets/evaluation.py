@@ -3,7 +3,7 @@
 import dagster as dg
 import polars as pl
 
-from llmhni_pipeline.lake import source, table_path
+from llmhni_pipeline.lake import StaleTableError, read_table, table_path
 from llmhni_pipeline.partitions import dataset_partitions
 from llmhni_pipeline.recsys.baselines import DenseMatrixRefused, ease_scorer, most_popular_scorer
 from llmhni_pipeline.recsys.data import SplitData
@@ -116,8 +116,13 @@ def evaluation(
         rows.extend(metrics_rows(name, metrics, method, backbone, seed))
     users = int(rows[0]["users"])
     baseline_path = table_path(lake.lake_path, BASELINES, key)
+    trained = None
     if baseline_path.is_file():
-        trained = pl.read_parquet(source(baseline_path)).filter(pl.col("status") == "ok")
+        try:  # the same lineage check as every input: a table of another version of the data is not merged
+            trained = read_table(lake.lake_path, BASELINES, key).filter(pl.col("status") == "ok")
+        except StaleTableError as exc:
+            context.log.warning(f"baselines left out of this table: {exc}")
+    if trained is not None:
         for r in trained.iter_rows(named=True):
             rows.append(
                 {
@@ -133,7 +138,7 @@ def evaluation(
                     "users": users,
                 }
             )
-    else:
+    elif not baseline_path.is_file():
         context.log.warning(f"no baselines table for {key}: only the models above are in this table")
     table = pl.DataFrame(
         rows,

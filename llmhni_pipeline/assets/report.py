@@ -10,7 +10,7 @@ import polars as pl
 
 from llmhni_pipeline.datasets.synth import synthetic_note
 from llmhni_pipeline.denoise.judge_quality import judge_quality
-from llmhni_pipeline.lake import incoming_dir, source, table_path
+from llmhni_pipeline.lake import StaleTableError, incoming_dir, read_table, table_path
 from llmhni_pipeline.partitions import dataset_partitions
 from llmhni_pipeline.plots import bars_png, lines_png, png_markdown
 from llmhni_pipeline.resources.lake import LakeResource
@@ -155,7 +155,11 @@ def noise_curve(lake: LakeResource, key: str) -> dict[str, dict[float, float]] |
         if other != base and (not match or _NOISE.sub("", other) != base):
             continue
         ratio = int(match.group(1)) / 100 if match else 0.0
-        for row in model_summary(pl.read_parquet(source(folder / "part-0.parquet"))).iter_rows(named=True):
+        try:  # another partition's table, checked against that partition's own stage 0
+            other_evaluation = read_table(lake.lake_path, EVALUATION, other)
+        except (StaleTableError, FileNotFoundError):
+            continue
+        for row in model_summary(other_evaluation).iter_rows(named=True):
             points.setdefault(row["label"], {})[ratio] = row["r20"]
     ratios = {r for p in points.values() for r in p}
     return points if len(ratios) > 1 else None
@@ -183,10 +187,7 @@ def report(
     context: dg.AssetExecutionContext, raw_interactions: pl.DataFrame, lake: LakeResource
 ) -> dg.Output[pl.DataFrame]:
     key = context.partition_key
-    evaluation_path = table_path(lake.lake_path, EVALUATION, key)
-    if not evaluation_path.is_file():
-        raise FileNotFoundError(f"{evaluation_path}: materialize evaluation for {key} first")
-    evaluation = pl.read_parquet(source(evaluation_path))
+    evaluation = read_table(lake.lake_path, EVALUATION, key)  # missing or stale: the page would lie
     summary = model_summary(evaluation)
     lines = [
         "## Test metrics (full ranking, train ∪ valid masked)",
@@ -218,7 +219,7 @@ def report(
     scores_path = table_path(lake.lake_path, SCORES, key)
     coverage, quality = None, None
     if scores_path.is_file():
-        scores = pl.read_parquet(source(scores_path))
+        scores = read_table(lake.lake_path, SCORES, key)
         judged = scores.filter(pl.col("label") != "unjudged")
         coverage = judged.height / max(scores.height, 1)
         lines += [

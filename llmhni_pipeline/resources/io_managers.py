@@ -11,12 +11,11 @@ from llmhni_pipeline.lake import (
     LINEAGE_KEY,
     STAGE0,
     LakePath,
-    StaleTableError,
     atomic_write,
     default_lake_dir,
     lake_location,
+    read_table,
     recorded_lineage,
-    source,
     table_path,
 )
 
@@ -76,14 +75,4 @@ class PolarsParquetIOManager(dg.ConfigurableIOManager):
                 f"{path}: upstream table {context.asset_key.to_user_string()} has not been "
                 f"materialized for partition {partition!r}"
             )
-        name = context.asset_key.path[-1]
-        if name != STAGE0:
-            built_from = recorded_lineage(path)
-            current = recorded_lineage(self._path(dg.AssetKey(STAGE0), partition))
-            if built_from and current and built_from != current:
-                raise StaleTableError(
-                    f"{path}: {name} was built from another version of raw_interactions for {partition!r} "
-                    f"(fingerprint {built_from} ≠ current {current}); re-materialize {name} and the stages "
-                    "between it and raw_interactions first, or the run would mix two versions of the dataset"
-                )
-        return pl.read_parquet(source(path))
+        return read_table(lake_location(self.lake_dir), context.asset_key.path[-1], partition)

@@ -109,3 +109,47 @@ def test_above_the_dense_bound_evaluation_leaves_ease_out_and_says_why(trained_l
     assert result.success and warnings and "LLMHNI_MAX_DENSE_GB" in warnings[0]
     table = pl.read_parquet(table_path(lake, "evaluation", "ml-100k"))
     assert set(table["model"]) == {"lightgcn (pretrained)", "MostPop"}
+
+
+def test_evaluation_leaves_out_a_baselines_table_built_from_another_version_of_the_data(
+    lake, datasets_instance
+):
+    """New data, everything re-materialized but ``baselines``: its rows (of the old split) are not merged."""
+    from llmhni_pipeline.assets.baselines import baselines
+    from llmhni_pipeline_tests.conftest import write_incoming
+
+    rows = "user_id,item_id\n" + "".join(f"{u},{i}\n" for u in range(30) for i in range(20) if (u + i) % 3)
+    write_incoming(lake, "shop", rows)
+    instance = datasets_instance("shop")
+    small = {"epochs": 2, "dim": 8, "n_layers": 1}
+    config = {
+        "ops": {
+            "pretrained_recommender": {"config": small},
+            "baselines": {"config": {**small, "methods": ["wbpr"], "seeds": [1]}},
+        }
+    }
+    assets = [raw_interactions, pretrained_recommender, baselines, evaluation]
+    resources = build_resources(str(lake), device="cpu")
+    first = dg.materialize(
+        assets, partition_key="shop", instance=instance, resources=resources, run_config=config
+    )
+    assert first.success
+    models = set(pl.read_parquet(table_path(lake, "evaluation", "shop"))["model"])
+    assert "wbpr (lightgcn, seed 1)" in models
+    write_incoming(lake, "shop", rows + "30,0\n30,1\n30,2\n")  # new data: a new stage-0 fingerprint
+    again = dg.materialize(
+        [raw_interactions, pretrained_recommender, evaluation],
+        partition_key="shop",
+        instance=instance,
+        resources=resources,
+        run_config={"ops": {"pretrained_recommender": {"config": small}}},
+    )
+    assert again.success
+    models = set(pl.read_parquet(table_path(lake, "evaluation", "shop"))["model"])
+    assert not any(m.startswith("wbpr") for m in models) and "MostPop" in models
+    warnings = [
+        e.message
+        for e in instance.all_logs(again.run_id)
+        if e.level >= 30 and "baselines left out" in (e.message or "")
+    ]
+    assert warnings and "built from another version of raw_interactions" in warnings[0]

@@ -127,3 +127,27 @@ def test_the_trial_through_the_cli_measures_the_judge_and_projects_the_bill(tmp_
     )
     # 40 user-centric prompts, and the item-centric one of the 20 pairs they judged High (as the stage does)
     assert paid == 60 and "40 pairs judged with 60 prompts" in out and again.stdout.count("hard:") == 1
+
+
+def test_trial_and_batch_export_refuse_candidate_pairs_built_from_another_version_of_the_data(
+    tmp_path, monkeypatch, capsys
+):
+    """What ``materialize`` refuses, the judge's commands refuse too: stale prompts never go into a paid batch."""
+    from llmhni_pipeline.cli import main
+    from llmhni_pipeline.lake import LINEAGE_KEY
+
+    interactions, candidates, profiles = _partition()
+    lake = write_tables(tmp_path / "lake", "shop", interactions, candidates, profiles)
+    interactions.write_parquet(table_path(lake, "raw_interactions", "shop"), metadata={LINEAGE_KEY: "new"})
+    candidates.write_parquet(table_path(lake, "candidate_pairs", "shop"), metadata={LINEAGE_KEY: "old"})
+    monkeypatch.setenv("LLMHNI_LAKE_DIR", str(lake))
+    monkeypatch.setenv("LLMHNI_JUDGE_BACKEND", "openai")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-unused")
+    for argv in (
+        ["judgments", "trial", "shop", "--pairs", "20"],
+        ["judgments", "batch-export", "shop", str(tmp_path / "batch.jsonl")],
+    ):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert "candidate_pairs was built from another version of raw_interactions" in err, err
+    assert not list(tmp_path.glob("batch*"))
