@@ -127,22 +127,24 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 def cmd_synth(args: argparse.Namespace) -> int:
     """``datasets synth NAME --interactions N``: a synthetic incoming dataset for measuring cost."""
-    from llmhni_pipeline.datasets.registry import incoming_folder_problem
-    from llmhni_pipeline.datasets.synth import write_synthetic
+    from llmhni_pipeline.datasets.registry import incoming_name_problem
+    from llmhni_pipeline.datasets.synth import MAX_INTERACTIONS, MIN_INTERACTIONS, write_synthetic
     from llmhni_pipeline.lake import incoming_dir
 
     if not args.name or not args.interactions:
         raise CLIError(
             "datasets synth: give a NAME and --interactions N, e.g. llmhni datasets synth synth-1m --interactions 1000000"
         )
+    # everything checked before anything is written
+    if why := incoming_name_problem(args.name):
+        raise CLIError(f"datasets synth {args.name!r}: {why}")
+    if not MIN_INTERACTIONS <= args.interactions <= MAX_INTERACTIONS:
+        raise CLIError(f"--interactions: from {MIN_INTERACTIONS:,} to {MAX_INTERACTIONS:,}, not {args.interactions:,}")
     folder = incoming_dir(default_lake_dir()) / args.name
     try:
         summary = write_synthetic(folder, args.interactions, args.seed, args.format)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
-    why = incoming_folder_problem(folder)
-    if why:
-        raise CLIError(f"{folder}: written, but not usable as a dataset: {why}")
     print(
         f"{folder}: {summary['interactions']:,} interactions, {summary['users']:,} users, {summary['items']:,} "
         f"items (degree Gini {summary['user_degree_gini']} / {summary['item_degree_gini']}; amazon-book: 0.44 / "

@@ -17,6 +17,46 @@ from llmhni_pipeline.datasets.errors import DatasetError
 from llmhni_pipeline.lake import source
 
 SPLITS = ("train", "valid", "test")
+TABLES = ("interactions", "items", "users")
+OTHER_FILES = ("synthetic.json",)  # the marker `llmhni datasets synth` writes
+# the columns each table may have: any other is an error (a `rating` or `timestamp` column would be silently
+# ignored, and the user would believe it was used)
+COLUMNS = {
+    "interactions": ({"user_id", "item_id"}, {"split"}),
+    "items": ({"item_id", "text"}, set()),
+    "users": ({"user_id", "text"}, set()),
+}
+
+
+def check_folder_files(folder: Path) -> None:
+    """Refuse a file the pipeline would not read (``ratings.csv`` beside ``interactions.csv``), naming it:
+    its content would otherwise be silently ignored. Hidden files (``.DS_Store``) are left alone."""
+    allowed = {f"{t}.{ext}" for t in TABLES for ext in ("parquet", "csv")} | set(OTHER_FILES)
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or path.name in allowed:
+            continue
+        raise DatasetError(
+            path,
+            f"{'a folder' if path.is_dir() else 'a file'} the pipeline does not read: a dataset folder holds "
+            "interactions.csv|parquet and optionally items.csv|parquet and users.csv|parquet "
+            "(docs/guide/datasets.md); move it out so that nothing in the folder is silently ignored",
+        )
+
+
+def check_columns(frame: pl.DataFrame, path: Path, table: str) -> None:
+    """The table's required columns are there and no other is."""
+    required, optional = COLUMNS[table]
+    missing = required - set(frame.columns)
+    if missing:
+        raise DatasetError(path, f"missing column(s) {sorted(missing)}; found {frame.columns}")
+    extra = [c for c in frame.columns if c not in required | optional]
+    if extra:
+        allowed = sorted(required) + sorted(optional)
+        raise DatasetError(
+            path,
+            f"column(s) {extra} are not read (allowed: {allowed}); remove them, so that nothing in the file is "
+            "silently ignored",
+        )
 
 
 MISSING_IDS = ("", "nan", "null", "none", "na", "n/a")
@@ -106,10 +146,9 @@ def load_incoming_interactions(folder: Path) -> tuple[pl.DataFrame, Path]:
         raise DatasetError(
             folder / "interactions.csv", "no interactions.parquet or interactions.csv in the dataset folder"
         )
+    check_folder_files(folder)
     frame = read_table(path)
-    missing = {"user_id", "item_id"} - set(frame.columns)
-    if missing:
-        raise DatasetError(path, f"missing column(s) {sorted(missing)}; found {frame.columns}")
+    check_columns(frame, path, "interactions")
     if frame.height == 0:
         raise DatasetError(path, "file has a header but no rows")
     out = pl.DataFrame(

@@ -153,11 +153,10 @@ def parse_dataset_key(key: str, lake_dir: LakePath) -> DatasetSpec:
     return DatasetSpec(key=key, source=source, protocol=protocol, noise_ratio=noise, hide_ratio=hide)
 
 
-def incoming_folder_problem(folder: Path) -> str | None:
-    """Why an incoming folder cannot be a dataset (``None``: it can)."""
-    name = folder.name
+def incoming_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name an incoming dataset folder (``None``: it can), before anything is written."""
     match = _KEY_RE.match(name)
-    if not match:
+    if not match or name in (".", ".."):
         return "a dataset folder name uses lower-case letters, digits, '.', '_' and '-' only, and starts with a letter or digit"
     if match["source"] != name:
         return (
@@ -166,6 +165,13 @@ def incoming_folder_problem(folder: Path) -> str | None:
         )
     if name in BUILTIN_SOURCES:
         return f"{name!r} is a built-in dataset; rename the folder"
+    return None
+
+
+def incoming_folder_problem(folder: Path) -> str | None:
+    """Why an incoming folder cannot be a dataset (``None``: it can)."""
+    if why := incoming_name_problem(folder.name):
+        return why
     if not any((folder / f"interactions.{ext}").is_file() for ext in ("parquet", "csv")):
         return "no interactions.parquet or interactions.csv inside"
     return None

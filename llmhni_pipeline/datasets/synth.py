@@ -104,22 +104,41 @@ def _draw(
     return order[np.minimum(x.astype(np.int64) - 1, n_entities - 1)]
 
 
+MIN_INTERACTIONS, MAX_INTERACTIONS = 100, 10**8  # 10⁸: about 8 GB while drawing, the most a 24 GB machine holds
+_ROUNDS = 100  # draws of fresh pairs before giving up (a handful suffice at amazon-book's density)
+_MAX_DENSITY = 0.1  # small sets get a catalogue of at least 10 pairs per interaction, so n distinct pairs exist
+
+
+def catalogue(n: int, shape: Shape = AMAZON_BOOK) -> tuple[int, int]:
+    """Users and items for ``n`` interactions: amazon-book's ratios, widened alike where they would be denser than
+    ``_MAX_DENSITY`` (at 100 interactions the ratios give 5 × 5 = 25 possible pairs)."""
+    n_users, n_items = max(2, round(n / shape.per_user)), max(2, round(n / shape.per_item))
+    if n_users * n_items * _MAX_DENSITY < n:
+        grow = (n / (_MAX_DENSITY * n_users * n_items)) ** 0.5
+        n_users, n_items = int(np.ceil(n_users * grow)), int(np.ceil(n_items * grow))
+    return n_users, n_items
+
+
 def draw_interactions(
     n: int, seed: int = 2026, shape: Shape = AMAZON_BOOK
 ) -> tuple[np.ndarray, np.ndarray, int, int]:
     """``n`` distinct (user, item) pairs as two arrays sorted by user, and the user and item counts. numpy only, so
     the GPU scale script (``benchmarks/gpu_scale.py``) draws the same data where polars is not installed."""
-    if n < 100:
-        raise ValueError(f"--interactions: at least 100, not {n}")
+    if not MIN_INTERACTIONS <= n <= MAX_INTERACTIONS:
+        raise ValueError(f"--interactions: from {MIN_INTERACTIONS:,} to {MAX_INTERACTIONS:,}, not {n:,}")
     rng = np.random.default_rng(seed)
-    n_users, n_items = max(2, round(n / shape.per_user)), max(2, round(n / shape.per_item))
+    n_users, n_items = catalogue(n, shape)
     user_order, item_order = rng.permutation(n_users), rng.permutation(n_items)
     keys = np.empty(0, dtype=np.int64)
-    while len(keys) < n:  # repeated pairs are dropped: draw until n distinct ones are there
+    for _ in range(_ROUNDS):  # repeated pairs are dropped: draw until n distinct ones are there
+        if len(keys) >= n:
+            break
         draw = int((n - len(keys)) * 1.2) + 1000
         users = _draw(n_users, shape.user_exponent, draw, user_order, rng)
         items = _draw(n_items, shape.item_exponent, draw, item_order, rng)
         keys = np.unique(np.concatenate([keys, users * n_items + items]))
+    if len(keys) < n:
+        raise ValueError(f"only {len(keys):,} distinct pairs after {_ROUNDS} draws, {n:,} wanted")
     keys = np.sort(keys[rng.permutation(len(keys))[:n]])
     return keys // n_items, keys % n_items, n_users, n_items
 

@@ -42,11 +42,7 @@ def _provided_incoming(folder: Path, entity: str, id_mappings: pl.DataFrame) -> 
         return None
     table = incoming.read_table(path)
     id_col = f"{entity}_id"
-    missing = {id_col, "text"} - set(table.columns)
-    if missing:
-        raise DatasetError(
-            path, f"missing column(s) {sorted(missing)}; a text table needs {id_col!r} and 'text'"
-        )
+    incoming.check_columns(table, path, f"{entity}s")
     table = table.select(
         pl.col(id_col).cast(pl.String).str.strip_chars().alias("raw_id"), pl.col("text").cast(pl.String)
     ).with_row_index("line", offset=2)
@@ -171,11 +167,14 @@ def build_text_profiles(
             f"dataset {spec.source.name!r} has no text for users or items: the text "
             "stages (profiles, embeddings, projector, LLM judging) cannot run for it",
         )
-    if users is None and items is not None:
-        users, user_source = history_profiles(train, items, intro), "template"
+    users = users.select("id", "text", pl.lit(user_source).alias("source")) if users is not None else None
     if items is not None:
+        # a user without a text of its own (none given, or users.csv covers only some) gets the templated
+        # profile from the items it liked in training
+        templated = history_profiles(train, items, intro).with_columns(source=pl.lit("template"))
+        users = templated if users is None else pl.concat([users, templated.join(users, on="id", how="anti")])
         items = items.select("id", "text")
-    parts = [users.select(pl.lit("user").alias("entity"), "id", "text", pl.lit(user_source).alias("source"))]
+    parts = [users.select(pl.lit("user").alias("entity"), "id", "text", "source")]
     if items is not None:
         parts.append(
             items.select(pl.lit("item").alias("entity"), "id", "text", pl.lit(item_source).alias("source"))

@@ -234,3 +234,35 @@ def test_the_id_bound_is_configurable_and_exact(lake, data_dir, monkeypatch):
     monkeypatch.setenv("LLMHNI_MAX_ID_CHARS", "lots")
     with pytest.raises(DatasetError, match="LLMHNI_MAX_ID_CHARS: must be a positive whole number"):
         _build("shop", lake, data_dir)
+
+
+@pytest.mark.parametrize(
+    "extra, where, problem",
+    [
+        (
+            ("interactions.csv", "user_id,item_id,rating\n1,2,5\n3,4,1\n"),
+            "interactions.csv",
+            r"\['rating'\] are not read",
+        ),
+        (
+            ("ratings.csv", "user_id,item_id,rating\n1,2,5\n"),
+            "ratings.csv",
+            "a file the pipeline does not read",
+        ),
+        (("items.csv", "item_id,text,price\n2,a book,9\n"), "items.csv", r"\['price'\] are not read"),
+    ],
+)
+def test_extra_columns_and_extra_files_are_errors_naming_them(lake, data_dir, extra, where, problem):
+    """The promises page says so; they were silently ignored."""
+    from llmhni_pipeline.semantic.profiles import build_text_profiles
+
+    folder = write_incoming(
+        lake, "shop", "user_id,item_id\n" + "".join(f"{u},{i}\n" for u in range(4) for i in range(5))
+    )
+    (folder / extra[0]).write_text(extra[1])
+    (folder / ".DS_Store").write_bytes(b"\0")  # hidden files are no dataset's content: left alone
+    spec = parse_dataset_key("shop", lake)
+    with pytest.raises(DatasetError, match=problem) as err:
+        stage0 = build_raw_interactions(spec, lake, data_dir)
+        build_text_profiles(spec, stage0.interactions, stage0.id_mappings, lake, data_dir)
+    assert str(folder / where) in str(err.value)

@@ -48,3 +48,32 @@ def test_the_cli_writes_an_incoming_dataset_stage_0_reads(tmp_path, monkeypatch,
     assert main(["datasets", "synth", "mine", "--interactions", "2000"]) == 2  # never over a real dataset
     assert "exists and is not a synthetic dataset" in capsys.readouterr().err
     assert main(["datasets", "synth", "x", "--interactions", "5"]) == 2
+
+
+def test_small_sets_draw_distinct_pairs_quickly():
+    """100 to about 400 interactions once looped forever: 5 × 5 users and items hold 25 pairs."""
+    import time
+
+    for n in (100, 150, 398, 1_000):
+        started = time.perf_counter()
+        interactions, _ = synthesize(n, seed=1)
+        assert interactions.height == n and interactions.n_unique() == n
+        assert time.perf_counter() - started < 5
+
+
+def test_bad_sizes_and_names_are_refused_before_anything_is_written(tmp_path, monkeypatch, capsys):
+    lake = tmp_path / "work" / "lake"
+    monkeypatch.setenv("LLMHNI_LAKE_DIR", str(lake))
+    monkeypatch.chdir(tmp_path)
+    for argv, message in (
+        (["synth-x", "--interactions", str(5 * 10**10)], "--interactions: from 100 to 100,000,000"),
+        (["synth-x", "--interactions", "99"], "--interactions: from 100"),
+        (["../escape", "--interactions", "1000"], "lower-case letters"),
+        ([str(tmp_path / "abs"), "--interactions", "1000"], "lower-case letters"),
+        (["ml-100k", "--interactions", "1000"], "built-in dataset"),
+        (["shop-noise10", "--interactions", "1000"], "partition suffix"),
+    ):
+        assert main(["datasets", "synth", *argv]) == 2, argv
+        assert message in capsys.readouterr().err, argv
+    assert not (tmp_path / "work").exists() and not (tmp_path / "abs").exists()  # not even the lake folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -115,3 +115,28 @@ def test_item_texts_with_repeated_ids_or_empty_texts_are_rejected_naming_the_lin
     with pytest.raises(DatasetError, match=problem) as err:
         build_text_profiles(spec, stage0.interactions, stage0.id_mappings, lake, data_dir)
     assert "items.csv" in str(err.value)
+
+
+def test_users_left_out_of_users_csv_get_a_templated_profile(lake, data_dir):
+    """users.csv with one user's text: the others are profiled from their training items, as the guide says
+    (they once got an empty profile, and 240 pairs collapsed to 38 distinct prompts)."""
+    from llmhni_pipeline_tests.conftest import write_incoming
+
+    folder = write_incoming(
+        lake,
+        "shop",
+        "user_id,item_id\n" + "".join(f"{u},{i}\n" for u in range(6) for i in range(1, 11) if (u + i) % 4),
+    )
+    (folder / "items.csv").write_text(
+        "item_id,text\n" + "".join(f"{i},book number {i}\n" for i in range(1, 11))
+    )
+    (folder / "users.csv").write_text("user_id,text\n3,Reads only thrillers.\n")
+    spec = parse_dataset_key("shop", lake)
+    stage0 = build_raw_interactions(spec, lake, data_dir)
+    profiles = build_text_profiles(spec, stage0.interactions, stage0.id_mappings, lake, data_dir)
+    users = profiles.filter(pl.col("entity") == "user")
+    assert users.height == 6 and (users["text"].str.len_chars() > 0).all()
+    assert dict(users.group_by("source").len().iter_rows()) == {"provided": 1, "template": 5}
+    assert users["text"].n_unique() == 6
+    raw_three = stage0.id_mappings.filter((pl.col("entity") == "user") & (pl.col("raw_id") == "3"))["id"][0]
+    assert users.filter(pl.col("id") == raw_three)["text"][0] == "Reads only thrillers."
