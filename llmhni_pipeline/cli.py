@@ -139,7 +139,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
     if why := incoming_name_problem(args.name):
         raise CLIError(f"datasets synth {args.name!r}: {why}")
     if not MIN_INTERACTIONS <= args.interactions <= MAX_INTERACTIONS:
-        raise CLIError(f"--interactions: from {MIN_INTERACTIONS:,} to {MAX_INTERACTIONS:,}, not {args.interactions:,}")
+        raise CLIError(
+            f"--interactions: from {MIN_INTERACTIONS:,} to {MAX_INTERACTIONS:,}, not {args.interactions:,}"
+        )
     folder = incoming_dir(default_lake_dir()) / args.name
     try:
         summary = write_synthetic(folder, args.interactions, args.seed, args.format)

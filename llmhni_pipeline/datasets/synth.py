@@ -104,9 +104,14 @@ def _draw(
     return order[np.minimum(x.astype(np.int64) - 1, n_entities - 1)]
 
 
-MIN_INTERACTIONS, MAX_INTERACTIONS = 100, 10**8  # 10⁸: about 8 GB while drawing, the most a 24 GB machine holds
+MIN_INTERACTIONS, MAX_INTERACTIONS = (
+    100,
+    10**8,
+)  # 10⁸: about 8 GB while drawing, the most a 24 GB machine holds
 _ROUNDS = 100  # draws of fresh pairs before giving up (a handful suffice at amazon-book's density)
-_MAX_DENSITY = 0.1  # small sets get a catalogue of at least 10 pairs per interaction, so n distinct pairs exist
+_MAX_DENSITY = (
+    0.1  # small sets get a catalogue of at least 10 pairs per interaction, so n distinct pairs exist
+)
 
 
 def catalogue(n: int, shape: Shape = AMAZON_BOOK) -> tuple[int, int]:

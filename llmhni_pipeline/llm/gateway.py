@@ -302,6 +302,7 @@ def embed_texts(
         embedder.model,
         "embeddings",
         _endpoint(embedder),
+        interrupt=getattr(embedder, "interrupt", None),
         backend=embedder,
     )
     by_key = dict(zip(rows["key"].to_list(), rows["vector"].to_list(), strict=True)) if rows.height else {}

@@ -44,6 +44,10 @@ class MalformedResponse(ValueError):
     """The server answered, but not with what the API promises (bad JSON, wrong number of rows)."""
 
 
+class Interrupted(RuntimeError):
+    """The run was stopped (Ctrl-C, SIGTERM): no further attempt is made and nothing more is sent."""
+
+
 RETRYABLE = (
     openai.RateLimitError,
     openai.InternalServerError,
@@ -99,11 +103,13 @@ class WaitRetryAfter:
         return self.backoff(state)
 
 
-def _retrying(settings: OpenAISettings) -> Retrying:
+def _retrying(settings: OpenAISettings, stop: threading.Event | None = None) -> Retrying:
+    """The retry policy; with ``stop``, the wait between attempts ends as soon as it is set."""
     return Retrying(
         retry=retry_if_exception_type(RETRYABLE),
         stop=stop_after_attempt(settings.max_attempts),
         wait=WaitRetryAfter(settings.max_wait_s),
+        sleep=(lambda seconds: stop.wait(seconds)) if stop is not None else time.sleep,
         reraise=True,
     )
 
@@ -156,7 +162,9 @@ class EndpointPool:
         client: openai.OpenAI | None = None,
         eject_after: int = 3,
         cooldown_s: float = 30.0,
+        stop: threading.Event | None = None,
     ):
+        self.stop = stop  # once set, a request waiting for a free slot is not sent (``Interrupted``)
         urls = base_urls(settings.base_url)
         self.endpoints = [
             _Endpoint(url, client if client is not None and i == 0 else make_client(settings, url))
@@ -175,6 +183,8 @@ class EndpointPool:
     def _pick(self) -> _Endpoint:
         with self._cond:
             while True:
+                if self.stop is not None and self.stop.is_set():
+                    raise Interrupted("stopped while waiting for a free slot: not sent")
                 now = time.monotonic()
                 free = [e for e in self.endpoints if e.in_flight < self.per_endpoint]
                 up = [e for e in free if e.out_until <= now]
@@ -214,9 +224,12 @@ class _OpenAIBase:
 
     def __init__(self, settings: OpenAISettings, client: openai.OpenAI | None = None):
         self.settings = settings
-        self.pool = EndpointPool(settings, client)
+        self._stop = (
+            threading.Event()
+        )  # set by interrupt(): no new attempt, waits end, callers return at once
+        self.pool = EndpointPool(settings, client, stop=self._stop)
         self._lock = threading.Lock()
-        self._retry = _retrying(settings)  # one retry policy per backend, not one per request
+        self._retry = _retrying(settings, self._stop)  # one retry policy per backend, not one per request
         # the run's cap, set by the gateway for a run: asked before every attempt, so retries count against it
         self.allowance: Allowance | None = None
 
@@ -226,12 +239,36 @@ class _OpenAIBase:
     def endpoint(self) -> str:
         return self.pool.describe()
 
+    def _interruptible(self, fn, *args, **kwargs):
+        """``fn`` on a daemon thread, waited for until it ends or ``interrupt()`` is called (then ``Interrupted``;
+        a request in flight is abandoned, not awaited, and the thread sends nothing more)."""
+        out: dict[str, object] = {}
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                out["value"] = fn(*args, **kwargs)
+            except BaseException as exc:  # re-raised in the caller's thread
+                out["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=run, daemon=True, name="openai-request").start()
+        while not done.wait(0.05):
+            if self._stop.is_set():
+                raise Interrupted("stopped while a request was in flight; it is not awaited")
+        if "error" in out:
+            raise out["error"]
+        return out["value"]
+
     def _call(self, fn, *args, inputs: int = 1):
         """Run ``fn`` with retries, each attempt first taking ``inputs`` from the run's allowance (``AllowanceSpent``
         when it is spent, not retried); errors leave here naming the endpoint and never the key."""
         retrying = self._retry.copy()
 
         def attempt(*a):
+            if self._stop.is_set():
+                raise Interrupted("stopped: no further request is sent")
             allowance = self.allowance
             if allowance is not None and not allowance.take(inputs):
                 raise AllowanceSpent(f"the run's cap of {allowance.limit} inputs is spent")
@@ -286,7 +323,12 @@ class OpenAIEmbedder(_OpenAIBase):
         return EmbedBatch(vectors, int(getattr(usage, "prompt_tokens", 0) or 0))
 
     def embed(self, texts: list[str]) -> EmbedBatch:
-        return self._call(self._request, texts, inputs=len(texts))
+        """One batch; after ``interrupt()`` this returns at once (``Interrupted``) even while a request hangs,
+        and no further attempt is sent."""
+        return self._interruptible(self._call, self._request, texts, inputs=len(texts))
+
+    def interrupt(self) -> None:
+        self._stop.set()
 
 
 def chat_request_body(prompt: JudgePrompt, model: str, top_logprobs: int) -> dict[str, object]:
@@ -333,7 +375,6 @@ class OpenAIJudge(_OpenAIBase):
     def __init__(self, settings: OpenAISettings, client: openai.OpenAI | None = None):
         super().__init__(settings, client)
         self.model = settings.judge_model
-        self._stop = threading.Event()
         self.read_from_text = 0  # answers without log-probabilities, read from the answer token
 
     def _request(self, prompt: JudgePrompt) -> JudgeResult:
@@ -356,7 +397,7 @@ class OpenAIJudge(_OpenAIBase):
             return self._call(self._request, prompt)
         except MalformedResponse as exc:  # answered every time, never readably: record it, don't crash
             return JudgeResult(np.nan, np.nan, np.nan, 0.0, str(exc)[:500], CallStatus.MALFORMED)
-        except AllowanceSpent:  # not sent (or not retried): no answer, nothing paid for it
+        except (AllowanceSpent, Interrupted):  # not sent (or not retried): no answer, nothing paid for it
             return None
 
     def score(self, prompts: list[JudgePrompt]) -> list[JudgeResult | None]:
@@ -392,5 +433,5 @@ class OpenAIJudge(_OpenAIBase):
         return results
 
     def interrupt(self) -> None:
-        """Stop: ``score`` returns what it has, and no further request is sent."""
+        """Stop: ``score`` returns what it has, and no further request (no retry either) is sent."""
         self._stop.set()

@@ -86,3 +86,42 @@ def test_any_interrupt_keeps_the_batch_in_flight(tmp_path):
     finally:
         signal.signal(signal.SIGUSR1, previous)
     assert judge.scored == 8 and len(cache) == 8  # both finished batches cached, the third never started
+
+
+@pytest.mark.parametrize("kind", ["embed", "judge"])
+def test_ctrl_c_stops_an_endpoint_stage_within_seconds_and_sends_nothing_more(tmp_path, kind):
+    """A hung endpoint (20 s per answer, a 5 s timeout, six attempts): the stage stops within a second of the
+    signal instead of waiting out timeouts and retries, and no request is sent after it."""
+    from llmhni_pipeline.llm.gateway import embed_texts
+    from llmhni_pipeline.llm.openai_backend import OpenAIEmbedder, OpenAIJudge, OpenAISettings
+    from llmhni_pipeline_tests.llm.fake_openai import FakeOpenAI
+
+    with FakeOpenAI(latency_s=20) as server:
+        settings = OpenAISettings(
+            base_url=server.base_url, api_key="sk-x", timeout_s=5, max_attempts=6, max_in_flight=2
+        )
+        options = RunOptions(batch_size=4, max_in_flight=2, report=lambda m: None)
+        texts = [f"text {i}" for i in range(40)]
+        sent = {}
+
+        def interrupt():
+            sent["at"], sent["received"] = time.perf_counter(), server.received
+            os.kill(os.getpid(), signal.SIGINT)
+
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        timer = threading.Timer(1.0, interrupt)
+        try:
+            timer.start()
+            with pytest.raises(KeyboardInterrupt):
+                if kind == "embed":
+                    embed_texts(OpenAIEmbedder(settings), texts, CallCache(tmp_path, "e"), options)
+                else:
+                    prompts = [JudgePrompt("s", t, "v") for t in texts]
+                    judge_prompts(OpenAIJudge(settings), prompts, CallCache(tmp_path, "j"), options)
+            stopped_after = time.perf_counter() - sent["at"]
+        finally:
+            timer.cancel()
+            signal.signal(signal.SIGINT, previous)
+        time.sleep(5.5)  # past the 5 s timeout: a retry of a request abandoned at the signal would come now
+        assert stopped_after < 2.0, stopped_after
+        assert server.received == sent["received"]
