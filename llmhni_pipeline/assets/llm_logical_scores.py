@@ -204,15 +204,18 @@ def llm_logical_scores(
     else:
         judged = trial.scattered(rows, pairs.height)
     stats = judged.stats
-    from_text = getattr(judge, "read_from_text", 0)
-    if from_text:
-        context.log.warning(
-            f"{from_text} answers came without log-probabilities (the endpoint does not send them): their labels "
-            "are read from the answer word with probability 1, so P(High) − P(Low) is ±1 or 0 and cannot rank"
-        )
     table = pairs.select("user_id", "item_id", "kind", "model_score").with_columns(
         **{k: pl.Series(v) for k, v in judged.columns(thresholds).items()}
     )
+    # answers without log-probabilities (the endpoint, or a batch runner, did not send them), synchronous or
+    # imported: counted from the table, so every source of them is seen
+    from_text = int(sum((table[f"{v}_status"] == "text").sum() for v in ("user", "item")))
+    if from_text:
+        context.log.warning(
+            f"{from_text} answers came without log-probabilities: their labels are read from the answer word with "
+            "probability 1, so P(High) − P(Low) is ±1 or 0 and cannot rank; import or ask for answers with "
+            "log-probabilities (they replace these)"
+        )
     table = table.with_columns(
         label=hard_or_noisy(pl.col("user_view"), pl.col("item_view")),
         model=pl.lit(judge.model),

@@ -19,6 +19,7 @@ This module has no Dagster import: the CLI (``llmhni judgments batch-export|batc
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections import Counter
@@ -41,6 +42,8 @@ MAX_LINES = 50_000  # OpenAI Batch API: requests per file
 MAX_BYTES = 200 * 1024 * 1024  # and bytes per file
 BATCH_DISCOUNT = 0.5  # the Batch API's price is half the synchronous one
 BACKEND = "openai"  # cache keys are the OpenAI backend's: a synchronous run after the import finds them
+# what may follow the exported model's name in an answer: a dated snapshot of the same model (-2024-07-18)
+DATED_SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}")
 PENDING_SCHEMA = {
     "custom_id": pl.String,
     "namespace": pl.String,
@@ -222,6 +225,10 @@ class ImportReport:
     cut_lines: int = 0
     unreadable: int = 0
     read_from_text: int = 0
+    replaced_text_reads: int = (
+        0  # answers with log-probabilities that replaced ones read from the answer word
+    )
+    snapshots: Counter[str] = field(default_factory=Counter)  # dated snapshots that answered, by name
     tokens_in: int = 0
     tokens_out: int = 0
     cost_usd: float = 0.0  # at the batch price
@@ -239,12 +246,23 @@ class ImportReport:
             ),
             f"refused: {self.unknown} unknown custom_id, {self.duplicates} repeated, {self.foreign_model} from another "
             f"model, {self.cut_lines} cut or not JSON, {self.unreadable} unreadable answers",
-            f"tokens {self.tokens_in:,} in / {self.tokens_out:,} out, ${self.cost_usd:.4f} at the batch price",
+            f"tokens of the answers added: {self.tokens_in:,} in / {self.tokens_out:,} out, ${self.cost_usd:.4f} at "
+            "the batch price",
             f"{self.missing} exported prompts still have no answer (re-export them with batch-export)",
         ]
+        if self.snapshots:
+            out.append(
+                "answered by dated snapshots of the exported model: "
+                + ", ".join(f"{name} ({n})" for name, n in sorted(self.snapshots.items()))
+            )
         if self.read_from_text:
             out.append(
-                f"{self.read_from_text} answers had no log-probabilities: read from the answer word (probability 1)"
+                f"{self.read_from_text} answers had no log-probabilities: read from the answer word (probability 1; "
+                "they cannot rank, and an answer with log-probabilities imported later replaces them)"
+            )
+        if self.replaced_text_reads:
+            out.append(
+                f"{self.replaced_text_reads} answers read from the answer word replaced by ones with log-probabilities"
             )
         return out + [f"e.g. {e}" for e in self.examples[:5]]
 
@@ -271,17 +289,18 @@ def _answers(
                 report.unknown += 1
                 report.examples.append(f"{where}: custom_id {str(custom_id)[:16]}… was never exported here")
                 continue
+            response = line.get("response") or {}
+            if (
+                line.get("error") or response.get("status_code") != 200
+            ):  # not an answer: a retry may bring one
+                error = line.get("error") or {}
+                report.error_lines[str(error.get("code") or response.get("status_code") or "error")] += 1
+                continue
             if custom_id in seen:
                 report.duplicates += 1
                 report.examples.append(
                     f"{where}: custom_id {custom_id[:16]}… answered twice; the first answer kept"
                 )
-                continue
-            seen.add(custom_id)
-            response = line.get("response") or {}
-            if line.get("error") or response.get("status_code") != 200:
-                error = line.get("error") or {}
-                report.error_lines[str(error.get("code") or response.get("status_code") or "error")] += 1
                 continue
             body = response.get("body") or {}
             if isinstance(body, str):  # some runners send the body as a JSON string
@@ -292,13 +311,25 @@ def _answers(
                     continue
             wanted = str(known[custom_id]["model"])
             served = str(body.get("model") or "")
-            if served and not served.startswith(
-                wanted
-            ):  # OpenAI answers gpt-4o-mini with gpt-4o-mini-2024-07-18
+            if not same_model(served, wanted):
                 report.foreign_model += 1
-                report.examples.append(f"{where}: answered by {served!r}, exported for {wanted!r}")
+                report.examples.append(
+                    f"{where}: answered by {served or 'an unnamed model'!r}, exported for {wanted!r}"
+                )
                 continue
+            if served != wanted:  # OpenAI answers gpt-4o-mini with its dated snapshot gpt-4o-mini-2024-07-18
+                report.snapshots[served] += 1
+            seen.add(custom_id)
             yield custom_id, body, known[custom_id]
+
+
+def same_model(served: str, wanted: str) -> bool:
+    """Whether an answer's ``model`` is the exported one, exactly or as its dated snapshot (``gpt-4o-mini`` is
+    answered by ``gpt-4o-mini-2024-07-18``); ``gpt-4o-mini`` for ``gpt-4o``, ``hc-qwen-72b`` for ``hc-qwen`` or
+    no model at all are not."""
+    return served == wanted or (
+        served.startswith(wanted) and DATED_SNAPSHOT.fullmatch(served.removeprefix(wanted)) is not None
+    )
 
 
 def _pending_and_cached(
@@ -312,6 +343,17 @@ def _pending_and_cached(
     return known, set(cached["key"].to_list()) if cached.height else set()
 
 
+def _text_reads(cache: CallCache, keys: set[str]) -> set[str]:
+    """Which of these cached answers were read from the answer word: a later answer with log-probabilities may
+    replace them."""
+    if not keys:
+        return set()
+    rows = cache.load(list(keys))
+    return (
+        set(rows.filter(pl.col("status") == str(CallStatus.TEXT))["key"].to_list()) if rows.height else set()
+    )
+
+
 def import_judge_batch(
     paths: Sequence[Path],
     cache: CallCache,
@@ -322,6 +364,7 @@ def import_judge_batch(
     prices = prices or DEFAULT_PRICES
     report = ImportReport()
     known, have = _pending_and_cached(cache, pending, "judgments")
+    text_reads = _text_reads(cache, have)
     answers = []
     for custom_id, body, record in _answers(paths, known, report):
         try:
@@ -329,18 +372,21 @@ def import_judge_batch(
         except (MalformedResponse, KeyError, TypeError, AttributeError):
             report.unreadable += 1
             continue
-        report.tokens_in += result.tokens_in
+        if not result.status.usable:
+            report.unreadable += 1
+            continue
+        if custom_id in have and not (custom_id in text_reads and not from_text):
+            report.already_cached += 1
+            continue
+        report.replaced_text_reads += custom_id in text_reads
+        report.read_from_text += from_text
+        report.tokens_in += (
+            result.tokens_in
+        )  # what this import added, so a re-import that adds nothing says 0
         report.tokens_out += result.tokens_out
         report.cost_usd += BATCH_DISCOUNT * call_cost(
             str(record["model"]), result.tokens_in, result.tokens_out, prices
         )
-        if result.status is not CallStatus.OK:
-            report.unreadable += 1
-            continue
-        if custom_id in have:
-            report.already_cached += 1
-            continue
-        report.read_from_text += from_text
         answers.append((custom_id, record, result))
     if answers:
         rows = judge_rows(
@@ -373,12 +419,12 @@ def import_embedding_batch(
         if not isinstance(vector, list) or not vector or not all(isinstance(v, int | float) for v in vector):
             report.unreadable += 1  # missing, or per-token vectors (a chat model behind /v1/embeddings)
             continue
-        tokens = int((body.get("usage") or {}).get("prompt_tokens") or 0)
-        report.tokens_in += tokens
-        report.cost_usd += BATCH_DISCOUNT * call_cost(str(record["model"]), tokens, 0, prices)
         if custom_id in have:
             report.already_cached += 1
             continue
+        tokens = int((body.get("usage") or {}).get("prompt_tokens") or 0)
+        report.tokens_in += tokens
+        report.cost_usd += BATCH_DISCOUNT * call_cost(str(record["model"]), tokens, 0, prices)
         keys.append(custom_id)
         records.append(record)
         vectors.append(vector)

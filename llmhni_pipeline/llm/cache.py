@@ -69,6 +69,12 @@ class CallCache:
         frame = pl.scan_parquet([source(segment) for segment in segments])
         if keys is not None:
             frame = frame.filter(pl.col("key").is_in(pl.Series(keys).implode()))
+        if "status" in frame.collect_schema().names():
+            # an answer read from the answer word (no log-probabilities) gives way to one that has them
+            text = pl.col("status") == "text"
+            better = frame.filter(~text).unique("key", keep="first", maintain_order=True)
+            fallback = frame.filter(text).unique("key", keep="first", maintain_order=True)
+            frame = pl.concat([better, fallback.join(better.select("key"), on="key", how="anti")])
         return frame.unique("key", keep="first", maintain_order=True).collect()
 
     @contextmanager

@@ -392,7 +392,7 @@ def judge_prompts(
         judge.model,
         "judgments",
         _endpoint(judge),
-        cacheable=lambda rows: rows["status"] == str(CallStatus.OK),
+        cacheable=lambda rows: rows["status"].is_in([str(CallStatus.OK), str(CallStatus.TEXT)]),
         interrupt=getattr(judge, "interrupt", None),
         backend=judge,
     )

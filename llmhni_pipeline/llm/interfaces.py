@@ -18,8 +18,16 @@ class Label(StrEnum):
 
 class CallStatus(StrEnum):
     OK = "ok"
+    # answered without log-probabilities (some servers and batch runners omit them): the label read from the
+    # answer word with probability 1, so it cannot rank; cached, but replaced by an answer that has them
+    TEXT = "text"
     MALFORMED = "malformed"  # answered, but no label could be read from it
     EMPTY = "empty"  # answered with nothing
+
+    @property
+    def usable(self) -> bool:
+        """A label was read (with log-probabilities or from the answer word): worth caching."""
+        return self in (CallStatus.OK, CallStatus.TEXT)
 
 
 @dataclass(frozen=True)

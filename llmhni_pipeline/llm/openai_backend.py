@@ -362,7 +362,10 @@ def judge_result_from_chat(body: dict) -> tuple[JudgeResult, bool]:
     scored = (choice.get("logprobs") or {}).get("content") or []
     first = scored[0] if scored else None
     if first is None:
-        return result_from_top_logprobs([(content, 0.0)], content, *tokens), True
+        result = result_from_top_logprobs([(content, 0.0)], content, *tokens)
+        if result.status is CallStatus.OK:
+            result.status = CallStatus.TEXT
+        return result, True
     top = [(t["token"], t["logprob"]) for t in (first.get("top_logprobs") or [])]
     top = top or [(first["token"], first["logprob"])]
     raw = json.dumps([[t, round(lp, 4)] for t, lp in top])
@@ -375,7 +378,6 @@ class OpenAIJudge(_OpenAIBase):
     def __init__(self, settings: OpenAISettings, client: openai.OpenAI | None = None):
         super().__init__(settings, client)
         self.model = settings.judge_model
-        self.read_from_text = 0  # answers without log-probabilities, read from the answer token
 
     def _request(self, prompt: JudgePrompt) -> JudgeResult:
         try:
@@ -386,10 +388,7 @@ class OpenAIJudge(_OpenAIBase):
             body = response.model_dump()
         except (openai.APIResponseValidationError, json.JSONDecodeError) as exc:
             raise MalformedResponse(f"unreadable chat response: {exc}") from exc
-        result, from_text = judge_result_from_chat(body)
-        if from_text:
-            with self._lock:
-                self.read_from_text += 1
+        result, _ = judge_result_from_chat(body)
         return result
 
     def _one(self, prompt: JudgePrompt) -> JudgeResult | None:

@@ -98,3 +98,24 @@ def test_a_resource_cap_of_zero_sends_no_judge_call(tmp_path, datasets_instance)
         assert result.success and server.requests == 0
         meta = result.asset_materializations_for_node("llm_logical_scores")[0].metadata
         assert meta["unjudged_pairs"].value == candidates.height and meta["llm_stopped_by_budget"].value
+
+
+def test_the_stage_counts_answers_read_from_the_answer_word(tmp_path, datasets_instance):
+    """An endpoint that sends no log-probabilities: every label is read from the answer word, and the stage says
+    how many (it once said 0 and labelled every pair hard without a warning)."""
+    import polars as pl
+
+    interactions, candidates, profiles = _partition(n_users=10)
+    lake = write_tables(tmp_path / "lake", "shop", interactions, candidates, profiles)
+    instance = datasets_instance("shop")
+    with FakeOpenAI() as server:
+        server.script = ["no_logprobs"] * 1000
+        llm = LLMResource(lake_dir=str(lake), judge_backend="openai", base_url=server.base_url)
+        result = _run(lake, instance, llm)
+    assert result.success
+    meta = result.asset_materializations_for_node("llm_logical_scores")[0].metadata
+    table = pl.read_parquet(table_path(lake, "llm_logical_scores", "shop"))
+    text = int((table["user_status"] == "text").sum() + (table["item_status"] == "text").sum())
+    assert text >= candidates.height and meta["answers_read_from_text"].value == text
+    warnings = [e.message for e in instance.all_logs(result.run_id) if e.level >= 30]
+    assert any("without log-probabilities" in w for w in warnings)

@@ -215,3 +215,48 @@ def test_embeddings_round_trip_caches_what_embed_texts_would_and_then_costs_noth
             OpenAIEmbedder(settings), texts, CallCache(tmp_path / "f", "embeddings"), _options()
         )
     assert np.allclose(vectors, fresh, atol=1e-6)
+
+
+def test_only_the_exported_model_or_its_dated_snapshot_and_only_a_named_one_may_answer(tmp_path):
+    cache, pending, _, lines = _export(tmp_path)
+    for served in ("gpt-4o-mini-2024-07-18-x", "gpt-4o-mini-turbo", "gpt-4o", ""):
+        out = batch_output(lines[:1], model=served or None)
+        if not served:
+            del out[0]["response"]["body"]["model"]
+        report = import_judge_batch([_write(tmp_path / "x.jsonl", out)], cache, pending)
+        assert report.added == 0 and report.foreign_model == 1, served
+    report = import_judge_batch(
+        [_write(tmp_path / "d.jsonl", batch_output(lines[:1], model=f"{MODEL}-2024-07-18"))], cache, pending
+    )
+    assert report.added == 1 and any(f"{MODEL}-2024-07-18 (1)" in line for line in report.lines())
+
+
+def test_an_error_line_is_not_an_answer_and_a_retry_in_the_same_import_is_cached(tmp_path):
+    cache, pending, _, lines = _export(tmp_path)
+    errors = batch_output(lines[:3], errors={line["custom_id"] for line in lines[:3]})
+    retry = batch_output(lines[:3])
+    report = import_judge_batch(
+        [_write(tmp_path / "errors.jsonl", errors), _write(tmp_path / "retry.jsonl", retry)], cache, pending
+    )
+    assert report.added == 3 and report.duplicates == 0 and sum(report.error_lines.values()) == 3
+    again = import_judge_batch([tmp_path / "retry.jsonl"], cache, pending)
+    assert again.added == 0 and again.already_cached == 3 and again.tokens_in == 0 and again.cost_usd == 0
+
+
+def test_answers_read_from_text_are_counted_by_the_stage_and_replaced_by_ones_with_log_probabilities(
+    tmp_path,
+):
+    from llmhni_pipeline.llm.interfaces import CallStatus
+
+    cache, pending, _, lines = _export(tmp_path)
+    plain = batch_output(lines[:4])
+    for line in plain:  # a runner that does not pass log-probabilities on
+        line["response"]["body"]["choices"][0]["logprobs"] = None
+    first = import_judge_batch([_write(tmp_path / "plain.jsonl", plain)], cache, pending)
+    assert first.added == 4 and first.read_from_text == 4
+    rows = cache.load([line["custom_id"] for line in lines[:4]])
+    assert set(rows["status"]) == {str(CallStatus.TEXT)}
+    better = import_judge_batch([_write(tmp_path / "full.jsonl", batch_output(lines[:4]))], cache, pending)
+    assert better.added == 4 and better.replaced_text_reads == 4
+    rows = cache.load([line["custom_id"] for line in lines[:4]])
+    assert set(rows["status"]) == {str(CallStatus.OK)} and rows.height == 4
