@@ -1,8 +1,6 @@
 """New datasets become partitions (sensor); changed sources are re-materialized (schedule); judge batches are
 followed until their output is cached (sensor)."""
 
-import os
-
 import dagster as dg
 import polars as pl
 
@@ -12,6 +10,7 @@ from llmhni_pipeline.datasets.registry import builtin_dataset_keys, list_incomin
 from llmhni_pipeline.partitions import DATASETS, dataset_partitions
 from llmhni_pipeline.resources.lake import LakeResource
 from llmhni_pipeline.resources.llm import LLMResource
+from llmhni_pipeline.settings import env_number
 
 MAIN_JOB = "llmhni_job"
 # the judge stage and everything downstream of it: what a partition runs again once its batches are imported
@@ -23,7 +22,7 @@ AFTER_JUDGING = (
     "evaluation",
     "report",
 )
-BATCH_POLL_SECONDS = int(os.environ.get("LLMHNI_BATCH_POLL_SECONDS") or 60)
+BATCH_POLL_SECONDS = env_number("LLMHNI_BATCH_POLL_SECONDS", 60, int, 1, what="a whole number of seconds")
 
 
 @dg.sensor(

@@ -43,6 +43,37 @@ def _dagster_environment() -> None:
     home = Path(os.environ["DAGSTER_HOME"])
     if not home.is_dir():
         raise CLIError(f"DAGSTER_HOME={home} is not a folder; create it or unset DAGSTER_HOME")
+    for name in unset_instance_variables(home / "dagster.yaml"):
+        example = {"LLMHNI_POSTGRES_URL": "postgresql+psycopg2://postgres@127.0.0.1:5432/dagster"}.get(name, "…")
+        raise CLIError(
+            f"{home / 'dagster.yaml'} reads {name} from the environment, and it is not set: export {name}={example} "
+            "(docs/guide/workers.md), or use another DAGSTER_HOME"
+        )
+
+
+def unset_instance_variables(path: Path) -> list[str]:
+    """The environment variables a Dagster instance file reads (``{env: NAME}``) that are not set."""
+    import yaml
+
+    if not path.is_file():
+        return []
+    found: list[str] = []
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            if set(node) == {"env"} and isinstance(node["env"], str):
+                found.append(node["env"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    try:
+        walk(yaml.safe_load(path.read_text()))
+    except yaml.YAMLError as exc:
+        raise CLIError(f"{path}: not valid YAML ({exc})") from None
+    return [name for name in dict.fromkeys(found) if not os.environ.get(name)]
 
 
 def open_instance():
@@ -267,6 +298,7 @@ def materialize_one(args: argparse.Namespace, dataset: str) -> int:
         check_run_config,
         compact_console_logger,
         failure_lines,
+        interrupted,
         judge_lines,
     )
 
@@ -324,6 +356,12 @@ def materialize_one(args: argparse.Namespace, dataset: str) -> int:
             print(line)
         print(f"run {result.run_id}: SUCCESS ({args.dataset})")
         return 0
+    if interrupted(result):
+        print(
+            f"run {result.run_id}: INTERRUPTED ({args.dataset}); every finished step and LLM answer is kept: run "
+            "the same command again to continue"
+        )
+        return 130
     causes = "; ".join(failure_lines(result)) or "no step failed (see the log above)"
     print(
         "llmhni: the traces are in the run's event log (llmhni ui) and shown by llmhni --debug",
@@ -731,6 +769,14 @@ def cmd_ui(dagster_args: list[str]) -> int:
     return 0  # not reached
 
 
+def one_line(exc: ValueError) -> str:
+    """An error's message on one line: a settings check (pydantic) says only what is wrong."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors) and type(exc).__name__ == "ValidationError":
+        return "; ".join(str(e.get("msg", "")).removeprefix("Value error, ") for e in errors())
+    return str(exc)
+
+
 def _terminate_as_interrupt(signum, frame) -> None:
     """SIGTERM (a container stopping, `kill`) takes the Ctrl-C path: finished LLM batches are cached first."""
     raise KeyboardInterrupt
@@ -885,7 +931,7 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(
             exc, ValueError
         ):  # the user's input (CLIError, DatasetError, ...): the message is the answer
-            print(f"llmhni: error: {exc}", file=sys.stderr)
+            print(f"llmhni: error: {one_line(exc)}", file=sys.stderr)
         else:
             print(
                 f"llmhni: error: {type(exc).__name__}: {exc} (--debug shows the traceback)", file=sys.stderr

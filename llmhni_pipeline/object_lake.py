@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from llmhni_pipeline.settings import env_number
+
 if TYPE_CHECKING:
     from upath import UPath
 
@@ -82,14 +84,12 @@ def upload_atomically(path: UPath, write: Callable[[Path], None]) -> None:
 
 def lease_ttl_s() -> float:
     """Seconds a lease outlives its holder's last refresh: ``$LLMHNI_LEASE_TTL_S`` or 60."""
-    value = os.environ.get(LEASE_TTL_ENV) or str(DEFAULT_LEASE_TTL_S)
     try:
-        ttl = float(value)
-    except ValueError:
-        ttl = -1.0
-    if ttl <= 0:
-        raise LakeConfigError(f"{LEASE_TTL_ENV} must be a positive number of seconds, not {value!r}")
-    return ttl
+        return env_number(
+            LEASE_TTL_ENV, DEFAULT_LEASE_TTL_S, float, 0, exclusive_minimum=True, what="a number of seconds"
+        )
+    except ValueError as exc:
+        raise LakeConfigError(str(exc)) from None
 
 
 def _precondition_failed(exc: OSError) -> bool:

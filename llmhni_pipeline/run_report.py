@@ -97,6 +97,24 @@ def root_cause(error: Any) -> str:
     return line + (" …" if rest.strip() else "")
 
 
+INTERRUPTED = "DagsterExecutionInterruptedError"
+
+
+def interrupted(result: dg.ExecuteInProcessResult | dg.ExecutionResult) -> bool:
+    """Whether the run failed because it was stopped (Ctrl-C, SIGTERM), not because a step went wrong."""
+    for event in result.all_events:
+        error = None
+        if event.is_step_failure and event.step_failure_data is not None:
+            error = event.step_failure_data.error
+        elif event.event_type == dg.DagsterEventType.RUN_FAILURE and event.job_failure_data is not None:
+            error = event.job_failure_data.error
+        while error is not None:
+            if getattr(error, "cls_name", None) == INTERRUPTED:
+                return True
+            error = getattr(error, "cause", None)
+    return False
+
+
 def failure_lines(result: dg.ExecuteInProcessResult | dg.ExecutionResult) -> list[str]:
     """One line per failed step: ``step <key>: <cause>``; without a failed step (the executor itself failed,
     e.g. a broker that went away), the run's own failure: ``run: <cause>``."""

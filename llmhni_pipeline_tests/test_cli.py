@@ -1,5 +1,8 @@
 """The CLI answers a mistake with one clear line and exit code 2, never a traceback."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -273,3 +276,88 @@ def test_a_key_given_twice_in_the_config_is_refused_naming_it(
     assert main(["materialize", "ml-100k", "--select", "raw_interactions", "--config", "run.yaml"]) == 2
     err = capsys.readouterr().err
     assert f"key {key} appears twice" in err and lines in err
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        (
+            {"LLMHNI_JUDGE_BACKEND": "opnai"},
+            "LLMHNI_JUDGE_BACKEND / judge_backend 'opnai' is not a judge backend",
+        ),
+        ({"LLMHNI_LOCAL_JUDGE": "qwen-bogus"}, "'qwen-bogus' is not an embedded judge; known: qwen2.5-coder"),
+        ({"LLMHNI_EMBED_BACKEND": "minilm"}, "'minilm' is not an embedding backend"),
+        ({"LLMHNI_SIMULATED_AUC": "1.5"}, "LLMHNI_SIMULATED_AUC must be an AUC above 0 and at most 1"),
+    ],
+)
+def test_a_misspelt_setting_fails_before_the_first_step_in_one_line(env, message, tmp_path, lake):
+    """``LLMHNI_JUDGE_BACKEND=opnai`` once failed only after training; ``qwen-bogus`` with a bare KeyError."""
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("llmhni")),
+            "materialize",
+            "ml-100k",
+            "--select",
+            "raw_interactions",
+        ],
+        env={**os.environ, "LLMHNI_LAKE_DIR": str(lake), "DAGSTER_HOME": str(tmp_path), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in done.stderr
+    assert not (lake / "raw_interactions").exists()  # nothing ran
+
+
+def test_an_instance_that_reads_an_unset_variable_is_one_line_for_every_command(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.delenv("LLMHNI_POSTGRES_URL", raising=False)
+    monkeypatch.setenv("DAGSTER_HOME", str(Path(__file__).resolve().parents[1] / "deploy" / "workers"))
+    for argv in (["worker", "-q", "gpu"], ["materialize", "ml-100k"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "reads LLMHNI_POSTGRES_URL from the environment, and it is not set" in err[0]
+
+
+def test_a_run_stopped_by_a_signal_says_interrupted_and_exits_130(tmp_path, lake):
+    import signal
+    import time
+
+    from llmhni_pipeline_tests.conftest import write_incoming
+
+    write_incoming(
+        lake,
+        "shop",
+        "user_id,item_id\n" + "".join(f"{u},{i}\n" for u in range(60) for i in range(40) if (u * i) % 3),
+    )
+    (tmp_path / "long.yaml").write_text(
+        "ops:\n  pretrained_recommender:\n    config: {epochs: 300, min_epochs: 300, dim: 8}\n"
+    )
+    child = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("llmhni")),
+            "materialize",
+            "shop",
+            "--select",
+            "raw_interactions,pretrained_recommender",
+            "--config",
+            "long.yaml",
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "LLMHNI_LAKE_DIR": str(lake), "DAGSTER_HOME": str(tmp_path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not (lake / "raw_interactions" / "dataset=shop").exists():
+        time.sleep(0.2)
+    time.sleep(3)  # into the training step
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=120)
+    assert child.returncode == 130, out[-1500:] + err[-1500:]
+    assert "INTERRUPTED (shop)" in out and "run the same command again" in out
+    assert "DagsterExecutionInterruptedError" not in out.splitlines()[-1]

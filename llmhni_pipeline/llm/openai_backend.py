@@ -303,7 +303,11 @@ class OpenAIEmbedder(_OpenAIBase):
     def _request(self, texts: list[str]) -> EmbedBatch:
         try:
             with self.pool.lease() as client:
-                response = client.embeddings.create(model=self.model, input=texts)
+                try:
+                    response = client.embeddings.create(model=self.model, input=texts)
+                except AttributeError:  # the SDK's own parser met a string where the JSON's fields should be
+                    response = "(not JSON)"
+                response = _json_or_fail(response, self.endpoint())
         except (openai.APIResponseValidationError, json.JSONDecodeError) as exc:
             raise MalformedResponse(f"unreadable embeddings response: {exc}") from exc
         data = sorted(response.data or [], key=lambda d: d.index)
@@ -329,6 +333,18 @@ class OpenAIEmbedder(_OpenAIBase):
 
     def interrupt(self) -> None:
         self._stop.set()
+
+
+def _json_or_fail(response, endpoint: str):
+    """The SDK hands back a plain string when the server answers with something other than JSON (a web page at
+    a wrong base URL, a proxy's error page): no retry changes that, so the run stops with what it was."""
+    if isinstance(response, str) or not hasattr(response, "model_dump"):
+        text = " ".join(str(response).split())[:120]
+        raise FatalLLMError(
+            f"{endpoint} answered with text, not the OpenAI API's JSON (a web page? check LLMHNI_LLM_BASE_URL: "
+            f"it usually ends in /v1): {text!r}"
+        )
+    return response
 
 
 def chat_request_body(prompt: JudgePrompt, model: str, top_logprobs: int) -> dict[str, object]:
@@ -385,7 +401,7 @@ class OpenAIJudge(_OpenAIBase):
                 response = client.chat.completions.create(
                     **chat_request_body(prompt, self.model, self.settings.top_logprobs)
                 )
-            body = response.model_dump()
+            body = _json_or_fail(response, self.endpoint()).model_dump()
         except (openai.APIResponseValidationError, json.JSONDecodeError) as exc:
             raise MalformedResponse(f"unreadable chat response: {exc}") from exc
         result, _ = judge_result_from_chat(body)

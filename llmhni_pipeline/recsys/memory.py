@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-import os
+from llmhni_pipeline.settings import env_number
 
 MAX_DENSE_GB_ENV = "LLMHNI_MAX_DENSE_GB"
 DEFAULT_MAX_DENSE_GB = 8.0
@@ -20,13 +20,7 @@ DEFAULT_BLOCK_GB = 1.0
 
 def gib_setting(name: str, default: float) -> int:
     """``$name`` GiB as bytes (``default`` when unset); a clear error for anything but a positive number."""
-    value = os.environ.get(name) or str(default)
-    try:
-        gib = float(value)
-    except ValueError:
-        gib = -1.0
-    if not gib > 0:
-        raise ValueError(f"{name} must be a positive number of GiB, not {value!r}")
+    gib = env_number(name, default, float, 0, exclusive_minimum=True, what="a number of GiB")
     return int(gib * 2**30)
 
 

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from llmhni_pipeline.lake import default_lake_dir, lake_location, models_dir
 from llmhni_pipeline.llm.accounting import DEFAULT_PRICES, Budget
@@ -24,6 +24,7 @@ from llmhni_pipeline.llm.openai_backend import (
     base_urls,
     make_client,
 )
+from llmhni_pipeline.settings import env_number
 
 LOCAL_JUDGE_BATCH = (
     2  # prompts per batch for the embedded judge (~1.5 s each on 2 cores): an interrupt waits for one
@@ -31,6 +32,7 @@ LOCAL_JUDGE_BATCH = (
 
 
 JUDGE_BACKENDS = ("local", "openai", "openai-batch", "simulated", "semantic")
+EMBED_BACKENDS = ("local", "openai")
 
 
 class LLMResource(dg.ConfigurableResource):
@@ -42,22 +44,36 @@ class LLMResource(dg.ConfigurableResource):
     ``LLMHNI_EMBED_BACKEND=openai`` / ``LLMHNI_JUDGE_BACKEND=openai`` and export ``OPENAI_API_KEY``.
     """
 
-    embed_backend: str = os.environ.get(
-        "LLMHNI_EMBED_BACKEND", "openai" if os.environ.get("LLMHNI_LLM_BASE_URL") else "local"
+    # the environment's values are checked like any config (validate_default), when the definitions load: a
+    # misspelt backend fails before the first step, not after the training stages
+    embed_backend: str = Field(
+        default=os.environ.get(
+            "LLMHNI_EMBED_BACKEND", "openai" if os.environ.get("LLMHNI_LLM_BASE_URL") else "local"
+        ),
+        validate_default=True,
     )
-    judge_backend: str = os.environ.get(
-        "LLMHNI_JUDGE_BACKEND", "openai" if os.environ.get("LLMHNI_LLM_BASE_URL") else "local"
+    judge_backend: str = Field(
+        default=os.environ.get(
+            "LLMHNI_JUDGE_BACKEND", "openai" if os.environ.get("LLMHNI_LLM_BASE_URL") else "local"
+        ),
+        validate_default=True,
     )
     base_url: str | None = os.environ.get("LLMHNI_LLM_BASE_URL")
     embed_model: str = os.environ.get("LLMHNI_EMBED_MODEL", "text-embedding-ada-002")
     judge_model: str = os.environ.get("LLMHNI_JUDGE_MODEL", "gpt-4o-mini")
     # the 0.5B model: on real candidate pairs neither embedded judge beats chance measurably, and the 0.5B is
     # 1.7–1.8× faster (docs/benchmarks.md §10); LLMHNI_LOCAL_JUDGE=qwen2.5-coder-1.5b picks the larger one
-    local_judge_model: str = os.environ.get("LLMHNI_LOCAL_JUDGE", "qwen2.5-coder-0.5b")
+    local_judge_model: str = Field(
+        default=os.environ.get("LLMHNI_LOCAL_JUDGE", "qwen2.5-coder-0.5b"), validate_default=True
+    )
     # LLMHNI_JUDGE_BACKEND=simulated: a judge of known quality on a partition with planted truth (-hideNN,
     # -noiseNN), its AUC against that truth this target; the seed draws which pairs it gets right
-    simulated_auc: float = float(os.environ.get("LLMHNI_SIMULATED_AUC", "0.8"))
-    simulated_seed: int = int(os.environ.get("LLMHNI_SIMULATED_SEED", "2026"))
+    simulated_auc: float = Field(
+        default=env_number("LLMHNI_SIMULATED_AUC", 0.8, float, 0, 1, exclusive_minimum=True, what="an AUC"),
+        gt=0,
+        le=1,
+    )
+    simulated_seed: int = env_number("LLMHNI_SIMULATED_SEED", 2026, int, what="a whole number")
     max_in_flight: int = 8
     timeout_s: float = 60.0
     max_attempts: int = 6
@@ -69,6 +85,36 @@ class LLMResource(dg.ConfigurableResource):
     # a run whose answers are readable for fewer than this share of the inputs sent fails (a broken endpoint)
     min_readable_share: float = Field(default=0.5, ge=0, le=1)
     lake_dir: str = str(default_lake_dir())
+
+    @field_validator("judge_backend")
+    @classmethod
+    def _known_judge_backend(cls, value: str) -> str:
+        if value not in JUDGE_BACKENDS:
+            raise ValueError(
+                f"LLMHNI_JUDGE_BACKEND / judge_backend {value!r} is not a judge backend; known: "
+                f"{', '.join(JUDGE_BACKENDS)}"
+            )
+        return value
+
+    @field_validator("embed_backend")
+    @classmethod
+    def _known_embed_backend(cls, value: str) -> str:
+        if value not in EMBED_BACKENDS:
+            raise ValueError(
+                f"LLMHNI_EMBED_BACKEND / embed_backend {value!r} is not an embedding backend; known: "
+                f"{', '.join(EMBED_BACKENDS)}"
+            )
+        return value
+
+    @field_validator("local_judge_model")
+    @classmethod
+    def _known_local_judge(cls, value: str) -> str:
+        if value not in JUDGE_MODELS:
+            raise ValueError(
+                f"LLMHNI_LOCAL_JUDGE / local_judge_model {value!r} is not an embedded judge; known: "
+                f"{', '.join(JUDGE_MODELS)} (fetch one with llmhni fetch judge-<name>)"
+            )
+        return value
 
     def _openai_settings(self) -> OpenAISettings:
         return OpenAISettings(
@@ -88,7 +134,9 @@ class LLMResource(dg.ConfigurableResource):
             from llmhni_pipeline.llm.local_backends import LocalMiniLMEmbedder
 
             return LocalMiniLMEmbedder()
-        raise ValueError(f"embed_backend must be 'local' or 'openai', not {self.embed_backend!r}")
+        raise ValueError(
+            f"embed_backend must be one of {', '.join(EMBED_BACKENDS)}, not {self.embed_backend!r}"
+        )
 
     def judge(self) -> Judge:
         if self.judge_backend in (

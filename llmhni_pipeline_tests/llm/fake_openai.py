@@ -141,6 +141,14 @@ class FakeOpenAI:
             time.sleep(self.slow_s)
         if fault == "malformed":
             return self._send(handler, 200, b'{"object": "list", "data": [')
+        if fault == "html":  # a web page where the API should be (a wrong base URL, a proxy's page)
+            page = b"<!DOCTYPE html><html><head><title>Welcome</title></head><body>It works!</body></html>"
+            handler.send_response(200)
+            handler.send_header("Content-Type", "text/html; charset=utf-8")
+            handler.send_header("Content-Length", str(len(page)))
+            handler.end_headers()
+            handler.wfile.write(page)
+            return
         if handler.path.endswith("/embeddings"):
             texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
             texts_out = texts[:-1] if fault == "short" else texts

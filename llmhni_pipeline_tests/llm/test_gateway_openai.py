@@ -386,3 +386,21 @@ def test_a_cap_of_zero_sends_nothing_and_negative_caps_are_refused(tmp_path):
             LLMResource(lake_dir=str(tmp_path), **bad)
     with pytest.raises(Exception, match="greater than or equal"):
         JudgeConfig(max_calls_per_run=-3)
+
+
+def test_an_endpoint_that_serves_a_web_page_stops_the_run_with_a_message_a_user_can_act_on(tmp_path):
+    """It once failed with AttributeError: 'str' object has no attribute 'model_dump'."""
+    with FakeOpenAI() as server:
+        server.script = ["html"] * 100
+        with pytest.raises(
+            LLMStageFailed, match=r"answered with text, not the OpenAI API's JSON .*LLMHNI_LLM_BASE_URL"
+        ):
+            judge_prompts(
+                OpenAIJudge(_settings(server)), _gold_prompts(6), CallCache(tmp_path, "j"), _messages()[1]
+            )
+        requests = server.requests
+        with pytest.raises(LLMStageFailed, match="answered with text"):
+            embed_texts(
+                OpenAIEmbedder(_settings(server)), TEXTS[:6], CallCache(tmp_path, "e"), _messages()[1]
+            )
+        assert server.requests - requests <= 2  # no retry changes a web page: the run stops at once
