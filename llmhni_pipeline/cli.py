@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,7 +45,9 @@ def _dagster_environment() -> None:
     if not home.is_dir():
         raise CLIError(f"DAGSTER_HOME={home} is not a folder; create it or unset DAGSTER_HOME")
     for name in unset_instance_variables(home / "dagster.yaml"):
-        example = {"LLMHNI_POSTGRES_URL": "postgresql+psycopg2://postgres@127.0.0.1:5432/dagster"}.get(name, "…")
+        example = {"LLMHNI_POSTGRES_URL": "postgresql+psycopg2://postgres@127.0.0.1:5432/dagster"}.get(
+            name, "…"
+        )
         raise CLIError(
             f"{home / 'dagster.yaml'} reads {name} from the environment, and it is not set: export {name}={example} "
             "(docs/guide/workers.md), or use another DAGSTER_HOME"
@@ -293,8 +296,15 @@ def materialize_one(args: argparse.Namespace, dataset: str) -> int:
     from llmhni_pipeline.definitions import defs
     from llmhni_pipeline.deploy.queues import executor_kind
     from llmhni_pipeline.partitions import register_datasets
-    from llmhni_pipeline.run_hygiene import release_dead_runs, run_tags, wait_for_pools
+    from llmhni_pipeline.run_hygiene import (
+        own_run,
+        release_dead_runs,
+        release_finished_runs,
+        run_tags,
+        wait_for_pools,
+    )
     from llmhni_pipeline.run_report import (
+        RunFollower,
         check_run_config,
         compact_console_logger,
         failure_lines,
@@ -340,7 +350,10 @@ def materialize_one(args: argparse.Namespace, dataset: str) -> int:
     pools = {pool for key in wanted if graph.has(key) for pool in (graph.get(key).pools or ())}
     if on_workers:  # the Celery executor waits for pool slots per step, without spinning
         release_dead_runs(instance)
-        result = execute_on_workers(job.name, instance, run_config, selection, args.dataset)
+        release_finished_runs(instance)
+        since = time.time()
+        with RunFollower(instance, lambda: own_run(instance, since), sorted(pools)):
+            result = execute_on_workers(job.name, instance, run_config, selection, args.dataset)
     else:
         wait_for_pools(instance, sorted(pools))
         result = job.execute_in_process(

@@ -24,6 +24,16 @@ def run_tags() -> dict[str, str]:
     return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
 
 
+def own_run(instance: dg.DagsterInstance, since: float) -> str | None:
+    """The id of the newest run this process started after ``since`` (epoch seconds; its tags name this
+    process), if there is one yet."""
+    import datetime
+
+    after = datetime.datetime.fromtimestamp(since - 1, tz=datetime.UTC)
+    runs = instance.get_runs(dg.RunsFilter(tags=run_tags(), created_after=after), limit=1)
+    return runs[0].run_id if runs else None
+
+
 def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -49,6 +59,42 @@ def release_dead_runs(instance: dg.DagsterInstance, report: Callable[[str], None
     return released
 
 
+ENDED = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.SUCCESS)
+
+
+def release_finished_runs(instance: dg.DagsterInstance, report: Callable[[str], None] = print) -> list[str]:
+    """Free the pool slots still held by runs that have ended (a run failed by its orchestrator while a worker
+    held a slot kept it, and the next run waited on it for ever); their run ids."""
+    storage = instance.event_log_storage
+    released = []
+    for pool in storage.get_concurrency_keys():
+        for run_id in sorted(storage.get_concurrency_info(pool).active_run_ids):
+            run = instance.get_run_by_id(run_id)
+            if run is not None and run.status in ENDED and run_id not in released:
+                storage.free_concurrency_slots_for_run(run_id)
+                released.append(run_id)
+                report(f"freed the pool slots of run {run_id}, which has ended ({run.status.value})")
+    return released
+
+
+class RunEnded(RuntimeError):
+    """The step's run has already ended (failed or was canceled): the step must not publish anything."""
+
+
+def require_live_run(instance: dg.DagsterInstance | None, run_id: str | None) -> None:
+    """Raise ``RunEnded`` when ``run_id`` has already failed or been canceled: a step that outlived its run (a
+    worker that reconnected after its broker came back) writes nothing, the lake keeps the previous version."""
+    if instance is None or run_id is None:
+        return
+    run = instance.get_run_by_id(run_id)
+    stopped = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED, dg.DagsterRunStatus.CANCELING)
+    if run is not None and run.status in stopped:
+        raise RunEnded(
+            f"run {run_id} already ended ({run.status.value}) while this step ran: nothing is written, the lake "
+            "keeps its previous version"
+        )
+
+
 def busy_pools(instance: dg.DagsterInstance, pools: Iterable[str]) -> dict[str, list[str]]:
     """Pools (of ``pools``) whose every slot is held, with the runs holding them."""
     busy = {}
@@ -71,6 +117,7 @@ def wait_for_pools(
     started, last_message = time.monotonic(), ""
     while True:
         release_dead_runs(instance, report)
+        release_finished_runs(instance, report)
         busy = busy_pools(instance, pools)
         if not busy:
             return

@@ -10,7 +10,9 @@ from __future__ import annotations
 import difflib
 import logging
 import sys
-from collections.abc import Iterable, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import dagster as dg
@@ -188,3 +190,87 @@ def compact_console_logger(init_context: dg.InitLoggerContext) -> logging.Logger
     handler.addFilter(_NoTraces())
     logger.addHandler(handler)
     return logger
+
+
+class RunFollower:
+    """What a run on workers does, as it reaches the event log: its steps starting, finishing and failing, the
+    messages its steps log at INFO and above (a step on a worker logs there, not to this console), and, once,
+    which runs hold a pool slot this run waits for. ``with RunFollower(...)`` around the run; ``find_run``
+    returns the run's id once it exists."""
+
+    def __init__(
+        self,
+        instance: dg.DagsterInstance,
+        find_run: Callable[[], str | None],
+        pools: Iterable[str] = (),
+        out: Callable[[str], None] = print,
+        poll_seconds: float = 2.0,
+    ):
+        self.instance, self.find_run, self.pools, self.out = instance, find_run, list(pools), out
+        self.poll_seconds = poll_seconds
+        self.run_id: str | None = None
+        self.cursor: str | None = None
+        self.said_waiting: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="llmhni-run-follower")
+
+    def __enter__(self) -> RunFollower:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.poll()  # what arrived since the last look
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                self.poll()
+            except Exception as exc:  # the instance briefly unreachable: the run itself reports what matters
+                self.out(f"(progress unavailable for a moment: {type(exc).__name__})")
+
+    def poll(self) -> None:
+        if self.run_id is None:
+            self.run_id = self.find_run()
+            if self.run_id is None:
+                return
+        while True:
+            page = self.instance.get_records_for_run(self.run_id, cursor=self.cursor, limit=500)
+            for record in page.records:
+                line = self.describe(record.event_log_entry)
+                if line:
+                    self.out(line)
+            self.cursor = page.cursor
+            if not page.has_more:
+                break
+        self._waiting()
+
+    @staticmethod
+    def describe(entry) -> str | None:
+        when = time.strftime("%H:%M:%S", time.localtime(entry.timestamp))
+        step = entry.step_key
+        event = entry.dagster_event
+        if step is None:
+            return None
+        if event is None:
+            if entry.level >= logging.INFO and entry.user_message:
+                return f"{when} {step}: {entry.user_message}"
+            return None
+        if event.event_type == dg.DagsterEventType.STEP_START:
+            return f"{when} {step}: started"
+        if event.event_type == dg.DagsterEventType.STEP_SUCCESS:
+            return f"{when} {step}: done"
+        if event.event_type == dg.DagsterEventType.STEP_FAILURE:
+            return f"{when} {step}: failed: {root_cause(event.step_failure_data.error) if event.step_failure_data else ''}"
+        return None
+
+    def _waiting(self) -> None:
+        storage = self.instance.event_log_storage
+        for pool in self.pools:
+            info = storage.get_concurrency_info(pool)
+            if self.run_id in info.pending_run_ids and pool not in self.said_waiting:
+                holders = sorted(set(info.active_run_ids) - {self.run_id})
+                if holders:
+                    self.said_waiting.add(pool)
+                    self.out(f"waiting: pool {pool} is held by run(s) {', '.join(holders)}")

@@ -14,6 +14,7 @@ from llmhni_pipeline.partitions import dataset_partitions
 from llmhni_pipeline.plots import png_markdown, training_curves_png
 from llmhni_pipeline.recsys.data import SplitData
 from llmhni_pipeline.resources.lake import LakeResource
+from llmhni_pipeline.run_hygiene import require_live_run
 from llmhni_pipeline.semantic.projector import (
     PSEUDO_QUANTILE,
     ProjectorSettings,
@@ -85,6 +86,7 @@ def aligned_projector(
     auc_raw = separation_auc(t_user, t_item, eval_users, eval_items, n_items, config.seed)
     auc_projected = separation_auc(s_user, s_item, eval_users, eval_items, n_items, config.seed)
     path = lake.artifacts("aligned_projector", context.partition_key) / CHECKPOINT
+    require_live_run(context.instance, context.run_id)  # a step that outlived its run writes nothing
     atomic_write(
         path,
         lambda tmp: torch.save({"state_dict": model.state_dict(), "d_llm": model.d_llm, "d": model.d}, tmp),

@@ -118,7 +118,7 @@ def joint_model(
         params=config.llmhni_params(),
         init="pretrained" if config.init_from_pretrained else "scratch",
     )
-    store = lake.models()
+    store = lake.models(context)
     pretrained = None
     if config.init_from_pretrained:
         payload = store.payload(PRETRAINED, context.partition_key)

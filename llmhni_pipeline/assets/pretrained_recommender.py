@@ -46,7 +46,7 @@ def pretrained_recommender(
     )
     for warning in run.result.warnings:
         context.log.warning(warning)
-    path = lake.models().save(
+    path = lake.models(context).save(
         context.asset_key.path[-1],
         context.partition_key,
         run.model,

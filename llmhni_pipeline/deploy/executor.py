@@ -32,6 +32,22 @@ from llmhni_pipeline.deploy.queues import backend_url, broker_url
 PING_SECONDS = 5.0
 MISSED_PINGS = 3
 UNTAKEN_WARN_SECONDS = 60.0
+# a broker that restarts (a service manager's SIGTERM, a failover) is waited for this long before the run gives
+# up on it; while it is away no worker can be pinged, so its silence is not counted against the worker
+BROKER_GRACE_SECONDS = 180.0
+RECONNECT_GRACE_SECONDS = (
+    60.0  # after the broker is back, workers get this long to reconnect before pings count
+)
+
+
+def broker_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the broker or result backend cannot be reached (rather than anything about the step)."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return bool(
+        names & {"ConnectionError", "TimeoutError", "OperationalError", "ConnectionRefusedError"}
+    ) or (isinstance(exc, OSError))
+
+
 # the worker records STARTED with its hostname (one task per pool child at a time is dagster-celery's own
 # DEFAULT_CONFIG); a Redis that restarts is waited for (reads time out and are retried) instead of a socket read
 # that could block for ever
@@ -63,12 +79,43 @@ class WatchedResult:
         self.missed = 0
         self.lost: str | None = None
         self.warned = False
+        self.broker_down_since: float | None = None
+        self.broker_back_at: float | None = None
+
+    def _broker_away(self, exc: BaseException) -> None:
+        """The broker or backend did not answer: wait for it, within ``BROKER_GRACE_SECONDS``."""
+        now = self.clock()
+        if self.broker_down_since is None:
+            self.broker_down_since = now
+            if self.warn is not None:
+                self.warn(
+                    f"step {self.step_key}: the Celery broker does not answer ({type(exc).__name__}: {exc}); "
+                    f"waiting up to {BROKER_GRACE_SECONDS:.0f} s for it to come back"
+                )
+        elif now - self.broker_down_since > BROKER_GRACE_SECONDS:
+            self.lost = (
+                f"the Celery broker did not answer for {now - self.broker_down_since:.0f} s while step "
+                f"{self.step_key} ran ({type(exc).__name__}: {exc}). Tables are written atomically and a step of "
+                "an ended run writes nothing, so the lake holds the previous version; re-run the step."
+            )
 
     def _watch(self) -> None:
         now = self.clock()
         if now - self.last_ping < PING_SECONDS:
             return
         self.last_ping = now
+        try:
+            self._ping()
+        except Exception as exc:
+            if not broker_unreachable(exc):
+                raise
+            self._broker_away(exc)
+            return
+        if self.broker_down_since is not None:  # back: the worker reconnects in its own time
+            self.broker_down_since, self.broker_back_at, self.missed = None, now, 0
+
+    def _ping(self) -> None:
+        now = self.clock()
         info = self.result.info if self.result.state == "STARTED" else None
         if isinstance(info, dict) and info.get("hostname"):
             self.worker = str(info["hostname"])
@@ -82,7 +129,8 @@ class WatchedResult:
                 )
             return
         replies = self.app.control.ping(destination=[self.worker], timeout=1.0)
-        self.missed = 0 if replies else self.missed + 1
+        reconnecting = self.broker_back_at is not None and now - self.broker_back_at < RECONNECT_GRACE_SECONDS
+        self.missed = 0 if replies or reconnecting else self.missed + 1
         if self.missed >= MISSED_PINGS:
             self.lost = (
                 f"Celery worker {self.worker} stopped answering ({MISSED_PINGS} pings, "
@@ -92,8 +140,16 @@ class WatchedResult:
             )
 
     def ready(self) -> bool:
-        if self.lost or self.result.ready():
+        if self.lost:
             return True
+        try:
+            if self.result.ready():
+                return True
+        except Exception as exc:  # the result backend (the broker's Redis) is away: not ready yet
+            if not broker_unreachable(exc):
+                raise
+            self._broker_away(exc)
+            return self.lost is not None
         self._watch()
         return self.lost is not None
 

@@ -3,6 +3,8 @@ store through which trained models travel between the assets: ``ModelStore``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from llmhni_pipeline.lake import (
@@ -69,8 +71,9 @@ class ModelStore:
 
     FILE = "model.pt"
 
-    def __init__(self, lake_dir: LakePath):
+    def __init__(self, lake_dir: LakePath, before_write: Callable[[], None] | None = None):
         self.lake_dir = lake_dir
+        self.before_write = before_write  # e.g. refuse to publish for a run that has already ended
 
     def path(self, asset: str, dataset: str) -> LakePath:
         return artifact_dir(self.lake_dir, asset, dataset) / self.FILE
@@ -89,6 +92,8 @@ class ModelStore:
     ) -> LakePath:
         path = self.path(asset, dataset)
         lineage = current_lineage(self.lake_dir, dataset)
+        if self.before_write is not None:
+            self.before_write()
         save_checkpoint(path, model, backbone, hyper, {**(extra or {}), LINEAGE_KEY: lineage})
         return path
 

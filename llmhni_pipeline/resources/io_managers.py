@@ -18,6 +18,7 @@ from llmhni_pipeline.lake import (
     recorded_lineage,
     table_path,
 )
+from llmhni_pipeline.run_hygiene import require_live_run
 
 
 def frame_fingerprint(frame: pl.DataFrame) -> str:
@@ -58,6 +59,8 @@ class PolarsParquetIOManager(dg.ConfigurableIOManager):
         else:  # derived tables (id_mappings too) carry the fingerprint of the stage-0 table now in the lake
             lineage = recorded_lineage(self._path(dg.AssetKey(STAGE0), partition))
         kv = {LINEAGE_KEY: lineage} if lineage else None
+        step = context.step_context if context.has_asset_key else None
+        require_live_run(getattr(step, "instance", None), context.run_id)  # a step that outlived its run
         atomic_write(path, lambda tmp: obj.write_parquet(tmp, compression="zstd", metadata=kv))
         context.add_output_metadata(
             {

@@ -15,6 +15,7 @@ from llmhni_pipeline.lake import (
     lake_location,
 )
 from llmhni_pipeline.recsys.checkpoint import ModelStore
+from llmhni_pipeline.run_hygiene import require_live_run
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -40,6 +41,9 @@ class LakeResource(dg.ConfigurableResource):
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def models(self) -> ModelStore:
-        """The named store of trained models (``pretrained_recommender``, ``joint_model``)."""
-        return ModelStore(self.lake_path)
+    def models(self, context: dg.AssetExecutionContext | None = None) -> ModelStore:
+        """The named store of trained models (``pretrained_recommender``, ``joint_model``). With the step's
+        ``context``, a save is refused once the run has ended (``run_hygiene.require_live_run``)."""
+        if context is None:
+            return ModelStore(self.lake_path)
+        return ModelStore(self.lake_path, lambda: require_live_run(context.instance, context.run_id))

@@ -96,3 +96,47 @@ def test_a_lost_pool_process_is_reported_with_the_worker_and_other_errors_pass_t
     assert watched.get() == ["events"]
     watched.revoke()
     assert result.revoked
+
+
+def test_a_broker_that_restarts_is_waited_for_and_a_worker_reconnecting_is_not_taken_for_dead():
+    """A graceful Redis restart: the ping raised ``ConnectionError: Connection closed by server`` out of the
+    watcher and failed the run (a SIGKILL of Redis happened to be survived)."""
+
+    class Closed(Exception):
+        pass
+
+    Closed.__name__ = "ConnectionError"
+    result, app, clock, warnings = FakeResult(), FakeApp(), Clock(), []
+    watched = WatchedResult(result, app, "train", "gpu", warn=warnings.append, clock=clock)
+    result.state, result.info = "STARTED", {"hostname": "gpu@box"}
+    clock.now += executor.PING_SECONDS
+    assert not watched.ready()
+    down = {"on": True}
+
+    def ping(destination, timeout):
+        if down["on"]:
+            raise Closed("Connection closed by server.")
+        return []  # back, but the worker has not reconnected yet
+
+    app.control.ping = ping
+    for _ in range(6):  # 30 s without a broker: waited for, once warned
+        clock.now += executor.PING_SECONDS
+        assert not watched.ready()
+    assert len(warnings) == 1 and "broker does not answer" in warnings[0]
+    down["on"] = False
+    for _ in range(int(executor.RECONNECT_GRACE_SECONDS // executor.PING_SECONDS)):  # reconnecting
+        clock.now += executor.PING_SECONDS
+        assert not watched.ready()
+    for _ in range(executor.MISSED_PINGS):  # still silent after the grace: lost
+        clock.now += executor.PING_SECONDS
+        watched.ready()
+    assert watched.ready() and "stopped answering" in watched.lost
+    # and a broker away for longer than the grace fails the step, naming it
+    gone = WatchedResult(FakeResult(), FakeApp(), "judge", "llm", clock=clock)
+    gone.result.state, gone.result.info = "STARTED", {"hostname": "llm@box"}
+    down["on"] = True
+    gone.app.control.ping = ping
+    for _ in range(int(executor.BROKER_GRACE_SECONDS // executor.PING_SECONDS) + 2):
+        clock.now += executor.PING_SECONDS
+        gone.ready()
+    assert gone.ready() and "broker did not answer" in gone.lost

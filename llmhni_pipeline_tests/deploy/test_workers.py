@@ -161,16 +161,24 @@ def test_a_killed_worker_fails_the_run_naming_it_and_leaves_the_lake_whole(deplo
     deployment.gpu.wait_ready()
 
 
-def test_a_broker_restarted_mid_step_does_not_hang_the_run(deployment: Deployment, tmp_path):
-    key = "ml-100k-noise20"
+@pytest.mark.parametrize(
+    "key, kill, away_s",
+    [
+        ("ml-100k-noise20", True, 3),  # SIGKILL: queued messages and stored results are gone with it
+        ("ml-100k-hide20", False, 10),  # SIGTERM, as a service manager's restart: the connection is closed
+    ],
+)
+def test_a_broker_restarted_mid_step_is_survived_and_leaves_no_slot_held(
+    deployment: Deployment, tmp_path, key, kill, away_s
+):
     config = training_config(tmp_path, epochs=40, patience=40)
     run = start_llmhni(deployment.env, "materialize", key, "--select", CHEAP, "--config", str(config))
     try:
         wait_for_training(deployment, 40, run)
-        deployment.redis.stop(kill=True)  # queued messages and stored results are gone with it
-        time.sleep(3)
+        deployment.redis.stop(kill=kill)
+        time.sleep(away_s)
         deployment.redis.start()
-        out, _ = run.communicate(timeout=240)
+        out, _ = run.communicate(timeout=300)
     finally:
         if run.poll() is None:
             run.kill()
@@ -178,6 +186,10 @@ def test_a_broker_restarted_mid_step_does_not_hang_the_run(deployment: Deploymen
     assert run.returncode == 0, out[-4000:]
     assert f"SUCCESS ({key})" in out.strip().splitlines()[-1]
     assert table_path(deployment.lake, "pretrained_recommender", key).is_file()
+    # the steps' progress, logged on the workers, reached this console (it once printed nothing for minutes)
+    assert "pretrained_recommender: started" in out and "epoch 1/40" in out, out[-3000:]
+    instance = deployment.instance()
+    assert instance.event_log_storage.get_concurrency_info("gpu").active_slot_count == 0
 
 
 def test_a_run_launched_from_the_ui_runs_on_the_workers(deployment: Deployment):
@@ -224,3 +236,46 @@ def test_a_run_launched_from_the_ui_runs_on_the_workers(deployment: Deployment):
     finally:
         stop_group(ui)
     assert not group_alive(ui.pid)
+
+
+def test_a_run_waiting_for_a_pool_slot_on_the_workers_says_which_run_holds_it(
+    deployment: Deployment, tmp_path
+):
+    import signal
+    import threading
+
+    first, second = "ml-100k-noise05", "ml-100k-noise10"
+    quick = llmhni(deployment.env, "materialize", second, "--select", "raw_interactions,text_profiles")
+    assert quick.returncode == 0, quick.stdout[-3000:]
+    holder = start_llmhni(
+        deployment.env,
+        "materialize",
+        first,
+        "--select",
+        CHEAP,
+        "--config",
+        str(training_config(tmp_path, 400, 400)),
+    )
+    waiter = None
+    try:
+        wait_for_training(deployment, 400, holder)
+        waiter = start_llmhni(
+            deployment.env, "materialize", second, "--select", "pretrained_recommender",
+            "--config", str(training_config(tmp_path, 2)),
+        )  # fmt: skip
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(waiter.stdout), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 90
+        while not any("waiting: pool gpu is held by run(s)" in line for line in lines):
+            assert time.monotonic() < deadline and waiter.poll() is None, "".join(lines)[-3000:]
+            time.sleep(0.5)
+        holder.send_signal(signal.SIGINT)  # the holder stops: its slot is freed, the waiter goes on
+        holder.communicate(timeout=120)
+        assert waiter.wait(timeout=240) == 0, "".join(lines)[-3000:]
+        reader.join(timeout=10)
+        assert f"SUCCESS ({second})" in lines[-1]
+    finally:
+        for proc in (holder, waiter):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
