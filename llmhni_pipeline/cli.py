@@ -268,7 +268,7 @@ def require_shared_instance(instance) -> None:
         raise CLIError(
             f"LLMHNI_EXECUTOR=celery: the Dagster instance in DAGSTER_HOME={os.environ['DAGSTER_HOME']} keeps its "
             f"runs in {storage}, which workers cannot share; use the worker deployment's instance: "
-            "export DAGSTER_HOME=<repo>/deploy/workers LLMHNI_POSTGRES_URL=postgresql://... "
+            'deploy/workers/services.sh start && eval "$(deploy/workers/services.sh env)" '
             "(docs/guide/workers.md)"
         )
 
