@@ -17,12 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from llmhni_pipeline.cli import batch_prompts
+from llmhni_pipeline.denoise.partition import batch_round
 from llmhni_pipeline.lake import default_lake_dir
 from llmhni_pipeline.llm.batch import BACKEND, PendingBatches, import_judge_batch
 from llmhni_pipeline.llm.cache import CallCache
 from llmhni_pipeline.llm.gateway import judge_key
-from llmhni_pipeline_tests.llm.fake_openai import batch_output
+from llmhni_pipeline.llm.labels import LabelThresholds
+from llmhni_pipeline_tests.support.fake_openai import batch_output
 
 
 def main() -> None:
@@ -63,7 +64,7 @@ def main() -> None:
         report = import_judge_batch([output], cache, PendingBatches(lake))
         took = time.perf_counter() - started
         print(f"import: {took:.2f} s in-process; " + "; ".join(report.lines()[:2]))
-        prompts = batch_prompts(lake, args.dataset, args.model, cache, both_views=False)
+        prompts = batch_round(lake, args.dataset, args.model, cache, False, LabelThresholds())
         cached = cache.load([judge_key(BACKEND, args.model, p) for p in prompts])
         print(
             f"after the import, the stage's next round needs {len(prompts) - cached.height} calls "

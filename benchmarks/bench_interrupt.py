@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from llmhni_pipeline.llm.cache import CallCache
-from llmhni_pipeline_tests.llm.fake_openai import FakeOpenAI
-from llmhni_pipeline_tests.llm.test_gateway_openai import INTERRUPTED_CHILD
+from llmhni_pipeline_tests.support.children import INTERRUPTED_CHILD
+from llmhni_pipeline_tests.support.fake_openai import FakeOpenAI
 
 
 def main() -> None:

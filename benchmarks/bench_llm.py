@@ -119,7 +119,7 @@ def bench_local_judge(name: str, pairs: int) -> None:
 def bench_openai(latency: float, in_flights: list[int], per_slot: int) -> None:
     # the fake server runs in its own process so it does not share this client's interpreter lock
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llmhni_pipeline_tests.llm.fake_openai", str(latency)],
+        [sys.executable, "-m", "llmhni_pipeline_tests.support.fake_openai", str(latency)],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -30,8 +30,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from llmhni_pipeline_tests.ceph_rgw import CephRGW, missing_binaries  # noqa: E402
-from llmhni_pipeline_tests.s3_server import S3Server  # noqa: E402
+from llmhni_pipeline_tests.support.ceph_rgw import CephRGW, missing_binaries  # noqa: E402
+from llmhni_pipeline_tests.support.s3_server import S3Server  # noqa: E402
 
 SELECT = "raw_interactions,text_profiles,llm_embeddings,aligned_projector,pretrained_recommender"
 STEP = re.compile(r' - (\w+) - STEP_SUCCESS - Finished execution of step "\w+" in ([\dmhs.]+)')

@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from llmhni_pipeline.lake import default_lake_dir, raw_dir  # noqa: E402
-from llmhni_pipeline_tests.deploy.services import Postgres, Redis, Worker, step_timeline  # noqa: E402
+from llmhni_pipeline_tests.support.services import Postgres, Redis, Worker, step_timeline  # noqa: E402
 
 PARTITIONS = ["ml-100k", "ml-100k-noise05", "ml-100k-noise10", "ml-100k-noise15"]
 SELECT = "raw_interactions,text_profiles,pretrained_recommender"

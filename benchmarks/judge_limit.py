@@ -17,8 +17,7 @@ import time
 
 import numpy as np
 
-from llmhni_pipeline.cli import build_dataset_prompts, dataset_tables
-from llmhni_pipeline.denoise.judging import ordered_pairs
+from llmhni_pipeline.denoise.partition import judged_pairs, partition_prompts
 from llmhni_pipeline.lake import default_lake_dir, raw_dir
 from llmhni_pipeline.llm.local_backends import LlamaCppJudge
 from llmhni_pipeline.llm.model_store import JUDGE_MODELS, installed_gguf
@@ -53,8 +52,8 @@ def main() -> None:
             best = min(best, time.perf_counter() - started)
         limit[n] = n / best
         print(f"  {n:4d} tokens: {limit[n]:6.1f} tokens/s ({best * 1000:.0f} ms)")
-    pairs = ordered_pairs(dataset_tables(default_lake_dir(), args.dataset)["candidate_pairs"])
-    user, _ = build_dataset_prompts(default_lake_dir(), args.dataset, pairs)
+    pairs = judged_pairs(default_lake_dir(), args.dataset)
+    user, _ = partition_prompts(default_lake_dir(), args.dataset, pairs)
     prompts = user[: args.prompts]
     judge.score(prompts[:2])  # warm-up
     judge.forget_prefix()

@@ -148,12 +148,12 @@ def s3_server(request, tmp_path_factory):
     pytest.importorskip("moto", reason="the s3-test extra: pip install -e '.[s3-test]'")
     pytest.importorskip("upath", reason="the s3-test extra: pip install -e '.[s3-test]'")
     if request.param == "moto":
-        from llmhni_pipeline_tests.s3_server import S3Server
+        from llmhni_pipeline_tests.support.s3_server import S3Server
 
         with S3Server(tmp_path_factory.mktemp("moto") / "moto.log") as server:
             yield server
         return
-    from llmhni_pipeline_tests.ceph_rgw import CephRGW, missing_binaries
+    from llmhni_pipeline_tests.support.ceph_rgw import CephRGW, missing_binaries
 
     if missing_binaries():
         pytest.skip(

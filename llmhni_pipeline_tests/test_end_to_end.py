@@ -8,7 +8,7 @@ from llmhni_pipeline.definitions import ASSETS, build_resources
 from llmhni_pipeline.lake import table_path
 from llmhni_pipeline.resources.llm import LLMResource
 from llmhni_pipeline_tests.conftest import write_incoming
-from llmhni_pipeline_tests.llm.fake_openai import FakeOpenAI
+from llmhni_pipeline_tests.support.fake_openai import FakeOpenAI
 
 GENRES = ["horror", "romance", "space", "cooking"]
 

@@ -23,8 +23,8 @@ from llmhni_pipeline.lake_catalog import connect, lake_tables  # noqa: E402
 from llmhni_pipeline.llm.cache import CallCache  # noqa: E402
 from llmhni_pipeline.object_lake import ObjectLease  # noqa: E402
 from llmhni_pipeline.resources.io_managers import PolarsParquetIOManager  # noqa: E402
-from llmhni_pipeline_tests.llm.fake_openai import FakeOpenAI  # noqa: E402
 from llmhni_pipeline_tests.llm.test_cache_claims import reading  # noqa: E402
+from llmhni_pipeline_tests.support.fake_openai import FakeOpenAI  # noqa: E402
 
 
 def _keys(lake) -> list[str]:

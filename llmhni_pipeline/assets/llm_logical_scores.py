@@ -4,8 +4,6 @@ Paid once through the gateway's cache, within its budget caps: pairs the budget 
 ``unjudged`` (neither removed nor added) and the next materialization continues where this one stopped.
 """
 
-import time
-
 import dagster as dg
 import numpy as np
 import polars as pl
@@ -23,7 +21,7 @@ from llmhni_pipeline.denoise.judging import (
 )
 from llmhni_pipeline.denoise.pair_judges import PAIR_BACKENDS, NoGroundTruth, bound_judge
 from llmhni_pipeline.denoise.prompts import PROMPT_VERSIONS, build_prompts, prompt_templates_markdown
-from llmhni_pipeline.denoise.trial import COVERAGES, decide, trial_report, trial_sample
+from llmhni_pipeline.denoise.trial import COVERAGES, decide, run_trial
 from llmhni_pipeline.deploy.queues import pool_tags
 from llmhni_pipeline.llm.accounting import DEFAULT_PRICES, call_cost
 from llmhni_pipeline.llm.batch import BACKEND, BATCH_DISCOUNT, batch_lines, estimated_tokens
@@ -178,31 +176,26 @@ def llm_logical_scores(
     everything = np.arange(pairs.height)
     gate, trial = None, None
     if config.coverage != "full":  # the trial's stratified sample first: is this judge worth the rest?
-        sample = trial_sample(
-            pairs.with_row_index("_pair"), raw_interactions, config.trial_pairs, config.trial_seed
-        )
-        rows = sample["_pair"].to_numpy()
-        started = time.perf_counter()
-        trial = judge_rows(rows, options)
-        trial_seconds = time.perf_counter() - started
-        report = trial_report(
-            sample.drop("_pair"),
-            pairs[rows].select("user_id", "item_id", "kind").with_columns(**trial.columns(thresholds)),
+        trial = run_trial(
             pairs,
             raw_interactions,
-            len(sent_prompts(trial, [user_prompts[i] for i in rows], [item_prompts[i] for i in rows])),
-            0,
-            DEFAULT_PRICES,
-            [],
+            user_prompts,
+            item_prompts,
+            lambda rows: judge_rows(rows, options),
+            thresholds,
+            config.trial_pairs,
+            config.trial_seed,
         )
-        gate = decide(config.coverage, report.judge_auc, report.gate_questions, config.break_even_auc)
+        gate = decide(
+            config.coverage, trial.report.judge_auc, trial.report.gate_questions, config.break_even_auc
+        )
         context.log.info(f"coverage {config.coverage}: {gate.reason}")
     if gate is None or gate.judge_rest:
-        judged = judge_rows(everything, options if trial is None else remaining(options, trial.stats))
+        judged = judge_rows(everything, options if trial is None else remaining(options, trial.judged.stats))
         if trial is not None:
-            judged.stats = trial.stats + judged.stats
+            judged.stats = trial.judged.stats + judged.stats
     else:
-        judged = trial.scattered(rows, pairs.height)
+        judged = trial.judged.scattered(trial.rows, pairs.height)
     stats = judged.stats
     table = pairs.select("user_id", "item_id", "kind", "model_score").with_columns(
         **{k: pl.Series(v) for k, v in judged.columns(thresholds).items()}
@@ -232,7 +225,7 @@ def llm_logical_scores(
     unjudged = table.filter(pl.col("label") == "unjudged").height
     saved: dict[str, object] = {}
     if gate is not None and not gate.judge_rest:
-        saved = not_spent(report, trial, trial_seconds, judge.model)
+        saved = trial.not_spent(judge.model)
         context.log.info(
             f"{unjudged} of {table.height} pairs left unjudged by choice ({gate.reason}): about "
             f"{saved['prompts_not_sent']:,} prompts not sent"
@@ -277,23 +270,3 @@ def llm_logical_scores(
             "prompts": dg.MetadataValue.md(prompt_templates_markdown()),
         },
     )
-
-
-def sent_prompts(judged: PairJudgments, user_prompts, item_prompts) -> list:
-    """The prompts a judging of these pairs needed: every user-centric one, the item-centric ones not skipped."""
-    return list(user_prompts) + [p for p, r in zip(item_prompts, judged.item, strict=True) if r is not None]
-
-
-def not_spent(report, trial: PairJudgments, seconds: float, model: str) -> dict[str, object]:
-    """What stopping after the trial saved: the prompts full coverage would have added, their judging time at
-    the trial's own rate (where it sent any), and their price where the model has one."""
-    prompts = max(0, report.projected_prompts - report.prompts)
-    out: dict[str, object] = {"prompts_not_sent": prompts}
-    if trial.stats.calls:
-        out["judging_seconds_not_spent"] = round(prompts * seconds / trial.stats.calls)
-    if model in DEFAULT_PRICES:
-        tokens_per_prompt = trial.stats.tokens_in / max(trial.stats.calls, 1)
-        out["cost_usd_not_spent"] = round(
-            call_cost(model, round(prompts * tokens_per_prompt), prompts, DEFAULT_PRICES), 4
-        )
-    return out

@@ -149,6 +149,11 @@ def judge_pairs(
     return PairJudgments(first, item, stats, skipped)
 
 
+def sent_prompts(judged: PairJudgments, user_prompts, item_prompts) -> list[JudgePrompt]:
+    """The prompts a judging of these pairs needed: every user-centric one, the item-centric ones not skipped."""
+    return list(user_prompts) + [p for p, r in zip(item_prompts, judged.item, strict=True) if r is not None]
+
+
 def round_prompts(
     user_prompts: Sequence[JudgePrompt],
     item_prompts: Sequence[JudgePrompt],

@@ -12,15 +12,20 @@ again by the stage.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
 
 from llmhni_pipeline.denoise.judge_quality import auc, pair_margin
+from llmhni_pipeline.denoise.judging import PairJudgments, sent_prompts
 from llmhni_pipeline.denoise.truth import Question, gate_questions, questions, with_truth
-from llmhni_pipeline.llm.accounting import call_cost
-from llmhni_pipeline.llm.batch import BATCH_DISCOUNT
+from llmhni_pipeline.llm.accounting import DEFAULT_PRICES, call_cost
+from llmhni_pipeline.llm.batch import BATCH_DISCOUNT, batch_lines, estimated_tokens
+from llmhni_pipeline.llm.interfaces import JudgePrompt
+from llmhni_pipeline.llm.labels import LabelThresholds
 
 
 def sampled_questions(interactions: pl.DataFrame) -> list[Question]:
@@ -263,3 +268,60 @@ def decide(
         "under which G′ was not measured to beat G; G′ = G"
     )
     return GateDecision(coverage, False, judge_auc, asked, break_even_auc, reason)
+
+
+@dataclass
+class TrialRun:
+    """A trial judged: the sample's positions among the pairs, its judgments, the report, and how long it took."""
+
+    rows: np.ndarray
+    judged: PairJudgments
+    report: TrialReport
+    seconds: float
+
+    def not_spent(
+        self, model: str, prices: dict[str, tuple[float, float]] = DEFAULT_PRICES
+    ) -> dict[str, object]:
+        """What stopping after the trial saved: the prompts full coverage would have added, their judging time at
+        the trial's own rate (where it sent any), and their price where the model has one."""
+        stats = self.judged.stats
+        prompts = max(0, self.report.projected_prompts - self.report.prompts)
+        out: dict[str, object] = {"prompts_not_sent": prompts}
+        if stats.calls:
+            out["judging_seconds_not_spent"] = round(prompts * self.seconds / stats.calls)
+        if model in prices:
+            tokens_per_prompt = stats.tokens_in / max(stats.calls, 1)
+            out["cost_usd_not_spent"] = round(
+                call_cost(model, round(prompts * tokens_per_prompt), prompts, prices), 4
+            )
+        return out
+
+
+def run_trial(
+    pairs: pl.DataFrame,
+    interactions: pl.DataFrame,
+    user_prompts: Sequence[JudgePrompt],
+    item_prompts: Sequence[JudgePrompt],
+    judge_rows: Callable[[np.ndarray], PairJudgments],
+    thresholds: LabelThresholds,
+    n_pairs: int,
+    seed: int,
+    token_model: str | None = None,
+    models: Sequence[str] = (),
+    prices: dict[str, tuple[float, float]] = DEFAULT_PRICES,
+) -> TrialRun:
+    """The trial as ``llm_logical_scores``' coverage gate and ``llmhni judgments trial`` both run it: the
+    stratified sample of ``pairs`` (in judging order), judged by ``judge_rows(rows)`` (which may submit a batch
+    first), measured, and the bill of full coverage projected (input tokens estimated for ``token_model``)."""
+    sample = trial_sample(pairs.with_row_index("_pair"), interactions, n_pairs, seed)
+    rows = sample["_pair"].to_numpy()
+    started = time.perf_counter()
+    judged = judge_rows(rows)
+    seconds = time.perf_counter() - started
+    sent = sent_prompts(judged, [user_prompts[i] for i in rows], [item_prompts[i] for i in rows])
+    scores = pairs[rows].select("user_id", "item_id", "kind").with_columns(**judged.columns(thresholds))
+    tokens = estimated_tokens(batch_lines(sent, token_model)) if token_model else 0
+    report = trial_report(
+        sample.drop("_pair"), scores, pairs, interactions, len(sent), tokens, prices, list(models)
+    )
+    return TrialRun(rows, judged, report, seconds)

@@ -19,14 +19,19 @@ import time
 import warnings
 
 from dagster import Field, Noneable, StringSource, executor, multiple_process_executor_requirements
-from dagster._core.events import DagsterEvent
-from dagster._core.execution.plan.objects import ErrorSource, StepFailureData
-from dagster._core.execution.retries import RetryMode
-from dagster._serdes import serialize_value
-from dagster._utils.error import serializable_error_info_from_exc_info
-from dagster_celery.core_execution_loop import core_celery_execution_loop
-from dagster_celery.executor import CELERY_CONFIG, CeleryExecutor, _submit_task
 
+from llmhni_pipeline.deploy.internals import (  # the private names, in one place (internals.py says why)
+    CELERY_CONFIG,
+    CeleryExecutor,
+    DagsterEvent,
+    ErrorSource,
+    RetryMode,
+    StepFailureData,
+    core_celery_execution_loop,
+    serializable_error_info_from_exc_info,
+    serialize_value,
+    submit_task,
+)
 from llmhni_pipeline.deploy.queues import backend_url, broker_url
 
 PING_SECONDS = 5.0
@@ -192,7 +197,7 @@ class WatchedResult:
 def _submit_watched(app, plan_context, step, queue, priority, known_state) -> WatchedResult:
     with warnings.catch_warnings():  # dagster-celery registers its task again for every step
         warnings.filterwarnings("ignore", message="Task name 'execute_plan' is already registered")
-        result = _submit_task(app, plan_context, step, queue, priority, known_state)
+        result = submit_task(app, plan_context, step, queue, priority, known_state)
     return WatchedResult(
         result, app, step.key, queue, warn=plan_context.log.warning, step_context=plan_context.for_step(step)
     )

@@ -14,7 +14,7 @@ from llmhni_pipeline.definitions import build_resources
 from llmhni_pipeline.lake import table_path
 from llmhni_pipeline.resources.llm import LLMResource
 from llmhni_pipeline_tests.denoise.test_trial import _partition, write_tables
-from llmhni_pipeline_tests.llm.fake_openai import FakeOpenAI
+from llmhni_pipeline_tests.support.fake_openai import FakeOpenAI
 
 
 def _run(lake, instance, llm, coverage="full"):

@@ -11,7 +11,7 @@ import polars as pl
 
 from llmhni_pipeline.denoise.trial import bootstrap_auc, trial_sample
 from llmhni_pipeline.lake import table_path
-from llmhni_pipeline_tests.llm.fake_openai import FakeOpenAI
+from llmhni_pipeline_tests.support.fake_openai import FakeOpenAI
 
 
 def _partition(n_users: int = 60, noisy: bool = False):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from llmhni_pipeline_tests.deploy.services import REPO, Postgres, Redis, Worker, stop_deployment
+from llmhni_pipeline_tests.support.services import REPO, Postgres, Redis, Worker, stop_deployment
 
 
 @dataclass

@@ -140,3 +140,18 @@ def test_a_broker_that_restarts_is_waited_for_and_a_worker_reconnecting_is_not_t
         clock.now += executor.PING_SECONDS
         gone.ready()
     assert gone.ready() and "broker did not answer" in gone.lost
+
+
+def test_the_private_dagster_code_the_executor_builds_on_is_still_there():
+    """A dagster upgrade that moves what deploy/internals.py imports fails here, naming it (not a run, later)."""
+    from llmhni_pipeline.deploy.internals import DagsterInternalsChanged, check_internals
+
+    check_internals()
+    from llmhni_pipeline.deploy import internals
+
+    internals.EXPECTED["probe"] = (lambda app: None, ["app", "plan_context"])
+    try:
+        with pytest.raises(DagsterInternalsChanged, match=r"probe: parameters \['plan_context'\] are gone"):
+            check_internals()
+    finally:
+        del internals.EXPECTED["probe"]

@@ -18,7 +18,7 @@ import pytest
 
 from llmhni_pipeline.lake import table_path
 from llmhni_pipeline_tests.deploy.conftest import Deployment, make_lake
-from llmhni_pipeline_tests.deploy.services import REPO, step_timeline
+from llmhni_pipeline_tests.support.services import REPO, step_timeline
 
 pytestmark = pytest.mark.workers
 pytest.importorskip("dagster_celery", reason="the workers extra: pip install -e '.[workers]'")
@@ -198,7 +198,7 @@ def test_a_run_launched_from_the_ui_runs_on_the_workers(deployment: Deployment):
     from dagster_graphql import DagsterGraphQLClient
 
     from llmhni_pipeline.partitions import register_datasets
-    from llmhni_pipeline_tests.deploy.services import free_port, group_alive, stop_group, wait_port
+    from llmhni_pipeline_tests.support.services import free_port, group_alive, stop_group, wait_port
 
     key = "ml-100k"
     port = free_port()

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from llmhni_pipeline_tests.deploy.services import REPO, free_port, group_alive
+from llmhni_pipeline_tests.support.services import REPO, free_port, group_alive
 
 pytestmark = pytest.mark.workers
 pytest.importorskip("dagster_celery", reason="the workers extra: pip install -e '.[workers]'")

@@ -17,7 +17,9 @@ pytest.importorskip("dagster_celery", reason="the workers extra: pip install -e 
 pytest.importorskip("moto", reason="the s3-test extra: pip install -e '.[s3-test]'")
 
 from llmhni_pipeline.lake import lake_location, source, table_path  # noqa: E402
-from llmhni_pipeline_tests.deploy.services import (  # noqa: E402
+from llmhni_pipeline_tests.deploy.test_workers import CHEAP, TABLES, llmhni, training_config  # noqa: E402
+from llmhni_pipeline_tests.support.s3_server import S3Server  # noqa: E402
+from llmhni_pipeline_tests.support.services import (  # noqa: E402
     REPO,
     Postgres,
     Redis,
@@ -25,8 +27,6 @@ from llmhni_pipeline_tests.deploy.services import (  # noqa: E402
     step_timeline,
     stop_deployment,
 )
-from llmhni_pipeline_tests.deploy.test_workers import CHEAP, TABLES, llmhni, training_config  # noqa: E402
-from llmhni_pipeline_tests.s3_server import S3Server  # noqa: E402
 
 
 def test_workers_sharing_only_a_bucket_run_a_partition_equal_to_the_in_process_run(tmp_path, monkeypatch):

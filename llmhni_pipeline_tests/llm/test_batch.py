@@ -17,7 +17,7 @@ from llmhni_pipeline.llm.cache import CallCache
 from llmhni_pipeline.llm.gateway import RunOptions, judge_prompts
 from llmhni_pipeline.llm.interfaces import JudgePrompt
 from llmhni_pipeline.llm.openai_backend import OpenAIJudge, OpenAISettings
-from llmhni_pipeline_tests.llm.fake_openai import FakeOpenAI, batch_output
+from llmhni_pipeline_tests.support.fake_openai import FakeOpenAI, batch_output
 
 MODEL = "gpt-4o-mini"
 PROMPTS = [

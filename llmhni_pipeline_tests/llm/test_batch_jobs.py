@@ -7,7 +7,7 @@ from llmhni_pipeline.llm.batch_jobs import BatchJobs
 from llmhni_pipeline.llm.cache import CallCache
 from llmhni_pipeline.llm.interfaces import JudgePrompt
 from llmhni_pipeline.llm.openai_backend import OpenAISettings, make_client
-from llmhni_pipeline_tests.llm.fake_openai import FakeOpenAI
+from llmhni_pipeline_tests.support.fake_openai import FakeOpenAI
 
 MODEL = "gpt-4o-mini"
 PROMPTS = [JudgePrompt("s", f"pair {i} [gold:{['High', 'Low'][i % 2]}]", "v1") for i in range(20)]

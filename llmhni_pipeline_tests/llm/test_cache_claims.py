@@ -16,7 +16,7 @@ import pytest
 
 from llmhni_pipeline.lake import is_remote
 from llmhni_pipeline.llm.cache import CallCache
-from llmhni_pipeline_tests.llm.fake_openai import FakeOpenAI
+from llmhni_pipeline_tests.support.fake_openai import FakeOpenAI
 
 CHILD = """
 import sys

@@ -16,7 +16,8 @@ from llmhni_pipeline.llm.gateway import LLMStageFailed, RunOptions, embed_texts,
 from llmhni_pipeline.llm.interfaces import CallStatus, JudgePrompt, Label
 from llmhni_pipeline.llm.labels import LabelThresholds
 from llmhni_pipeline.llm.openai_backend import OpenAIEmbedder, OpenAIJudge, OpenAISettings
-from llmhni_pipeline_tests.llm.fake_openai import FakeOpenAI, fake_vector
+from llmhni_pipeline_tests.support.children import INTERRUPTED_CHILD
+from llmhni_pipeline_tests.support.fake_openai import FakeOpenAI, fake_vector
 
 KEY = "sk-test-S3CRET-0123456789"
 TEXTS = [
@@ -141,23 +142,6 @@ def test_a_server_without_logprobs_is_read_from_the_answer_token(tmp_path):
         results, stats = judge_prompts(judge, prompts, CallCache(tmp_path, "j"), _messages()[1])
     assert stats.calls == 5 and stats.malformed == 0
     assert all(r.status is CallStatus.TEXT and r.p_high == 1.0 and r.raw == "High" for r in results)
-
-
-INTERRUPTED_CHILD = """
-import signal, sys, pathlib
-# Ctrl-C as in a terminal: a child of a background job inherits SIGINT ignored, and Python then keeps it so
-signal.signal(signal.SIGINT, signal.default_int_handler)
-from llmhni_pipeline.llm.cache import CallCache
-from llmhni_pipeline.llm.gateway import RunOptions, judge_prompts
-from llmhni_pipeline.llm.interfaces import JudgePrompt
-from llmhni_pipeline.llm.openai_backend import OpenAIJudge, OpenAISettings
-settings = OpenAISettings(base_url=sys.argv[1], api_key="k", judge_model="m", timeout_s=60, max_in_flight=8)
-prompts = [JudgePrompt("s", f"u{i} [gold:Low]", "v1") for i in range(40)]
-print("started", flush=True)
-# the resource's OpenAI judge settings: batches of 32, one batch at a time, 8 requests in flight
-judge_prompts(OpenAIJudge(settings), prompts, CallCache(pathlib.Path(sys.argv[2]), "judgments"),
-              RunOptions(batch_size=32, max_in_flight=1, report=lambda m: print(m, flush=True)))
-"""
 
 
 def test_ctrl_c_with_a_slow_endpoint_exits_within_seconds_and_keeps_finished_answers(tmp_path):

@@ -94,7 +94,7 @@ def test_ctrl_c_stops_an_endpoint_stage_within_seconds_and_sends_nothing_more(tm
     signal instead of waiting out timeouts and retries, and no request is sent after it."""
     from llmhni_pipeline.llm.gateway import embed_texts
     from llmhni_pipeline.llm.openai_backend import OpenAIEmbedder, OpenAIJudge, OpenAISettings
-    from llmhni_pipeline_tests.llm.fake_openai import FakeOpenAI
+    from llmhni_pipeline_tests.support.fake_openai import FakeOpenAI
 
     with FakeOpenAI(latency_s=20) as server:
         settings = OpenAISettings(

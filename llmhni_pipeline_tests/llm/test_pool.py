@@ -9,8 +9,8 @@ from llmhni_pipeline.llm.cache import CallCache
 from llmhni_pipeline.llm.gateway import RunOptions, judge_prompts
 from llmhni_pipeline.llm.interfaces import CallStatus, JudgePrompt
 from llmhni_pipeline.llm.openai_backend import OpenAIJudge, OpenAISettings, base_urls
-from llmhni_pipeline_tests.llm.fake_openai import FakeOpenAI
-from llmhni_pipeline_tests.llm.llama_server import ALIAS, start_llama_server
+from llmhni_pipeline_tests.support.fake_openai import FakeOpenAI
+from llmhni_pipeline_tests.support.llama_server import ALIAS, start_llama_server
 
 PROMPTS = [JudgePrompt("s", f"pair {i} [gold:{['High', 'Mid', 'Low'][i % 3]}]", "v1") for i in range(60)]
 

@@ -7,7 +7,7 @@ from llmhni_pipeline.llm.cache import CallCache
 from llmhni_pipeline.llm.gateway import RunOptions, judge_prompts
 from llmhni_pipeline.llm.interfaces import CallStatus, JudgePrompt
 from llmhni_pipeline.llm.openai_backend import OpenAIJudge, OpenAISettings
-from llmhni_pipeline_tests.llm.llama_server import start_llama_server
+from llmhni_pipeline_tests.support.llama_server import start_llama_server
 
 pytestmark = pytest.mark.slow
 

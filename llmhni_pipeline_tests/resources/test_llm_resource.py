@@ -2,7 +2,7 @@ import numpy as np
 
 from llmhni_pipeline.llm.gateway import embed_texts
 from llmhni_pipeline.resources.llm import LLMResource
-from llmhni_pipeline_tests.llm.fake_openai import FakeOpenAI
+from llmhni_pipeline_tests.support.fake_openai import FakeOpenAI
 
 
 class _Log:

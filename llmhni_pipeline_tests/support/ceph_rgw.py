@@ -19,7 +19,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from llmhni_pipeline_tests.s3_server import CREDENTIALS, free_port
+from llmhni_pipeline_tests.support.s3_server import CREDENTIALS, free_port
 
 BINARIES = ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "ceph", "ceph-authtool", "monmaptool")
 

@@ -1,0 +1,5 @@
+import sys
+
+from llmhni_pipeline.cli.app import main
+
+sys.exit(main())
