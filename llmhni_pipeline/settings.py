@@ -29,3 +29,109 @@ def env_number(
         high = "" if maximum is None else f"at most {maximum:g}"
         raise ValueError(f"{name} must be {what} {' and '.join(x for x in (low, high) if x)}, not {text!r}")
     return value
+
+
+# Every environment variable the project reads, with its default and meaning: the configuration reference is
+# generated from this list, and a test fails when the code reads a variable this list does not name.
+ENVIRONMENT: list[tuple[tuple[str, ...], str, str]] = [
+    (
+        ("LLMHNI_LAKE_DIR",),
+        "`./data_lake`",
+        "the Parquet lake: a folder, or `s3://bucket/prefix` with the `s3` extra (docs/guide/object-store.md)",
+    ),
+    (
+        ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_REGION"),
+        "–",
+        "an `s3://` lake's credentials and server, read from the environment only, never printed",
+    ),
+    (
+        ("LLMHNI_LEASE_TTL_S",),
+        "`60`",
+        "an `s3://` lake: seconds after its holder's last refresh that a claim on LLM work may be taken over",
+    ),
+    (
+        ("LLMHNI_SHARED_DATA_DIR",),
+        "the fetched copy, else `../shared/data`",
+        "a folder holding the RLMRec-format datasets already on disk; without it, what `llmhni fetch rlmrec` put in the lake's raw area",
+    ),
+    (
+        ("LLMHNI_RLMREC_MIRROR",),
+        "GitHub at the pinned commits",
+        "`llmhni fetch rlmrec` reads the files from this copy laid out as the data folder (`file://` or `http://`), same hash checks",
+    ),
+    (
+        ("LLMHNI_MODEL_DIR",),
+        "`<lake>/raw/models`; `~/.cache/llmhni/models` beside an `s3://` lake",
+        "where `llmhni fetch` puts the embedded judges' GGUF files and llama.cpp reads them",
+    ),
+    (("LLMHNI_MAX_ID_CHARS",), "`512`", "the longest user or item id an incoming dataset may have"),
+    (
+        ("LLMHNI_LLM_BASE_URL",),
+        "none: the embedded models",
+        "an OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp server, OpenAI); several, comma-separated, are a pool (docs/guide/llm-backends.md)",
+    ),
+    (("OPENAI_API_KEY",), "–", "the endpoint's key; never logged, written or shown"),
+    (("LLMHNI_EMBED_BACKEND",), "`local`, or `openai` with a base URL", "`local` (MiniLM) or `openai`"),
+    (
+        ("LLMHNI_JUDGE_BACKEND",),
+        "`local`, or `openai` with a base URL",
+        "`local` (llama.cpp), `openai`, `openai-batch` (Batch API, followed by a sensor), `simulated` (a judge of known AUC on a `-hideNN`/`-noiseNN` partition) or `semantic` (module 1's relevance, free)",
+    ),
+    (
+        ("LLMHNI_EMBED_MODEL", "LLMHNI_JUDGE_MODEL"),
+        "`text-embedding-ada-002`, `gpt-4o-mini`",
+        "the endpoint's models",
+    ),
+    (("LLMHNI_LOCAL_JUDGE",), "`qwen2.5-coder-0.5b`", "the embedded judge (`llmhni fetch judge-<name>`)"),
+    (
+        ("LLMHNI_SIMULATED_AUC", "LLMHNI_SIMULATED_SEED"),
+        "`0.8`, `2026`",
+        "the simulated judge's AUC against the planted truth, and the seed that draws which pairs it gets right",
+    ),
+    (("LLMHNI_BATCH_POLL_SECONDS",), "`60`", "how often the batch sensor asks about open Batch API batches"),
+    (
+        ("LLMHNI_DEVICE",),
+        "`auto`",
+        "where training runs: `auto` (a GPU when there is one), `cpu`, `cuda`, `cuda:1`, …",
+    ),
+    (
+        ("LLMHNI_MAX_DENSE_GB",),
+        "`8`",
+        "the largest dense matrix work a stage may allocate (GiB); above it exact EASE gives way to SANSA (`scale` extra) or is refused",
+    ),
+    (
+        ("LLMHNI_BLOCK_GB",),
+        "`1`",
+        "the largest block of users × items scores ranking holds at once (GiB); results do not change",
+    ),
+    (
+        ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"),
+        "`GOMP_SPINCOUNT=1000`",
+        "how torch's CPU threads wait between parallel regions: the package sets a short spin (as fast as spinning alone, as polite as sleeping beside other work; docs/benchmarks.md); your own value always wins",
+    ),
+    (
+        ("LLMHNI_EXECUTOR",),
+        "in process",
+        "`celery`: each step is a task on a Celery worker (docs/guide/workers.md)",
+    ),
+    (
+        ("LLMHNI_CELERY_BROKER", "LLMHNI_CELERY_BACKEND"),
+        "`redis://127.0.0.1:6379/0`, the broker",
+        "Celery's broker and result backend, for the orchestrator and the workers alike",
+    ),
+    (
+        ("LLMHNI_POSTGRES_URL",),
+        "–",
+        "the worker deployment's instance, `postgresql+psycopg2://user@host:port/db` (`deploy/workers/services.sh env` prints it)",
+    ),
+    (
+        ("LLMHNI_STATE_DIR", "LLMHNI_REDIS_PORT", "LLMHNI_PG_PORT", "LLMHNI_PG_DIR"),
+        "`~/.local/state/llmhni`, `6379`, `5432`, beside the state (as root `/var/lib/postgresql/llmhni`)",
+        "`deploy/workers/services.sh`: where the services keep their data, logs and pid files, and their ports",
+    ),
+    (
+        ("DAGSTER_HOME",),
+        "the repository (set by `llmhni` unless set)",
+        "the Dagster instance (its dagster.yaml; storage under it)",
+    ),
+]

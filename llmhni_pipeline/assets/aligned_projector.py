@@ -33,15 +33,17 @@ _DEFAULTS = ProjectorSettings()
 class ProjectorConfig(dg.Config):
     """The projector's settings (each default is ``ProjectorSettings``') and the pseudo-label quantile."""
 
-    d: int = _DEFAULTS.d
-    pseudo_quantile: float = PSEUDO_QUANTILE
-    temperature: float = _DEFAULTS.temperature
-    lr: float = _DEFAULTS.lr
-    batch_size: int = _DEFAULTS.batch_size
-    epochs: int = _DEFAULTS.epochs
-    patience: int = _DEFAULTS.patience
-    holdout: float = _DEFAULTS.holdout
-    seed: int = _DEFAULTS.seed
+    d: int = _DEFAULTS.d  # width of the aligned space (the recommender's embedding width)
+    pseudo_quantile: float = (
+        PSEUDO_QUANTILE  # train edges whose text cosine is at least this quantile are pseudo-labels
+    )
+    temperature: float = _DEFAULTS.temperature  # τ of the InfoNCE alignment loss
+    lr: float = _DEFAULTS.lr  # Adam learning rate
+    batch_size: int = _DEFAULTS.batch_size  # pseudo-label pairs per step (in-batch negatives)
+    epochs: int = _DEFAULTS.epochs  # at most this many passes over the pseudo-labels
+    patience: int = _DEFAULTS.patience  # epochs without a better held-out loss before stopping
+    holdout: float = _DEFAULTS.holdout  # share of pseudo-labels held out for early stopping
+    seed: int = _DEFAULTS.seed  # initial weights, batches and the hold-out split
 
     def settings(self) -> ProjectorSettings:
         """The core settings from this config's fields, by name."""

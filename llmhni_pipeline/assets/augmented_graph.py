@@ -17,10 +17,10 @@ class AugmentedGraphConfig(dg.Config):
     # (each candidate is one EASE fit: seconds on ml-100k, about a minute on amazon-book); or one of
     # remove_and_add (the paper), remove_only, add_only, none, at the threshold ``high``
     rule: str = "auto"
-    high: float = 0.5
-    high_grid: list[float] = [0.5, 0.8]
+    high: float = 0.5  # the High threshold of a rule named in `rule` (not auto)
+    high_grid: list[float] = [0.5, 0.8]  # the High thresholds `auto` tries with every rule
     ease_check: bool = True  # EASE on G and on G′, scored on validation (always on under "auto")
-    ease_l2: float = 100.0
+    ease_l2: float = 100.0  # λ of the EASE fits that check G′ on validation
     # under "auto", a G′ replaces G only if its per-user validation recall@20 beats G's by at least this many
     # standard errors (a paired test over validation users), so a chance judge's edits do not pass as a gain
     min_z: float = 2.0

@@ -43,8 +43,9 @@ SCHEMA = {
 class BaselinesConfig(BackboneTrainingConfig):
     """The shared recipe settings (``RunSpec`` defaults) for every method, the methods and the seeds."""
 
+    # the comparison's methods (llmhni_pipeline/methods/): one training per method and seed
     methods: list[str] = ["wbpr", "tce", "sgl", "simgcl", "xsimgcl", "rlmrec_con", "llard_graph"]
-    seeds: list[int] = [2026]
+    seeds: list[int] = [2026]  # each method trains once per seed
 
 
 def optional_inputs(

@@ -17,8 +17,8 @@ PROTOCOL = "held-out validation"
 
 class EvaluationConfig(dg.Config):
     ease_l2: float = 100.0  # method_spec §13.3: 100 for amazon, 200 for yelp
-    include_ease: bool = True
-    batch_users: int = 4096
+    include_ease: bool = True  # an EASE row (SANSA above the dense bound) beside the trained models
+    batch_users: int = 4096  # users scored per block (fewer over a large catalogue: LLMHNI_BLOCK_GB)
 
 
 def metrics_rows(

@@ -33,15 +33,19 @@ class JointConfig(BackboneTrainingConfig):
     """The backbone settings plus LLMHNI's parameters; defaults from ``methods/llmhni.py``'s ``ASSET_*`` (the
     paper's parameters where no measurement says otherwise)."""
 
-    lr: float = ASSET_TRAINING["lr"]
-    lambda_de: float = _P.lambda_de
-    lambda_hal: float = _P.lambda_hal
-    temperature: float = _P.temperature
-    edge_dropout: float = _P.edge_dropout
-    use_augmented_graph: bool = _P.use_augmented_graph
+    lr: float = ASSET_TRAINING["lr"]  # Adam learning rate (5e-3: what validation preferred, docs/results.md)
+    lambda_de: float = (
+        _P.lambda_de
+    )  # λ1: weight of L_de, the cross-graph InfoNCE between G and G′ (0 where G′ = G)
+    lambda_hal: float = _P.lambda_hal  # λ2: weight of L_hal, the InfoNCE between the perturbed views
+    temperature: float = _P.temperature  # τ of both InfoNCE terms
+    edge_dropout: float = _P.edge_dropout  # p of the edge-dropped views (hal_view edge_dropout)
+    use_augmented_graph: bool = (
+        _P.use_augmented_graph
+    )  # train on G′ (false: on G, the w/o-denoising ablation)
     sampler: str = _P.sampler  # semantic | dns | raw | uniform
-    pool_size: int = _P.pool_size
-    k_low: int = _P.k_low
+    pool_size: int = _P.pool_size  # M: the semantic sampler's pool of top-scored items per user
+    k_low: int = _P.k_low  # the pool's semantically least related items negatives are drawn from
     warmup_epochs: int = _P.warmup_epochs  # uniform negatives first (none when warm-started)
     hard_share: float = _P.hard_share  # share of negatives from the hard sampler, the rest uniform
     hal_view: str = _P.hal_view  # edge_dropout (the paper's L_hal) | layer_noise (XSimGCL's view)

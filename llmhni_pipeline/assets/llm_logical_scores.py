@@ -34,8 +34,8 @@ from llmhni_pipeline.resources.llm import LLMResource
 
 class JudgeConfig(dg.Config):
     threshold_mode: str = "fixed"  # fixed: on P(High) − P(Low); quantile: shares of the judged pairs
-    high: float = 0.5
-    low: float = -0.5
+    high: float = 0.5  # a perspective says High when P(High) − P(Low) is at least this (fixed mode)
+    low: float = -0.5  # and Low when it is at most this
     # prompts newly sent per materialization (null = no cap, 0 = none): enough for every first-view prompt of
     # ml-100k (3,764) in one run, about 25 minutes of the embedded judge on 2 cores (docs/benchmarks.md); each
     # further run continues where the last stopped, everything judged so far stays cached. The simulated and
@@ -44,8 +44,8 @@ class JudgeConfig(dg.Config):
     # auto: judge the trial's stratified sample first, and the rest only if the judge's AUC interval reaches
     # break_even_auc (else G′ = G, and the rest is neither sent nor paid); full: every pair; trial: the sample only
     coverage: str = "auto"
-    trial_pairs: int = Field(default=200, ge=10)
-    trial_seed: int = 2026
+    trial_pairs: int = Field(default=200, ge=10)  # pairs in the trial's stratified sample
+    trial_seed: int = 2026  # which pairs the trial samples
     # the judge AUC below which G′ was not measured to beat G (the judge-worth curve, docs/results.md)
     break_even_auc: float = DEFAULT_BREAK_EVEN_AUC
     # send the item-centric prompt only where the user-centric one said High: the only pairs whose label it can
@@ -54,7 +54,7 @@ class JudgeConfig(dg.Config):
     # the order users are judged in: "id", or "shuffled" (seeded) so a capped run covers a random subset of
     # users completely, and further runs extend that subset
     user_order: str = "id"
-    user_order_seed: int = 2026
+    user_order_seed: int = 2026  # the shuffled order's seed
 
     @field_validator("coverage")
     @classmethod

@@ -11,10 +11,12 @@ CHECK_NAMES = ("splits_disjoint", "no_duplicate_pairs", "ids_contiguous", "test_
 
 
 class RawInteractionsConfig(dg.Config):
-    seed: int = 2026
-    valid_fraction: float = 0.1
-    test_fraction: float = 0.1
-    min_rating: float = 4.0
+    seed: int = 2026  # the per-user split's and the injected noise's seed
+    valid_fraction: float = (
+        0.1  # per user: the validation share (random protocol, and the slice llard carves)
+    )
+    test_fraction: float = 0.1  # per user: the test share (random protocol only)
+    min_rating: float = 4.0  # MovieLens: ratings at least this are positives
 
 
 def _split_table_md(summary: dict[str, object]) -> str:

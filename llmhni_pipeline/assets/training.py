@@ -16,18 +16,20 @@ class BackboneTrainingConfig(dg.Config):
     """Backbone and optimisation settings; each default is ``RunSpec``'s (method_spec §6.1)."""
 
     backbone: str = DEFAULTS.backbone  # lightgcn | ngcf | mf
-    dim: int = DEFAULTS.dim
-    n_layers: int = DEFAULTS.n_layers
-    lr: float = DEFAULTS.lr
-    batch_size: int = DEFAULTS.batch_size
+    dim: int = DEFAULTS.dim  # embedding width
+    n_layers: int = DEFAULTS.n_layers  # graph propagation layers
+    lr: float = DEFAULTS.lr  # Adam learning rate
+    batch_size: int = DEFAULTS.batch_size  # (user, positive, negative) triples per step
     # 0: off; N: the batch grows with the graph so an epoch is at most N full-graph propagations (large graphs)
     max_batches_per_epoch: int = DEFAULTS.max_batches_per_epoch
-    reg_weight: float = DEFAULTS.reg_weight
-    epochs: int = DEFAULTS.epochs
-    patience: int = DEFAULTS.patience
-    min_epochs: int = DEFAULTS.min_epochs
-    eval_every: int = DEFAULTS.eval_every
-    seed: int = DEFAULTS.seed
+    reg_weight: float = DEFAULTS.reg_weight  # L2 on the batch's ego embeddings
+    epochs: int = (
+        DEFAULTS.epochs
+    )  # at most this many epochs (early stopping on validation usually ends sooner)
+    patience: int = DEFAULTS.patience  # evaluations without a better validation recall@20 before stopping
+    min_epochs: int = DEFAULTS.min_epochs  # no early stop before this epoch
+    eval_every: int = DEFAULTS.eval_every  # epochs between validation evaluations
+    seed: int = DEFAULTS.seed  # the one seed: initial weights, sampling, dropout
 
     def spec(self, **fields: object) -> RunSpec:
         """The recipe's spec from this config's fields, by name, plus ``fields``."""

@@ -14,11 +14,17 @@ def add_parser(sub) -> None:
         help="list the dataset keys the pipeline knows; `datasets synth NAME --interactions N` writes a "
         "synthetic incoming dataset for measuring cost",
     )
-    p.add_argument("action", nargs="?", choices=["list", "synth"], default="list")
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=["list", "synth"],
+        default="list",
+        help="list the keys, or write a synthetic set",
+    )
     p.add_argument("name", nargs="?", help="synth: the incoming folder's name")
     p.add_argument("--interactions", type=int, help="synth: how many distinct interactions")
-    p.add_argument("--seed", type=int, default=2026)
-    p.add_argument("--format", choices=["parquet", "csv"], default="parquet")
+    p.add_argument("--seed", type=int, default=2026, help="synth: the draw's seed")
+    p.add_argument("--format", choices=["parquet", "csv"], default="parquet", help="synth: the files' format")
     p.set_defaults(func=cmd_datasets)
 
 

@@ -43,7 +43,7 @@ def add_parser(sub) -> None:
     )
     q.add_argument("dataset", help="dataset key whose candidate_pairs are sampled")
     q.add_argument("--pairs", type=int, default=300, help="sampled candidate pairs (default 300)")
-    q.add_argument("--seed", type=int, default=2026)
+    q.add_argument("--seed", type=int, default=2026, help="which pairs the sample draws")
     q.set_defaults(func=cmd_trial)
     q = judgments.add_parser(
         "batch-import", help="cache the answers of Batch API output/error files (any order, several files)"

@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("-n", "--name", help="worker name (default llmhni-<queues>-<pid>); @<host> is appended")
     p.add_argument("-c", "--concurrency", type=int, default=1, help="steps at a time (default 1)")
-    p.add_argument("-l", "--loglevel", default="INFO")
+    p.add_argument("-l", "--loglevel", default="INFO", help="Celery's log level (DEBUG, INFO, WARNING, ...)")
     p.set_defaults(func=cmd_worker)
 
 

@@ -39,7 +39,7 @@ class PolarsParquetIOManager(dg.ConfigurableIOManager):
     reading a table built from another stage-0 version than the current one raises ``StaleTableError``.
     """
 
-    lake_dir: str = str(default_lake_dir())
+    lake_dir: str = str(default_lake_dir())  # the lake tables are written to and read from
 
     def _path(self, asset_key: dg.AssetKey, partition: str | None) -> LakePath:
         return table_path(lake_location(self.lake_dir), asset_key.path[-1], partition)

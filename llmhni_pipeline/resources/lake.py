@@ -22,8 +22,8 @@ class LakeResource(dg.ConfigurableResource):
     """The Parquet lake (``$LLMHNI_LAKE_DIR``: a folder or ``s3://bucket/prefix``) and the RLMRec data folder
     (``$LLMHNI_SHARED_DATA_DIR``)."""
 
-    lake_dir: str = str(default_lake_dir())
-    shared_data_dir: str = str(default_shared_data_dir())
+    lake_dir: str = str(default_lake_dir())  # the lake: a folder or s3://bucket/prefix
+    shared_data_dir: str = str(default_shared_data_dir())  # the RLMRec-format datasets (fetched or on disk)
 
     @property
     def lake_path(self) -> LakePath:

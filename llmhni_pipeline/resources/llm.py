@@ -44,23 +44,27 @@ class LLMResource(dg.ConfigurableResource):
     ``LLMHNI_EMBED_BACKEND=openai`` / ``LLMHNI_JUDGE_BACKEND=openai`` and export ``OPENAI_API_KEY``.
     """
 
-    # the environment's values are checked like any config (validate_default), when the definitions load: a
-    # misspelt backend fails before the first step, not after the training stages
+    # local (MiniLM) or openai; the environment's values are checked like any config (validate_default) when the
+    # definitions load, so a misspelt backend fails before the first step, not after the training stages
     embed_backend: str = Field(
         default=os.environ.get(
             "LLMHNI_EMBED_BACKEND", "openai" if os.environ.get("LLMHNI_LLM_BASE_URL") else "local"
         ),
         validate_default=True,
     )
-    judge_backend: str = Field(
+    judge_backend: str = Field(  # local, openai, openai-batch, simulated or semantic (checked the same way)
         default=os.environ.get(
             "LLMHNI_JUDGE_BACKEND", "openai" if os.environ.get("LLMHNI_LLM_BASE_URL") else "local"
         ),
         validate_default=True,
     )
-    base_url: str | None = os.environ.get("LLMHNI_LLM_BASE_URL")
-    embed_model: str = os.environ.get("LLMHNI_EMBED_MODEL", "text-embedding-ada-002")
-    judge_model: str = os.environ.get("LLMHNI_JUDGE_MODEL", "gpt-4o-mini")
+    base_url: str | None = os.environ.get(
+        "LLMHNI_LLM_BASE_URL"
+    )  # an OpenAI-compatible endpoint; several: a pool
+    embed_model: str = os.environ.get(
+        "LLMHNI_EMBED_MODEL", "text-embedding-ada-002"
+    )  # the endpoint's embedding model
+    judge_model: str = os.environ.get("LLMHNI_JUDGE_MODEL", "gpt-4o-mini")  # the endpoint's judge model
     # the 0.5B model: on real candidate pairs neither embedded judge beats chance measurably, and the 0.5B is
     # 1.7–1.8× faster (docs/benchmarks.md §10); LLMHNI_LOCAL_JUDGE=qwen2.5-coder-1.5b picks the larger one
     local_judge_model: str = Field(
@@ -73,18 +77,22 @@ class LLMResource(dg.ConfigurableResource):
         gt=0,
         le=1,
     )
-    simulated_seed: int = env_number("LLMHNI_SIMULATED_SEED", 2026, int, what="a whole number")
-    max_in_flight: int = 8
-    timeout_s: float = 60.0
-    max_attempts: int = 6
-    embed_batch_size: int = 64
-    judge_batch_size: int = 32
-    # inputs sent per run, every retry counted (None = unlimited, 0 = none); dollars per run
+    simulated_seed: int = env_number(
+        "LLMHNI_SIMULATED_SEED", 2026, int, what="a whole number"
+    )  # its pairs' draw
+    max_in_flight: int = 8  # requests at once on each endpoint
+    timeout_s: float = 60.0  # seconds one request may take before it is retried
+    max_attempts: int = (
+        6  # tries per request (429, 5xx, timeouts, unreadable bodies), each counted by the cap
+    )
+    embed_batch_size: int = 64  # texts per embedding request; each batch is cached when it returns
+    judge_batch_size: int = 32  # prompts per cached batch (the embedded judge: 2, so Ctrl-C stops in seconds)
+    # inputs sent per run, every retry counted (null = unlimited, 0 = none)
     max_calls: int | None = Field(default=None, ge=0)
-    max_cost_usd: float | None = Field(default=None, ge=0)
+    max_cost_usd: float | None = Field(default=None, ge=0)  # dollars per run at the list price (null: no cap)
     # a run whose answers are readable for fewer than this share of the inputs sent fails (a broken endpoint)
     min_readable_share: float = Field(default=0.5, ge=0, le=1)
-    lake_dir: str = str(default_lake_dir())
+    lake_dir: str = str(default_lake_dir())  # the lake whose LLM cache and batch records are used
 
     @field_validator("judge_backend")
     @classmethod
