@@ -132,6 +132,8 @@ def prepare(args: argparse.Namespace) -> None:
     )  # the raw LLM vectors only serve the "raw" sampler; the curve trains LLMHNI's default
     bundle["augmented"] = bundle["train"]  # the bundle itself is G′ = G; its variants are the judges' G′
     bundle.pop("judging", None)  # the lake's last judging: the variants' own is in gprime_meta
+    for key in ("pretrained", "pretrained_info"):  # the curve trains from scratch; the GPU's tree is 64 MiB
+        bundle.pop(key, None)
     bundle["gprimes"] = variants
     bundle["gprime_meta"] = json.dumps(meta)
     torch.save(bundle, bundle_path)
