@@ -12,6 +12,13 @@
 #               choice) on both `llard` partitions and Yelp `rlmrec` (the budgets made equal); SimGCL on Yelp
 #               `rlmrec` at seeds 2-3; WBPR/T-CE/BOD on Yelp `llard`. (RLMRec-Con and LLMHNI need the LLM
 #               vectors in the bundle: text vectors do not fit the device's 64 MiB working tree.)
+#   PART=judge_worth  (~10 min) the amazon cells of the judge-worth curve (docs/results.md, "What a judge is
+#               worth"): LLMHNI on G and on every G′ of simulated judges of known AUC and of the free semantic
+#               judge, on amazon-book-llard-hide10 and -noise10, 3 seeds, at the asset's settings and again with
+#               λ1 = 0 (summary keeps the better on validation). Prepare the bundles here first (needs the lake:
+#               `.venv/bin/python benchmarks/judge_worth.py prepare amazon-book-llard-hide10 --aucs 0.5 0.8 1.0
+#               --semantic`, the same for -noise10; about 4 MiB each, carried as benchmarks/out/judge_worth), and
+#               afterwards: `.venv/bin/python benchmarks/judge_worth.py summary <records> --bundles <bundles>`.
 #
 # Pack the bundles first (`.venv/bin/python benchmarks/llmhni_experiments.py pack <dataset>` for amazon-book,
 # amazon-book-llard, yelp, yelp-llard: 26 MB, carried as benchmarks/out/bundle), then
@@ -19,12 +26,13 @@
 #   OUT=<results folder> PART=grids bash benchmarks/gpu_experiments.sh
 # Everything a part writes ends up in $OUT/<part>.tgz (what comes back from the device is at most 8 files);
 # DEADLINE (seconds) bounds a part, so a part stopped at it still packs what finished (every harness writes a
-# record per finished run). WORKERS, BUNDLES, PYTHON, SIZES, STEPS shrink it for a dry run on a CPU.
+# record per finished run). WORKERS, JW_WORKERS, BUNDLES, JW_BUNDLES, PYTHON, SIZES, STEPS shrink it for a dry run on a CPU.
 set -uo pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH} OMP_NUM_THREADS=1
 B=${BUNDLES:-benchmarks/out/bundle}
 PY=${PYTHON:-python3}
-PART=${PART:?PART=quiet or PART=grids}
+PART=${PART:?PART=quiet, grids or judge_worth}
+JW=${JW_BUNDLES:-benchmarks/out/judge_worth}
 DEADLINE=${DEADLINE:-480}
 W=$(mktemp -d)
 started=$(date +%s)
@@ -59,14 +67,21 @@ run() {  # name, then the harness's arguments
     timeout "$(left)" $PY $H "$@" --device auto --threads 1 --out "$W/$name" > "$W/$name.log" 2>&1 \
         || echo "$name: exit $?" >> "$W/exits.txt" &
 }
-run yelp_llard_lightgcn "$B/yelp-llard.pt" --arms lightgcn lightgcn_edgedrop --seeds 1 2 3 \
+if [ "$PART" = judge_worth ]; then
+    AMAZON="lr=5e-3 patience=10 min_epochs=0"  # the comparison table's settings; λ and share: the asset's
+    run jw_amazon "$JW/amazon-book-llard-hide10.pt" "$JW/amazon-book-llard-noise10.pt" --gprimes \
+        --arms llmhni_asset --seeds 1 2 3 --set $AMAZON --workers ${JW_WORKERS:-8}
+    run jw_amazon_de0 "$JW/amazon-book-llard-hide10.pt" "$JW/amazon-book-llard-noise10.pt" --gprimes-only \
+        --arms llmhni_asset --seeds 1 2 3 --set $AMAZON params.lambda_de=0 --workers ${JW_WORKERS:-8}
+fi
+[ "$PART" = grids ] && run yelp_llard_lightgcn "$B/yelp-llard.pt" --arms lightgcn lightgcn_edgedrop --seeds 1 2 3 \
     --set $BACKBONE --sweep reg_weight=1e-5,1e-4 --workers $((4 * W1))
-run sgl_grid "$B/amazon-book-llard.pt" "$B/yelp-llard.pt" "$B/yelp.pt" --arms sgl --seeds 1 2 3 \
+[ "$PART" = grids ] && run sgl_grid "$B/amazon-book-llard.pt" "$B/yelp-llard.pt" "$B/yelp.pt" --arms sgl --seeds 1 2 3 \
     --set $TABLE --sweep params.edge_dropout=0.1,0.2 --workers $((4 * W1))
-run xsimgcl_grid "$B/amazon-book-llard.pt" "$B/yelp-llard.pt" "$B/yelp.pt" --arms xsimgcl --seeds 1 2 3 \
+[ "$PART" = grids ] && run xsimgcl_grid "$B/amazon-book-llard.pt" "$B/yelp-llard.pt" "$B/yelp.pt" --arms xsimgcl --seeds 1 2 3 \
     --set $TABLE --sweep params.eps=0.1,0.2 --workers $((3 * W1))
-run yelp_rlmrec_simgcl "$B/yelp.pt" --arms simgcl --seeds 2 3 --set $TABLE --workers $((1 * W1))
-run yelp_llard_denoisers "$B/yelp-llard.pt" --arms wbpr tce bod --seeds 1 2 3 --set $TABLE --workers $((3 * W1))
+[ "$PART" = grids ] && run yelp_rlmrec_simgcl "$B/yelp.pt" --arms simgcl --seeds 2 3 --set $TABLE --workers $((1 * W1))
+[ "$PART" = grids ] && run yelp_llard_denoisers "$B/yelp-llard.pt" --arms wbpr tce bod --seeds 1 2 3 --set $TABLE --workers $((3 * W1))
 while [ -n "$(jobs -r)" ]; do
     sleep 15
     echo "$(($(date +%s) - started)) s: $(cat "$W"/*/runs.jsonl "$W"/*/sweep_progress.jsonl 2>/dev/null | wc -l) runs recorded"

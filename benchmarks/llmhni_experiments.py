@@ -180,12 +180,13 @@ def edited_train(b: dict[str, object], edits: dict[str, torch.Tensor]) -> torch.
     return torch.cat([kept, edits["added"].long()], dim=1)
 
 
-def expand_gprimes(paths: list[str]) -> list[str]:
-    """Each bundle, then each of its G′ variants that edits G (a variant that left G unchanged is the bundle
-    itself: its runs would repeat the bundle's, so it is not run again)."""
+def expand_gprimes(paths: list[str], with_bundle: bool = True) -> list[str]:
+    """Each bundle (unless not ``with_bundle``), then each of its G′ variants that edits G (a variant that left G
+    unchanged is the bundle itself: its runs would repeat the bundle's, so it is not run again)."""
     out = []
     for path in paths:
-        out.append(path)
+        if with_bundle:
+            out.append(path)
         for name, edits in torch.load(path, weights_only=True).get("gprimes", {}).items():
             if edits["removed"].shape[1] or edits["added"].shape[1]:
                 out.append(f"{path}::{name}")
@@ -387,10 +388,10 @@ def run(args: argparse.Namespace) -> None:
         f"{'select-on-test (optimistic) ' if args.select_on_test else ''}{args.workers} workers × {args.threads} threads"
     )
     print(header, flush=True)
-    if args.gprimes:
+    if args.gprimes or args.gprimes_only:
         if len(candidate_grid(sweep)) > 1:
             raise SystemExit("--gprimes with --sweep: choose the setting on the bundle first, then --set it")
-        args.bundles = expand_gprimes(args.bundles)
+        args.bundles = expand_gprimes(args.bundles, with_bundle=not args.gprimes_only)
     log = out / "runs.jsonl"
     rows: list[dict[str, Any]] = []
     grid = candidate_grid(sweep)
@@ -493,6 +494,12 @@ def main() -> None:
         "--gprimes",
         action="store_true",
         help="also every G′ variant a bundle holds (benchmarks/judge_worth.py prepare), as bundle::variant",
+    )
+    r.add_argument(
+        "--gprimes-only",
+        action="store_true",
+        help="only the G′ variants that edit G, not the bundle itself (a second setting of the variants: "
+        "with G′ = G, L_de is off, so the bundle's own runs would repeat)",
     )
     r.add_argument(
         "--select-on-test",
