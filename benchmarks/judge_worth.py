@@ -104,13 +104,16 @@ def prepare(args: argparse.Namespace) -> None:
 
     dataset = args.dataset
     started = time.perf_counter()
-    print(f"{dataset}: the stages up to candidate_pairs", flush=True)
-    materialize(
-        dataset,
-        "raw_interactions,text_profiles,llm_embeddings,aligned_projector,pretrained_recommender,candidate_pairs",
-        {},
-        {},
-    )
+    if args.reuse_upstream:
+        print(f"{dataset}: the lake's stages up to candidate_pairs, as they are", flush=True)
+    else:
+        print(f"{dataset}: the stages up to candidate_pairs", flush=True)
+        materialize(
+            dataset,
+            "raw_interactions,text_profiles,llm_embeddings,aligned_projector,pretrained_recommender,candidate_pairs",
+            {},
+            {},
+        )
     variants: dict[str, dict[str, torch.Tensor]] = {}
     meta: dict[str, dict[str, object]] = {}
     judges = [("simulated", auc) for auc in args.aucs] + ([("semantic", None)] if args.semantic else [])
@@ -354,6 +357,11 @@ def main() -> None:
     p.add_argument("--aucs", type=float, nargs="*", default=[0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
     p.add_argument("--rules", nargs="+", default=list(RULES), choices=list(RULES))
     p.add_argument("--semantic", action="store_true", help="also the free semantic judge")
+    p.add_argument(
+        "--reuse-upstream",
+        action="store_true",
+        help="judge the lake's candidate_pairs as they are (a later stage's lineage check still refuses stale ones)",
+    )
     p.add_argument("--out", default=str(HERE / "out" / "judge_worth"))
     s = sub.add_parser("summary", help="the curve from run records")
     s.add_argument("records", nargs="+")
