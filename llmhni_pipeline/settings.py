@@ -106,8 +106,8 @@ ENVIRONMENT: list[tuple[tuple[str, ...], str, str]] = [
     ),
     (
         ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"),
-        "`GOMP_SPINCOUNT=1000`",
-        "how torch's CPU threads wait between parallel regions: the package sets a short spin (as fast as spinning alone, as polite as sleeping beside other work; docs/benchmarks.md); your own value always wins",
+        "`GOMP_SPINCOUNT=3000` in a lone `llmhni materialize`, `1000` in every other process",
+        "how torch's CPU threads wait between parallel regions: the package bounds the spin (3,000: as fast as `ACTIVE` alone, 1.3× slower beside an equal process; 1,000: 1.1× slower alone, as polite as `PASSIVE` beside other work; docs/benchmarks.md, OpenMP wait policy); your own value always wins",
     ),
     (
         ("LLMHNI_EXECUTOR",),

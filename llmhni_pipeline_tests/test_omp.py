@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from llmhni_pipeline.omp import DEFAULT_SPIN_COUNT, default_wait_policy
+from llmhni_pipeline.omp import DEFAULT_SPIN_COUNT, LONE_RUN_SPIN_COUNT, default_wait_policy, is_lone_run
 from llmhni_pipeline_tests.conftest import materialize_backbone, write_incoming
 
 CONTROLLED = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
@@ -58,7 +58,29 @@ def test_a_users_own_setting_is_never_overridden():
         assert env == extra
 
 
-def test_the_cli_trains_with_the_short_spin(tmp_path: Path, lake: Path):
+def test_a_lone_materialize_spins_longer_than_every_other_process():
+    venv_cli = "/home/u/project/.venv/bin/llmhni"
+    assert is_lone_run([venv_cli, "materialize", "ml-100k"])
+    assert is_lone_run(["/x/llmhni_pipeline/cli/__main__.py", "materialize", "ml-100k"])
+    for argv in (
+        [venv_cli, "ui"],
+        [venv_cli, "worker", "-q", "gpu"],
+        ["/usr/bin/pytest", "-q"],
+        [venv_cli],
+        [],
+    ):
+        assert not is_lone_run(argv), argv
+    for argv, spin in (
+        ([venv_cli, "materialize", "x"], LONE_RUN_SPIN_COUNT),
+        ([venv_cli, "ui"], DEFAULT_SPIN_COUNT),
+    ):
+        env: dict[str, str] = {}
+        default_wait_policy(env, argv)
+        assert env == {"GOMP_SPINCOUNT": spin}
+    assert LONE_RUN_SPIN_COUNT != DEFAULT_SPIN_COUNT
+
+
+def test_the_cli_trains_with_the_lone_runs_spin(tmp_path: Path, lake: Path):
     """The real entry point, a real run: what libgomp initialised with when the run's torch loaded."""
     write_incoming(
         lake, "shop", "user_id,item_id\n" + "".join(f"{u},{i}\n" for u in range(6) for i in range(8))
@@ -68,4 +90,4 @@ def test_the_cli_trains_with_the_short_spin(tmp_path: Path, lake: Path):
         tmp_path, env, "ops:\n  pretrained_recommender:\n    config:\n      epochs: 1\n"
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert libgomp_settings(done.stderr)["spin"] == DEFAULT_SPIN_COUNT
+    assert libgomp_settings(done.stderr)["spin"] == LONE_RUN_SPIN_COUNT

@@ -11,7 +11,7 @@ from pydantic import Field, field_validator
 
 from llmhni_pipeline.denoise.augment import hard_or_noisy
 from llmhni_pipeline.denoise.judge_quality import judge_quality
-from llmhni_pipeline.denoise.judge_worth import DEFAULT_BREAK_EVEN_AUC
+from llmhni_pipeline.denoise.judge_worth import DEFAULT_BREAK_EVEN_AUC, TRIAL_PAIRS, TRIAL_SEED
 from llmhni_pipeline.denoise.judging import (
     PairJudgments,
     judge_pairs,
@@ -44,8 +44,8 @@ class JudgeConfig(dg.Config):
     # auto: judge the trial's stratified sample first, and the rest only if the judge's AUC interval reaches
     # break_even_auc (else G′ = G, and the rest is neither sent nor paid); full: every pair; trial: the sample only
     coverage: str = "auto"
-    trial_pairs: int = Field(default=200, ge=10)  # pairs in the trial's stratified sample
-    trial_seed: int = 2026  # which pairs the trial samples
+    trial_pairs: int = Field(default=TRIAL_PAIRS, ge=10)  # pairs in the trial's stratified sample
+    trial_seed: int = TRIAL_SEED  # which pairs the trial samples
     # the judge AUC below which G′ was not measured to beat G (the judge-worth curve, docs/results.md)
     break_even_auc: float = DEFAULT_BREAK_EVEN_AUC
     # send the item-centric prompt only where the user-centric one said High: the only pairs whose label it can

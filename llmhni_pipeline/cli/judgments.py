@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from llmhni_pipeline.cli.common import CLIError, lake_table
+from llmhni_pipeline.denoise.judge_worth import TRIAL_PAIRS, TRIAL_SEED
 from llmhni_pipeline.lake import default_lake_dir
 
 
@@ -42,8 +43,13 @@ def add_parser(sub) -> None:
         "the cost of full coverage",
     )
     q.add_argument("dataset", help="dataset key whose candidate_pairs are sampled")
-    q.add_argument("--pairs", type=int, default=300, help="sampled candidate pairs (default 300)")
-    q.add_argument("--seed", type=int, default=2026, help="which pairs the sample draws")
+    q.add_argument(
+        "--pairs",
+        type=int,
+        default=TRIAL_PAIRS,
+        help=f"sampled candidate pairs (default {TRIAL_PAIRS}, as the stage's trial)",
+    )
+    q.add_argument("--seed", type=int, default=TRIAL_SEED, help="which pairs the sample draws")
     q.set_defaults(func=cmd_trial)
     q = judgments.add_parser(
         "batch-import", help="cache the answers of Batch API output/error files (any order, several files)"

@@ -25,6 +25,9 @@ def curve_summary() -> dict:
 
 
 DEFAULT_BREAK_EVEN_AUC: float = float(curve_summary()["default_break_even_auc"])
+# the trial that measures a judge before it is paid for: its stratified sample, the stage's default and the CLI's
+TRIAL_PAIRS = 200
+TRIAL_SEED = 2026
 
 
 @dataclass(frozen=True)
