@@ -20,7 +20,7 @@ DEFAULT_BLOCK_GB = 1.0
 
 def gib_setting(name: str, default: float) -> int:
     """``$name`` GiB as bytes (``default`` when unset); a clear error for anything but a positive number."""
-    gib = env_number(name, default, float, 0, exclusive_minimum=True, what="a number of GiB")
+    gib = env_number(name, default, float, 0, exclusive_minimum=True, what="a positive number of GiB")
     return int(gib * 2**30)
 
 

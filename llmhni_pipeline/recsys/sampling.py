@@ -15,11 +15,27 @@ class PositiveSet:
     def __init__(self, users: torch.Tensor, items: torch.Tensor, n_items: int):
         self.n_items = n_items
         self.keys = torch.unique(users.long() * n_items + items.long())  # sorted
+        # key − (its rank within its user's run of keys): non-decreasing, so the r-th item a user has *not*
+        # interacted with is found by one searchsorted (``nth_negative``)
+        starts = torch.searchsorted(self.keys, (self.keys // n_items) * n_items)
+        self._gaps = self.keys - (torch.arange(len(self.keys)) - starts)
 
     def contains(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         keys = users.long() * self.n_items + items.long()
         pos = torch.searchsorted(self.keys, keys).clamp_max(len(self.keys) - 1)
         return self.keys[pos] == keys
+
+    def degrees(self, users: torch.Tensor) -> torch.Tensor:
+        base = users.long() * self.n_items
+        return torch.searchsorted(self.keys, base + self.n_items) - torch.searchsorted(self.keys, base)
+
+    def nth_negative(self, users: torch.Tensor, ranks: torch.Tensor) -> torch.Tensor:
+        """The ``ranks``-th (0-based) item each user has not interacted with; ``ranks`` < n_items − degree."""
+        base = users.long() * self.n_items
+        before = torch.searchsorted(self._gaps, base + ranks.long(), right=True) - torch.searchsorted(
+            self.keys, base
+        )
+        return ranks.long() + before
 
 
 class NegativeSampler:
@@ -56,4 +72,14 @@ class UniformNegativeSampler(NegativeSampler):
                 return items
             items[todo] = self.propose(todo.numel(), generator)
             todo = todo[self.positives.contains(users[todo], items[todo])]
-        raise RuntimeError(f"{todo.numel()} users have (almost) no non-interacted item to sample")
+        # a user who has interacted with nearly every item (a small catalogue): draw exactly from the rest
+        rest = self.n_items - self.positives.degrees(users[todo])
+        if bool((rest <= 0).any()):
+            full = torch.unique(users[todo][rest <= 0])
+            raise RuntimeError(
+                f"{full.numel()} users have interacted with every item in training (user indices "
+                f"{full[:5].tolist()}): no negative item to sample"
+            )
+        ranks = (torch.rand(todo.numel(), generator=generator) * rest).long().clamp_max(rest - 1)
+        items[todo] = self.positives.nth_negative(users[todo], ranks)
+        return items

@@ -80,6 +80,33 @@ def test_uniform_sampler_never_returns_a_positive():
     assert not any((u, j) in positives for u, j in zip(users.repeat(20).tolist(), neg.tolist(), strict=True))
 
 
+def test_uniform_sampler_finds_the_few_items_a_near_complete_user_lacks():
+    """A small catalogue where users have interacted with all but one or two items: rejection alone would give
+    up; the exact draw from each user's complement returns exactly those items, uniformly."""
+    n_items = 200
+    lacks = {0: [7], 1: [0, 199], 2: [100], 3: list(range(150))}  # user 3: an ordinary user
+    users, items = zip(
+        *((u, i) for u, miss in lacks.items() for i in range(n_items) if i not in miss), strict=True
+    )
+    g = InteractionGraph(torch.tensor(users), torch.tensor(items), 5, n_items)
+    sampler = UniformNegativeSampler(g)
+    batch = torch.tensor([0, 1, 2, 3]).repeat(500)
+    neg = sampler.sample(batch, torch.Generator().manual_seed(0))
+    for u, miss in lacks.items():
+        drawn = neg[batch == u]
+        assert set(drawn.tolist()) <= set(miss)
+    assert 0.4 < (neg[batch == 1] == 0).float().mean() < 0.6  # both of user 1's items, about equally
+    rng = torch.Generator().manual_seed(1)  # the exact draw itself, over every rank of every user
+    for u, miss in lacks.items():
+        ranks = torch.arange(len(miss))
+        assert sampler.positives.nth_negative(torch.full_like(ranks, u), ranks).tolist() == miss
+    full = InteractionGraph(torch.zeros(n_items, dtype=torch.long), torch.arange(n_items), 1, n_items)
+    with pytest.raises(
+        RuntimeError, match=r"1 users have interacted with every item in training \(user indices \[0\]"
+    ):
+        UniformNegativeSampler(full).sample(torch.zeros(3, dtype=torch.long), rng)
+
+
 def test_losses_against_direct_formulas():
     pos, neg = torch.tensor([2.0, 0.5]), torch.tensor([1.0, 1.5])
     assert bpr_loss(pos, neg) == pytest.approx(float(-torch.log(torch.sigmoid(pos - neg)).mean()))
