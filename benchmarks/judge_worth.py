@@ -157,6 +157,10 @@ def _points(rows: list[dict], metric: str) -> dict[str, float]:
     return {"mean": mean, "sd": sd, "n": len(values)}
 
 
+def _spread(q: dict[str, float]) -> str:
+    return f" ± {q['sd']:.4f}" if q["n"] > 1 else ""
+
+
 def chosen_on_validation(runs: list[dict]) -> tuple[list[dict], dict]:
     """Where a cell was trained under several settings (λ1 = 0 and the swept λ1, say), the setting with the best
     mean validation R@20, and that setting's parameters. Test is read only after this choice."""
@@ -173,6 +177,14 @@ def summary(args: argparse.Namespace) -> None:
         for path in args.records
         for line in Path(path).read_text().splitlines()
         if line.strip()
+    ]
+    others = [  # the models beside LLMHNI; a sweep's trial points are not results
+        r
+        for r in rows
+        if r.get("arm") != args.arm
+        and not r.get("gprime")
+        and "test_recall@20" in r
+        and not r["arm"].endswith("(sweep)")
     ]
     rows = [r for r in rows if r.get("arm") == args.arm and "test_recall@20" in r]
     bundles = {}
@@ -196,6 +208,16 @@ def summary(args: argparse.Namespace) -> None:
             f"| {dataset} | G′ = G | – | 0 / 0 | – (L_de is off) | {g['recall@20']['n']} | {g['recall@20']['mean']:.4f} ± "
             f"{g['recall@20']['sd']:.4f} | – | – | {g['ndcg@10']['mean']:.4f} ± {g['ndcg@10']['sd']:.4f} |"
         )
+        beside = {}  # the other models on the same partition (LightGCN, XSimGCL, EASE): G′ is LLMHNI's alone
+        for arm in sorted({r["arm"] for r in others if r["dataset"] == dataset}):
+            arm_runs = [r for r in others if r["dataset"] == dataset and r["arm"] == arm]
+            b = {m: _points(arm_runs, f"test_{m}") for m in ("recall@20", "ndcg@10")}
+            beside[arm] = {"r20": b["recall@20"]["mean"], "n10": b["ndcg@10"]["mean"]}
+            table.append(
+                f"| {dataset} | {arm} (beside) | – | – | – | {b['recall@20']['n']} | {b['recall@20']['mean']:.4f}"
+                f"{_spread(b['recall@20'])} | {100 * (b['recall@20']['mean'] / g['recall@20']['mean'] - 1):+.1f}% | – | "
+                f"{b['ndcg@10']['mean']:.4f}{_spread(b['ndcg@10'])} |"
+            )
         for rule in sorted({name.split("@")[0] for name in meta}):
             points = []
             for name, m in sorted(meta.items(), key=lambda kv: kv[0]):
@@ -259,6 +281,7 @@ def summary(args: argparse.Namespace) -> None:
                 "semantic": next((p for p in points if p["target"] is None), None),
                 "break_even_auc": even,
                 "aucs_above_2se": above,
+                "beside": beside,
             }
     print("\n".join(table))
     for dataset, rules in curves.items():
@@ -335,6 +358,9 @@ def plot(curves: dict, path: Path) -> None:
                     )
             base = next(iter(curves[dataset].values()))["base"]
             ax.axhline(base[metric], color="grey", linestyle="--", label="G′ = G")
+            beside = next(iter(curves[dataset].values())).get("beside", {})
+            for k, (arm, v) in enumerate(sorted(beside.items())):
+                ax.axhline(v[metric], color=f"C{4 + k}", linestyle=":", label=arm)
             ax.set_title(dataset if row == 0 else "")
             ax.set_ylabel(label)
             if row == 1:

@@ -127,6 +127,19 @@ def test_the_trial_through_the_cli_measures_the_judge_and_projects_the_bill(tmp_
     )
     # 40 user-centric prompts, and the item-centric one of the 20 pairs they judged High (as the stage does)
     assert paid == 60 and "40 pairs judged with 60 prompts" in out and again.stdout.count("hard:") == 1
+    # a perfect judge: the committed judge-worth curve read at AUC 1.0 for every partition and rule, and the advice
+    from llmhni_pipeline.denoise.judge_worth import curve_summary
+
+    curves = curve_summary()["curves"]
+    assert curves, "judge_worth.json holds no measured curve"
+    for partition, rules in curves.items():
+        for rule, curve in rules.items():
+            at_one = 100 * next(p["gain"] for p in curve["points"] if p["auc"] == 1.0)
+            assert f"on {partition}, rule {rule}: {at_one:+.1f}% [{at_one:+.1f}%, {at_one:+.1f}%]" in out
+    assert (
+        "recommendation: judge every pair: judge AUC (hard) 1.000 [1.000, 1.000] reaches the break-even"
+        in out
+    )
 
 
 def test_trial_and_batch_export_refuse_candidate_pairs_built_from_another_version_of_the_data(

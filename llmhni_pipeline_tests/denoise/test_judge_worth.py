@@ -1,0 +1,28 @@
+import pytest
+
+from llmhni_pipeline.denoise import judge_worth
+from llmhni_pipeline.denoise.judge_worth import DEFAULT_BREAK_EVEN_AUC, curve_summary, expected_gains
+
+
+def test_the_committed_curve_is_measured_and_its_default_follows_from_it():
+    summary = curve_summary()
+    assert summary["status"] == "measured" and summary["curves"]
+    evens = [
+        c["break_even_auc"]
+        for rules in summary["curves"].values()
+        for rule, c in rules.items()
+        if rule == summary["default_rule"] and c["break_even_auc"] is not None
+    ]
+    # the most demanding break-even over the partitions; none measured: only a perfect judge is paid for
+    assert (max(evens) if evens else 1.0) == DEFAULT_BREAK_EVEN_AUC
+
+
+def test_expected_gain_is_read_off_the_curve_linearly_and_flat_beyond_it(monkeypatch):
+    curve = {"points": [{"auc": 0.5, "gain": -0.04}, {"auc": 0.7, "gain": 0.0}, {"auc": 1.0, "gain": 0.03}]}
+    fake = {"curves": {"part": {"paper": {**curve, "break_even_auc": 0.9}}}}
+    monkeypatch.setattr(judge_worth, "curve_summary", lambda: fake)
+    (gain,) = expected_gains((0.6, 0.3, 1.2))
+    assert gain.gain == pytest.approx((-0.02, -0.04, 0.03))
+    assert gain.line() == (
+        "expected change of test R@20 over G′ = G on part, rule paper: -2.0% [-4.0%, +3.0%]; break-even AUC 0.90"
+    )
