@@ -33,7 +33,9 @@ def _read_variables() -> set[str]:
             continue
         text = path.read_text()
         names |= set(re.findall(r"\bLLMHNI_[A-Z0-9_]+\b", text))
-        names |= set(re.findall(r"environ(?:\.get)?\(\s*[\"']((?:AWS|OPENAI|DAGSTER|OMP|GOMP)_[A-Z_]+)", text))
+        names |= set(
+            re.findall(r"environ(?:\.get)?\(\s*[\"']((?:AWS|OPENAI|DAGSTER|OMP|GOMP)_[A-Z_]+)", text)
+        )
         names |= set(re.findall(r"\b((?:OMP_WAIT_POLICY|GOMP_SPINCOUNT))\b", text))
     return names
 
