@@ -51,10 +51,16 @@ def start_llmhni(env: dict[str, str], *argv: str) -> subprocess.Popen:
     )  # fmt: skip
 
 
-def wait_for_training(deployment: Deployment, epochs: int, run: subprocess.Popen) -> None:
-    """Until the gpu worker logs the first epoch of a training of ``epochs`` epochs (2 minutes at most)."""
+def log_mark(deployment: Deployment) -> int:
+    """Where the gpu worker's log ends now: what an earlier test logged there must not count for a later one."""
+    return deployment.gpu.log.stat().st_size if deployment.gpu.log.exists() else 0
+
+
+def wait_for_training(deployment: Deployment, epochs: int, run: subprocess.Popen, since: int) -> None:
+    """Until the gpu worker logs, after byte ``since`` of its log (``log_mark`` taken before ``run`` started), the
+    first epoch of a training of ``epochs`` epochs (2 minutes at most)."""
     deadline = time.monotonic() + 120
-    while f"epoch 1/{epochs}" not in deployment.gpu.log.read_text(errors="replace"):
+    while f"epoch 1/{epochs}" not in deployment.gpu.log.read_bytes()[since:].decode(errors="replace"):
         assert time.monotonic() < deadline, deployment.gpu.log.read_text()[-3000:]
         assert run.poll() is None, run.stdout.read()
         time.sleep(0.2)
@@ -131,11 +137,12 @@ def test_a_killed_worker_fails_the_run_naming_it_and_leaves_the_lake_whole(deplo
     good_models = {p: digest(p) for p in models}
 
     long = training_config(tmp_path, epochs=400, patience=400)
+    mark = log_mark(deployment)
     run = start_llmhni(
         deployment.env, "materialize", key, "--select", "pretrained_recommender", "--config", str(long)
     )
     try:
-        wait_for_training(deployment, 400, run)
+        wait_for_training(deployment, 400, run, mark)
         time.sleep(2)  # a few epochs in
         started = time.monotonic()
         os.killpg(deployment.gpu.proc.pid, 9)  # the whole worker, pool children too: its host is gone
@@ -172,9 +179,10 @@ def test_a_broker_restarted_mid_step_is_survived_and_leaves_no_slot_held(
     deployment: Deployment, tmp_path, key, kill, away_s
 ):
     config = training_config(tmp_path, epochs=40, patience=40)
+    mark = log_mark(deployment)
     run = start_llmhni(deployment.env, "materialize", key, "--select", CHEAP, "--config", str(config))
     try:
-        wait_for_training(deployment, 40, run)
+        wait_for_training(deployment, 40, run, mark)
         deployment.redis.stop(kill=kill)
         time.sleep(away_s)
         deployment.redis.start()
@@ -247,6 +255,7 @@ def test_a_run_waiting_for_a_pool_slot_on_the_workers_says_which_run_holds_it(
     first, second = "ml-100k-noise05", "ml-100k-noise10"
     quick = llmhni(deployment.env, "materialize", second, "--select", "raw_interactions,text_profiles")
     assert quick.returncode == 0, quick.stdout[-3000:]
+    mark = log_mark(deployment)  # an earlier test trained 400 epochs too: only this run's first epoch counts
     holder = start_llmhni(
         deployment.env,
         "materialize",
@@ -258,7 +267,7 @@ def test_a_run_waiting_for_a_pool_slot_on_the_workers_says_which_run_holds_it(
     )
     waiter = None
     try:
-        wait_for_training(deployment, 400, holder)
+        wait_for_training(deployment, 400, holder, mark)
         waiter = start_llmhni(
             deployment.env, "materialize", second, "--select", "pretrained_recommender",
             "--config", str(training_config(tmp_path, 2)),
