@@ -100,21 +100,24 @@ class CallCache:
         folder = self.folder / "_claims"
         folder.mkdir(exist_ok=True)
         with open(folder / f"{digest}.lock", "a+") as handle:
-            waiting = False
+            waiting, blocked_since = False, None
             while True:
                 try:
                     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
+                    blocked_since = blocked_since or time.monotonic()
                     if not waiting:
                         handle.seek(0)
-                        holder = handle.read().strip() or "another process"
-                        report(
-                            f"{label}: waiting: {holder} is calling for the same {len(set(keys))} inputs; "
-                            "what it caches is not paid again"
-                        )
-                        waiting = True
-                    time.sleep(0.5)  # a plain sleep, so Ctrl-C stops the wait
+                        holder = handle.read().strip()
+                        # the holder writes its name just after taking the lock: give it a moment to do so
+                        if holder or time.monotonic() - blocked_since > 2.0:
+                            report(
+                                f"{label}: waiting: {holder or 'another process'} is calling for the same "
+                                f"{len(set(keys))} inputs; what it caches is not paid again"
+                            )
+                            waiting = True
+                    time.sleep(0.5 if waiting else 0.05)  # a plain sleep, so Ctrl-C stops the wait
             handle.seek(0)
             handle.truncate()
             handle.write(f"process {os.getpid()} on {socket.gethostname()}")
