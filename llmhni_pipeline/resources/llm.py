@@ -35,6 +35,13 @@ JUDGE_BACKENDS = ("local", "openai", "openai-batch", "simulated", "semantic")
 EMBED_BACKENDS = ("local", "openai")
 
 
+def _one_of(value: str, known, setting: str, what: str, hint: str = "") -> str:
+    """``value`` if it is one of ``known``; otherwise an error naming the setting and the known values."""
+    if value not in known:
+        raise ValueError(f"{setting} {value!r} is not {what}; known: {', '.join(known)}{hint}")
+    return value
+
+
 class LLMResource(dg.ConfigurableResource):
     """``local`` backends (MiniLM, llama.cpp judge) unless an OpenAI-compatible endpoint is configured.
 
@@ -97,32 +104,23 @@ class LLMResource(dg.ConfigurableResource):
     @field_validator("judge_backend")
     @classmethod
     def _known_judge_backend(cls, value: str) -> str:
-        if value not in JUDGE_BACKENDS:
-            raise ValueError(
-                f"LLMHNI_JUDGE_BACKEND / judge_backend {value!r} is not a judge backend; known: "
-                f"{', '.join(JUDGE_BACKENDS)}"
-            )
-        return value
+        return _one_of(value, JUDGE_BACKENDS, "LLMHNI_JUDGE_BACKEND / judge_backend", "a judge backend")
 
     @field_validator("embed_backend")
     @classmethod
     def _known_embed_backend(cls, value: str) -> str:
-        if value not in EMBED_BACKENDS:
-            raise ValueError(
-                f"LLMHNI_EMBED_BACKEND / embed_backend {value!r} is not an embedding backend; known: "
-                f"{', '.join(EMBED_BACKENDS)}"
-            )
-        return value
+        return _one_of(value, EMBED_BACKENDS, "LLMHNI_EMBED_BACKEND / embed_backend", "an embedding backend")
 
     @field_validator("local_judge_model")
     @classmethod
     def _known_local_judge(cls, value: str) -> str:
-        if value not in JUDGE_MODELS:
-            raise ValueError(
-                f"LLMHNI_LOCAL_JUDGE / local_judge_model {value!r} is not an embedded judge; known: "
-                f"{', '.join(JUDGE_MODELS)} (fetch one with llmhni fetch judge-<name>)"
-            )
-        return value
+        return _one_of(
+            value,
+            JUDGE_MODELS,
+            "LLMHNI_LOCAL_JUDGE / local_judge_model",
+            "an embedded judge",
+            " (fetch one with llmhni fetch judge-<name>)",
+        )
 
     def _openai_settings(self) -> OpenAISettings:
         return OpenAISettings(
