@@ -9,16 +9,35 @@ reported failed with the worker's name (a STEP_FAILURE in the run, as if the wor
 on it is skipped, the run fails, and the step's pool slot is freed. A step that no worker takes for
 ``UNTAKEN_WARN_SECONDS`` gets one warning naming its queue.
 
+A broker that restarts without its data (Redis with no persistence, a failover to an empty replica) takes two
+things with it, and the run would otherwise wait for ever on each: a step's message that no worker had taken yet,
+and a step's result stored just before the restart. The run's event log, kept by the instance and not the broker,
+says what really happened: a step whose worker logged its end has its events read back from the log
+(``LOST_RESULT_GRACE_SECONDS`` after the log shows its end without a Celery result), and a step that no worker
+logged starting, whose message is in neither the broker's queue nor its unacknowledged set on
+``LOST_MESSAGE_CHECKS`` checks in a row, is revoked and submitted again (Redis brokers; on others it is warned about
+as before). The event log also names the worker of a step whose STARTED state the restart erased.
+
 Everything else is dagster-celery's own loop (``core_celery_execution_loop``): pools, priorities, retries.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 import warnings
+import weakref
+from collections.abc import Callable
 
-from dagster import Field, Noneable, StringSource, executor, multiple_process_executor_requirements
+from dagster import (
+    DagsterEventType,
+    Field,
+    Noneable,
+    StringSource,
+    executor,
+    multiple_process_executor_requirements,
+)
 
 from llmhni_pipeline.deploy.internals import (  # the private names, in one place (internals.py says why)
     CELERY_CONFIG,
@@ -28,6 +47,7 @@ from llmhni_pipeline.deploy.internals import (  # the private names, in one plac
     RetryMode,
     StepFailureData,
     core_celery_execution_loop,
+    redis_queue_keys,
     serializable_error_info_from_exc_info,
     serialize_value,
     submit_task,
@@ -43,6 +63,13 @@ BROKER_GRACE_SECONDS = 180.0
 RECONNECT_GRACE_SECONDS = (
     60.0  # after the broker is back, workers get this long to reconnect before pings count
 )
+# a step the event log says ended gets this long for its Celery result before the log's events are used instead
+LOST_RESULT_GRACE_SECONDS = 30.0
+# an untaken step is looked for in the broker once it has waited this long, then every PING_SECONDS; found nowhere
+# (not queued, not taken, not started) this many times in a row, its message is lost and it is submitted again
+LOST_MESSAGE_AFTER_SECONDS = 10.0
+LOST_MESSAGE_CHECKS = 2
+MAX_RESUBMITS = 3
 
 
 def broker_unreachable(exc: BaseException) -> bool:
@@ -70,19 +97,110 @@ class WorkerLost(RuntimeError):
     """The Celery worker running a step died or stopped answering."""
 
 
+class StepJournal:
+    """What the run's event log (kept by the instance, not the broker) says of one step since it was submitted:
+    which worker started it, whether it ended, and its events, the same ones the worker's Celery result holds."""
+
+    WATCHED = {DagsterEventType.ENGINE_EVENT, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE}
+
+    def __init__(self, instance, run_id: str, step_key: str, since: float):
+        self.instance, self.run_id, self.step_key = instance, run_id, step_key
+        self.since = since - 1.0  # the instance's clock and ours: a second of slack
+
+    def _entries(self, of_type=None) -> list:
+        return [
+            entry
+            for entry in self.instance.all_logs(self.run_id, of_type=of_type)
+            if entry.is_dagster_event and entry.step_key == self.step_key and entry.timestamp >= self.since
+        ]
+
+    def worker(self) -> str | None:
+        """The hostname dagster-celery's worker logged when it began the step ("Executing steps ... in celery
+        worker"), or None."""
+        for entry in self._entries({DagsterEventType.ENGINE_EVENT}):
+            data = entry.dagster_event.event_specific_data
+            value = (getattr(data, "metadata", None) or {}).get("Celery worker")
+            if value is not None:
+                return str(getattr(value, "value", value))
+        return None
+
+    def ended(self) -> bool:
+        kinds = {DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE}
+        return bool(self._entries(kinds))
+
+    def events(self) -> list:
+        """The step's events, serialized as a worker's Celery result holds them."""
+        return [serialize_value(entry.dagster_event) for entry in self._entries()]
+
+
+class QueueScan:
+    """Which task ids a Redis broker holds for a queue, waiting or taken but not yet acknowledged, read at most once
+    per ``PING_SECONDS`` for all of a run's steps (one read of the queue, not one per step). ``holds`` is None when
+    the broker is not Redis: nothing is known, and nothing is submitted again."""
+
+    def __init__(self, app, clock=time.monotonic):
+        self.app, self.clock = app, clock
+        self.read: dict[str, tuple[float, set[str] | None]] = {}
+
+    def _ids(self, queue: str) -> set[str] | None:
+        with self.app.connection_for_read() as conn:
+            if conn.transport.driver_type != "redis":
+                return None
+            channel = conn.default_channel
+            client, keys = channel.client, redis_queue_keys(channel, queue)
+            waiting = [m for key in keys[:-1] for m in client.lrange(key, 0, -1)]
+            taken = [json.loads(v)[0] for v in client.hvals(keys[-1])]  # [message, exchange, routing key]
+        ids = set()
+        for message in waiting + taken:
+            body = json.loads(message) if isinstance(message, (bytes, str)) else message
+            headers, properties = body.get("headers") or {}, body.get("properties") or {}
+            task_id = headers.get("id") or properties.get("correlation_id")
+            if task_id:
+                ids.add(str(task_id))
+        return ids
+
+    def holds(self, task_id: str, queue: str) -> bool | None:
+        now = self.clock()
+        at, ids = self.read.get(queue, (float("-inf"), None))
+        if now - at >= PING_SECONDS:
+            ids = self._ids(queue)
+            self.read[queue] = (now, ids)
+        return None if ids is None else task_id in ids
+
+
+_SCANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # one QueueScan per Celery app (per run)
+
+
 class WatchedResult:
-    """A step's ``AsyncResult`` whose ``ready()`` also turns true when the worker running it is gone."""
+    """A step's ``AsyncResult`` whose ``ready()`` also turns true when the worker running it is gone, and which
+    recovers from a broker that lost the step's message or result (``journal``, ``queued`` and ``resubmit``; the
+    module's docstring says how)."""
 
     def __init__(
-        self, result, app, step_key: str, queue: str, warn=None, clock=time.monotonic, step_context=None
+        self,
+        result,
+        app,
+        step_key: str,
+        queue: str,
+        warn=None,
+        clock=time.monotonic,
+        step_context=None,
+        journal: StepJournal | None = None,
+        queued: Callable[[str], bool | None] | None = None,
+        resubmit: Callable[[], object] | None = None,
     ):
         self.result, self.app, self.step_key, self.queue = result, app, step_key, queue
         self.step_context = step_context
         self.warn, self.clock = warn, clock
+        self.journal, self.queued, self.resubmit = journal, queued, resubmit
         self.submitted = self.last_ping = clock()
         self.worker: str | None = None
         self.missed = 0
         self.lost: str | None = None
+        self.recovered: list | None = None
+        self.ended_seen_at: float | None = None
+        self.absent = 0
+        self.resubmits = 0
         self.warned = False
         self.broker_down_since: float | None = None
         self.broker_back_at: float | None = None
@@ -111,6 +229,7 @@ class WatchedResult:
         self.last_ping = now
         try:
             self._ping()
+            self._check_ended(now)
         except Exception as exc:
             if not broker_unreachable(exc):
                 raise
@@ -124,7 +243,10 @@ class WatchedResult:
         info = self.result.info if self.result.state == "STARTED" else None
         if isinstance(info, dict) and info.get("hostname"):
             self.worker = str(info["hostname"])
+        if self.worker is None and self.journal is not None:  # its STARTED state may be gone with the broker
+            self.worker = self.journal.worker()
         if self.worker is None:
+            self._check_message(now)
             if not self.warned and now - self.submitted > UNTAKEN_WARN_SECONDS and self.warn is not None:
                 self.warned = True
                 self.warn(
@@ -144,8 +266,54 @@ class WatchedResult:
                 "re-run the step."
             )
 
+    def _check_ended(self, now: float) -> None:
+        """The log says the step ended but no Celery result came: after the grace, its events come from the log."""
+        if self.journal is None or self.recovered is not None:
+            return
+        if self.ended_seen_at is None:
+            if self.journal.ended():
+                self.ended_seen_at = now
+            return
+        if now - self.ended_seen_at >= LOST_RESULT_GRACE_SECONDS:
+            self.recovered = self.journal.events()
+            if self.warn is not None:
+                self.warn(
+                    f"step {self.step_key} ended on Celery worker {self.worker or '(unknown)'} "
+                    f"{now - self.ended_seen_at:.0f} s ago by the run's event log, but its Celery result never "
+                    "came (the broker restarted and lost it?): its events are read from the event log instead"
+                )
+
+    def _check_message(self, now: float) -> None:
+        """An untaken step whose message the broker no longer holds (and whose state is still PENDING, and that no
+        worker logged starting) on ``LOST_MESSAGE_CHECKS`` checks in a row is revoked and submitted again."""
+        if self.queued is None or self.resubmit is None or now - self.submitted < LOST_MESSAGE_AFTER_SECONDS:
+            return
+        if self.queued(self.result.id) is not False or self.result.state != "PENDING":
+            self.absent = 0
+            return
+        self.absent += 1
+        if self.absent < LOST_MESSAGE_CHECKS:
+            return
+        if self.resubmits >= MAX_RESUBMITS:
+            self.lost = (
+                f"step {self.step_key}'s Celery message was lost from queue '{self.queue}' "
+                f"{self.resubmits + 1} times before any worker took it: is the broker restarting over and over?"
+            )
+            return
+        old = self.result.id
+        self.result.revoke()  # should it turn up after all, no worker runs it
+        self.result = self.resubmit()
+        self.resubmits += 1
+        self.submitted, self.absent, self.warned = now, 0, False
+        if self.warn is not None:
+            self.warn(
+                f"step {self.step_key}: its Celery message (task {old}) is gone from queue '{self.queue}' and no "
+                "worker took it (the broker restarted without its data?): submitted it again as task "
+                f"{self.result.id}"
+            )
+
     def ready(self) -> bool:
-        if self.lost:
+        if self.lost or self.recovered is not None:
             return True
         try:
             if self.result.ready():
@@ -156,11 +324,13 @@ class WatchedResult:
             self._broker_away(exc)
             return self.lost is not None
         self._watch()
-        return self.lost is not None
+        return self.lost is not None or self.recovered is not None
 
     def get(self):
         if self.lost:
             return self._failed(WorkerLost(self.lost))
+        if self.recovered is not None:
+            return self.recovered
         try:
             return self.result.get()
         except Exception as exc:
@@ -195,11 +365,24 @@ class WatchedResult:
 
 
 def _submit_watched(app, plan_context, step, queue, priority, known_state) -> WatchedResult:
-    with warnings.catch_warnings():  # dagster-celery registers its task again for every step
-        warnings.filterwarnings("ignore", message="Task name 'execute_plan' is already registered")
-        result = submit_task(app, plan_context, step, queue, priority, known_state)
+    def submit():
+        with warnings.catch_warnings():  # dagster-celery registers its task again for every step
+            warnings.filterwarnings("ignore", message="Task name 'execute_plan' is already registered")
+            return submit_task(app, plan_context, step, queue, priority, known_state)
+
+    since = time.time()
+    result = submit()
+    scan = _SCANS.setdefault(app, QueueScan(app))
     return WatchedResult(
-        result, app, step.key, queue, warn=plan_context.log.warning, step_context=plan_context.for_step(step)
+        result,
+        app,
+        step.key,
+        queue,
+        warn=plan_context.log.warning,
+        step_context=plan_context.for_step(step),
+        journal=StepJournal(plan_context.instance, plan_context.run_id, step.key, since),
+        queued=lambda task_id: scan.holds(task_id, queue),
+        resubmit=submit,
     )
 
 

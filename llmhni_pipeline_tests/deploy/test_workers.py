@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -198,6 +199,75 @@ def test_a_broker_restarted_mid_step_is_survived_and_leaves_no_slot_held(
     assert "pretrained_recommender: started" in out and "epoch 1/40" in out, out[-3000:]
     instance = deployment.instance()
     assert instance.event_log_storage.get_concurrency_info("gpu").active_slot_count == 0
+
+
+def test_a_result_the_broker_lost_is_read_from_the_event_log_and_the_run_succeeds(
+    deployment: Deployment, tmp_path
+):
+    """The race CI hit, made certain: a step ends and stores its result, and the broker restarts (no persistence)
+    before the orchestrator reads it. The orchestrator is frozen meanwhile, so it cannot read it in time."""
+    key = "ml-100k-hide15"
+    config = training_config(tmp_path, epochs=40, patience=40)
+    mark = log_mark(deployment)
+    run = start_llmhni(deployment.env, "materialize", key, "--select", CHEAP, "--config", str(config))
+    try:
+        wait_for_training(deployment, 40, run, mark)
+        os.kill(run.pid, signal.SIGSTOP)
+        try:
+            deadline = time.monotonic() + 240
+            while "succeeded in" not in deployment.gpu.log.read_bytes()[mark:].decode(errors="replace"):
+                assert time.monotonic() < deadline, deployment.gpu.log.read_text()[-3000:]
+                time.sleep(0.5)
+            deployment.redis.stop()
+            deployment.redis.start()  # the stored result is gone
+        finally:
+            os.kill(run.pid, signal.SIGCONT)
+        out, _ = run.communicate(timeout=300)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 0, out[-4000:]
+    assert f"SUCCESS ({key})" in out.strip().splitlines()[-1]
+    assert "step pretrained_recommender ended on Celery worker" in out and "read from the event log" in out, (
+        out
+    )
+    assert table_path(deployment.lake, "pretrained_recommender", key).is_file()
+    assert deployment.instance().event_log_storage.get_concurrency_info("gpu").active_slot_count == 0
+
+
+def test_a_step_message_the_broker_lost_before_any_worker_took_it_is_sent_again(
+    deployment: Deployment, tmp_path
+):
+    """No worker reads the default queue while the run's first step waits there; the broker restarts without its
+    data and the message is gone. The orchestrator finds it in neither queue nor worker, and sends it again."""
+    import redis as redis_py
+
+    key = "ml-100k-noise05"
+    config = training_config(tmp_path, epochs=2)
+    deployment.default.stop()
+    try:
+        run = start_llmhni(deployment.env, "materialize", key, "--select", CHEAP, "--config", str(config))
+        try:
+            broker = redis_py.Redis.from_url(deployment.redis.url)
+            deadline = time.monotonic() + 120
+            while not any(broker.llen(k) for k in broker.keys("dagster*")):  # raw_interactions waits there
+                assert time.monotonic() < deadline and run.poll() is None, "no message reached the queue"
+                time.sleep(0.2)
+            broker.close()
+            deployment.redis.stop()
+            time.sleep(3)
+            deployment.redis.start()  # the message is gone
+        finally:
+            deployment.default.start()
+            deployment.default.wait_ready()
+        out, _ = run.communicate(timeout=300)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 0, out[-4000:]
+    assert f"SUCCESS ({key})" in out.strip().splitlines()[-1]
+    assert "step raw_interactions: its Celery message" in out and "submitted it again" in out, out
+    assert out.count("submitted it again") == 1, out
 
 
 def test_a_run_launched_from_the_ui_runs_on_the_workers(deployment: Deployment):

@@ -168,6 +168,7 @@ class Worker:
     log: Path
     concurrency: int = 1
     proc: subprocess.Popen | None = None
+    log_start: int = 0  # where this start's lines begin in the (appended) log
 
     @property
     def hostname(self) -> str:
@@ -175,6 +176,7 @@ class Worker:
 
     def start(self) -> Worker:
         self.log.parent.mkdir(parents=True, exist_ok=True)
+        self.log_start = self.log.stat().st_size if self.log.exists() else 0
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "llmhni_pipeline.cli", "worker", "-q", ",".join(self.queues), "-n",
@@ -190,7 +192,7 @@ class Worker:
                 raise RuntimeError(
                     f"worker {self.name} exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}"
                 )
-            if " ready." in self.log.read_text(errors="replace"):
+            if b" ready." in self.log.read_bytes()[self.log_start :]:  # this start's, not an earlier one's
                 return
             time.sleep(0.25)
         raise RuntimeError(f"worker {self.name} not ready within {timeout} s: {self.log.read_text()[-2000:]}")
