@@ -73,11 +73,20 @@ MAX_RESUBMITS = 3
 
 
 def broker_unreachable(exc: BaseException) -> bool:
-    """Whether ``exc`` says the broker or result backend cannot be reached (rather than anything about the step)."""
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    return bool(
-        names & {"ConnectionError", "TimeoutError", "OperationalError", "ConnectionRefusedError"}
-    ) or (isinstance(exc, OSError))
+    """Whether ``exc``, or an error it was raised from, says the broker or result backend cannot be reached (rather
+    than anything about the step). Celery's Redis backend wraps a refused connection in a ``RuntimeError`` ("Retry
+    limit exceeded ... must be restarted") that the next call recovers from once Redis is back."""
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        names = {cls.__name__ for cls in type(error).__mro__}
+        if names & {"ConnectionError", "TimeoutError", "OperationalError", "ConnectionRefusedError"}:
+            return True
+        if isinstance(error, OSError):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 # the worker records STARTED with its hostname (one task per pool child at a time is dagster-celery's own
@@ -302,7 +311,11 @@ class WatchedResult:
             return
         old = self.result.id
         self.result.revoke()  # should it turn up after all, no worker runs it
-        self.result = self.resubmit()
+        try:
+            self.result = self.resubmit()
+        except WorkerLost as exc:  # the broker went away again, for longer than its grace
+            self.lost = str(exc)
+            return
         self.resubmits += 1
         self.submitted, self.absent, self.warned = now, 0, False
         if self.warn is not None:
@@ -364,11 +377,40 @@ class WatchedResult:
         self.result.revoke()
 
 
+def submit_within_grace(submit_once, step_key: str, warn=None, clock=time.monotonic, sleep=time.sleep):
+    """``submit_once()``, tried again while the broker does not answer, for up to ``BROKER_GRACE_SECONDS``: a step
+    submitted while the broker restarts waits for it (Celery alone gives up after about a second, failing the run).
+    Any other error, or a broker away for longer, is raised, naming the step."""
+    started, warned = clock(), False
+    while True:
+        try:
+            return submit_once()
+        except Exception as exc:
+            if not broker_unreachable(exc):
+                raise
+            away = clock() - started
+            if away > BROKER_GRACE_SECONDS:
+                raise WorkerLost(
+                    f"step {step_key} could not be submitted: the Celery broker did not answer for {away:.0f} s "
+                    f"({type(exc).__name__}: {exc}). Nothing of the step ran; re-run the partition."
+                ) from exc
+            if not warned and warn is not None:
+                warned = True
+                warn(
+                    f"step {step_key}: the Celery broker does not answer ({type(exc).__name__}: {exc}); waiting "
+                    f"up to {BROKER_GRACE_SECONDS:.0f} s for it to submit the step"
+                )
+            sleep(2.0)
+
+
 def _submit_watched(app, plan_context, step, queue, priority, known_state) -> WatchedResult:
-    def submit():
+    def submit_once():
         with warnings.catch_warnings():  # dagster-celery registers its task again for every step
             warnings.filterwarnings("ignore", message="Task name 'execute_plan' is already registered")
             return submit_task(app, plan_context, step, queue, priority, known_state)
+
+    def submit():
+        return submit_within_grace(submit_once, step.key, warn=plan_context.log.warning)
 
     since = time.time()
     result = submit()

@@ -275,6 +275,51 @@ def test_a_message_lost_again_and_again_fails_the_step_instead_of_submitting_for
         watched.get()
 
 
+def test_a_step_submitted_while_the_broker_restarts_waits_for_it_and_a_longer_outage_names_the_step():
+    class Refused(Exception):
+        pass
+
+    Refused.__name__ = "OperationalError"  # kombu's, for "Error 111 connecting ... Connection refused"
+    clock, warnings, tries = Clock(), [], []
+
+    def sleep(seconds):
+        clock.now += seconds
+
+    def submit_once():
+        tries.append(clock.now)
+        if clock.now < 12:  # the broker is back 12 s later
+            raise Refused("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+        return "async result"
+
+    assert executor.submit_within_grace(submit_once, "raw_interactions", warnings.append, clock, sleep) == (
+        "async result"
+    )
+    assert len(tries) == 7 and len(warnings) == 1 and "step raw_interactions" in warnings[0]
+    clock.now, tries[:] = 0.0, []
+
+    def never():
+        tries.append(clock.now)
+        raise Refused("Connection refused.")
+
+    with pytest.raises(
+        WorkerLost, match=r"step judge could not be submitted: the Celery broker did not answer"
+    ):
+        executor.submit_within_grace(never, "judge", None, clock, sleep)
+    assert tries[-1] > executor.BROKER_GRACE_SECONDS
+    with pytest.raises(KeyError):  # anything else is the step's own error: raised at once
+        executor.submit_within_grace(lambda: {}["x"], "judge", None, clock, sleep)
+    # Celery's Redis backend, subscribing to the new task's result with Redis away, raises a RuntimeError from the
+    # refused connection: that is the broker too (the next try resubscribes)
+    try:
+        try:
+            raise ConnectionRefusedError(111, "Connection refused")
+        except ConnectionRefusedError as refused:
+            raise RuntimeError("Retry limit exceeded while trying to reconnect") from refused
+    except RuntimeError as wrapped:
+        assert executor.broker_unreachable(wrapped)
+    assert not executor.broker_unreachable(RuntimeError("the step's own failure"))
+
+
 def test_the_redis_broker_is_read_for_a_step_message_waiting_or_taken_and_not_after_a_restart_wiped_it(
     tmp_path, monkeypatch
 ):

@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -65,6 +66,14 @@ def wait_for_training(deployment: Deployment, epochs: int, run: subprocess.Popen
         assert time.monotonic() < deadline, deployment.gpu.log.read_text()[-3000:]
         assert run.poll() is None, run.stdout.read()
         time.sleep(0.2)
+
+
+def assert_succeeded(deployment: Deployment, run: subprocess.Popen, out: str, key: str) -> None:
+    """The run ended well: exit 0, its last line says so, the training's table is there, and no gpu slot is held."""
+    assert run.returncode == 0, out[-4000:]
+    assert f"SUCCESS ({key})" in out.strip().splitlines()[-1]
+    assert table_path(deployment.lake, "pretrained_recommender", key).is_file()
+    assert deployment.instance().event_log_storage.get_concurrency_info("gpu").active_slot_count == 0
 
 
 def runs_by_partition(instance: dg.DagsterInstance) -> dict[str, list]:
@@ -192,13 +201,9 @@ def test_a_broker_restarted_mid_step_is_survived_and_leaves_no_slot_held(
         if run.poll() is None:
             run.kill()
     # the worker and the orchestrator reconnect; the step's result reaches the restarted backend
-    assert run.returncode == 0, out[-4000:]
-    assert f"SUCCESS ({key})" in out.strip().splitlines()[-1]
-    assert table_path(deployment.lake, "pretrained_recommender", key).is_file()
+    assert_succeeded(deployment, run, out, key)
     # the steps' progress, logged on the workers, reached this console (it once printed nothing for minutes)
     assert "pretrained_recommender: started" in out and "epoch 1/40" in out, out[-3000:]
-    instance = deployment.instance()
-    assert instance.event_log_storage.get_concurrency_info("gpu").active_slot_count == 0
 
 
 def test_a_result_the_broker_lost_is_read_from_the_event_log_and_the_run_succeeds(
@@ -226,13 +231,10 @@ def test_a_result_the_broker_lost_is_read_from_the_event_log_and_the_run_succeed
     finally:
         if run.poll() is None:
             run.kill()
-    assert run.returncode == 0, out[-4000:]
-    assert f"SUCCESS ({key})" in out.strip().splitlines()[-1]
+    assert_succeeded(deployment, run, out, key)
     assert "step pretrained_recommender ended on Celery worker" in out and "read from the event log" in out, (
         out
     )
-    assert table_path(deployment.lake, "pretrained_recommender", key).is_file()
-    assert deployment.instance().event_log_storage.get_concurrency_info("gpu").active_slot_count == 0
 
 
 def test_a_step_message_the_broker_lost_before_any_worker_took_it_is_sent_again(
@@ -264,10 +266,36 @@ def test_a_step_message_the_broker_lost_before_any_worker_took_it_is_sent_again(
     finally:
         if run.poll() is None:
             run.kill()
-    assert run.returncode == 0, out[-4000:]
-    assert f"SUCCESS ({key})" in out.strip().splitlines()[-1]
+    assert_succeeded(deployment, run, out, key)
     assert "step raw_interactions: its Celery message" in out and "submitted it again" in out, out
     assert out.count("submitted it again") == 1, out
+
+
+def test_a_run_started_while_the_broker_is_down_waits_for_it(deployment: Deployment, tmp_path):
+    """Submitting a step while the broker restarts used to fail the run within a second (Celery's own retries)."""
+    key = "ml-100k-hide05"
+    config = training_config(tmp_path, epochs=2)
+    lines: list[str] = []
+    deployment.redis.stop()
+    try:
+        run = start_llmhni(deployment.env, "materialize", key, "--select", CHEAP, "--config", str(config))
+        reader = threading.Thread(target=lambda: lines.extend(run.stdout), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 180
+        while not any("the Celery broker does not answer" in line for line in lines):  # it tries to submit
+            assert time.monotonic() < deadline and run.poll() is None, "".join(lines)[-4000:]
+            time.sleep(0.5)
+    finally:
+        deployment.redis.start()
+    try:
+        run.wait(timeout=300)
+        reader.join(timeout=30)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    out = "".join(lines)
+    assert_succeeded(deployment, run, out, key)
+    assert "waiting up to 180 s for it to submit the step" in out, out
 
 
 def test_a_run_launched_from_the_ui_runs_on_the_workers(deployment: Deployment):
