@@ -103,14 +103,12 @@ CELERY_SETTINGS = {
 
 
 class WorkerLost(RuntimeError):
-    """The Celery worker running a step died or stopped answering."""
+    """The Celery worker running a step died or stopped answering, or the broker did not come back in time."""
 
 
 class StepJournal:
     """What the run's event log (kept by the instance, not the broker) says of one step since it was submitted:
     which worker started it, whether it ended, and its events, the same ones the worker's Celery result holds."""
-
-    WATCHED = {DagsterEventType.ENGINE_EVENT, DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE}
 
     def __init__(self, instance, run_id: str, step_key: str, since: float):
         self.instance, self.run_id, self.step_key = instance, run_id, step_key

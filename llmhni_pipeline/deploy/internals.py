@@ -1,5 +1,6 @@
-"""The one place that reaches into Dagster's, dagster-celery's and kombu's private modules, and the check that they are
-still what this project was written against (dagster 1.13.27, dagster-celery 0.29.27, pinned in pyproject.toml).
+"""The one place that reaches into Dagster's, dagster-celery's and kombu's private modules, and the check that
+they are still what this project was written against (dagster 1.13.27, dagster-celery 0.29.27, pinned in
+pyproject.toml; kombu as dagster-celery's Redis extra installs it).
 
 Why private code at all: dagster-celery's public executor waits on each step's Celery result with no timeout, so
 a worker that dies with its host (``kill -9``, a lost machine) leaves the run waiting for ever, and it has no
@@ -7,8 +8,8 @@ hook to watch the worker running a step. ``deploy/executor.py`` keeps dagster-ce
 submission and wraps each step's result (``WatchedResult``); to report a lost worker as the step's failure it
 builds the same event a worker would send. That needs these names, and nothing else does. To tell a step's
 Celery message lost by a broker restart from one still waiting, it looks where kombu's Redis transport keeps
-queued and unacknowledged messages (``redis_queue_keys``). The CLI's run on
-workers needs a reconstructable repository, which Dagster only exposes here.
+queued and unacknowledged messages (``redis_queue_keys``). The CLI's run on workers needs a reconstructable
+repository, which Dagster only exposes here.
 
 ``check_internals()`` (run by ``deploy/test_executor.py``) fails loudly, naming the missing or changed piece and
 the versions, when an upgrade moves any of them: upgrade this module before the pins.
