@@ -247,13 +247,14 @@ class WatchedResult:
 
     def _ping(self) -> None:
         now = self.clock()
-        info = self.result.info if self.result.state == "STARTED" else None
+        state = self.result.state
+        info = self.result.info if state == "STARTED" else None
         if isinstance(info, dict) and info.get("hostname"):
             self.worker = str(info["hostname"])
         if self.worker is None and self.journal is not None:  # its STARTED state may be gone with the broker
             self.worker = self.journal.worker()
         if self.worker is None:
-            self._check_message(now)
+            self._check_message(now, state)
             if not self.warned and now - self.submitted > UNTAKEN_WARN_SECONDS and self.warn is not None:
                 self.warned = True
                 self.warn(
@@ -290,12 +291,12 @@ class WatchedResult:
                     "came (the broker restarted and lost it?): its events are read from the event log instead"
                 )
 
-    def _check_message(self, now: float) -> None:
+    def _check_message(self, now: float, state: str) -> None:
         """An untaken step whose message the broker no longer holds (and whose state is still PENDING, and that no
         worker logged starting) on ``LOST_MESSAGE_CHECKS`` checks in a row is revoked and submitted again."""
         if self.queued is None or self.resubmit is None or now - self.submitted < LOST_MESSAGE_AFTER_SECONDS:
             return
-        if self.queued(self.result.id) is not False or self.result.state != "PENDING":
+        if self.queued(self.result.id) is not False or state != "PENDING":
             self.absent = 0
             return
         self.absent += 1

@@ -55,7 +55,7 @@ def start_llmhni(env: dict[str, str], *argv: str) -> subprocess.Popen:
 
 def log_mark(deployment: Deployment) -> int:
     """Where the gpu worker's log ends now: what an earlier test logged there must not count for a later one."""
-    return deployment.gpu.log.stat().st_size if deployment.gpu.log.exists() else 0
+    return deployment.gpu.log_size()
 
 
 def wait_for_training(deployment: Deployment, epochs: int, run: subprocess.Popen, since: int) -> None:

@@ -174,9 +174,13 @@ class Worker:
     def hostname(self) -> str:
         return f"{self.name}@{socket.gethostname()}"
 
+    def log_size(self) -> int:
+        """Where the (appended) log ends now: what was logged before this point belongs to something earlier."""
+        return self.log.stat().st_size if self.log.exists() else 0
+
     def start(self) -> Worker:
         self.log.parent.mkdir(parents=True, exist_ok=True)
-        self.log_start = self.log.stat().st_size if self.log.exists() else 0
+        self.log_start = self.log_size()
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "llmhni_pipeline.cli", "worker", "-q", ",".join(self.queues), "-n",
