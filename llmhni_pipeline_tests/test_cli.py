@@ -333,31 +333,44 @@ def test_a_run_stopped_by_a_signal_says_interrupted_and_exits_130(tmp_path, lake
         "shop",
         "user_id,item_id\n" + "".join(f"{u},{i}\n" for u in range(60) for i in range(40) if (u * i) % 3),
     )
+    # far more epochs than can end before the signal (an epoch of this graph takes milliseconds): the signal is
+    # sent once the training step has logged its first epoch, not after a guessed sleep (CI ran all 300 epochs
+    # of the former setting within the 3 s the test used to wait)
     (tmp_path / "long.yaml").write_text(
-        "ops:\n  pretrained_recommender:\n    config: {epochs: 300, min_epochs: 300, dim: 8}\n"
+        "ops:\n  pretrained_recommender:\n    config: {epochs: 1000000, min_epochs: 1000000, dim: 8}\n"
     )
-    child = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("llmhni")),
-            "materialize",
-            "shop",
-            "--select",
-            "raw_interactions,pretrained_recommender",
-            "--config",
-            "long.yaml",
-        ],
-        cwd=tmp_path,
-        env={**os.environ, "LLMHNI_LAKE_DIR": str(lake), "DAGSTER_HOME": str(tmp_path)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.time() + 120
-    while time.time() < deadline and not (lake / "raw_interactions" / "dataset=shop").exists():
-        time.sleep(0.2)
-    time.sleep(3)  # into the training step
-    child.send_signal(signal.SIGINT)
-    out, err = child.communicate(timeout=120)
+    out_path, err_path = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    with out_path.open("w") as out_file, err_path.open("w") as err_file:
+        child = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("llmhni")),
+                "materialize",
+                "shop",
+                "--select",
+                "raw_interactions,pretrained_recommender",
+                "--config",
+                "long.yaml",
+            ],
+            cwd=tmp_path,
+            env={**os.environ, "LLMHNI_LAKE_DIR": str(lake), "DAGSTER_HOME": str(tmp_path)},
+            stdout=out_file,
+            stderr=err_file,
+            text=True,
+        )
+        try:
+            deadline = time.time() + 180
+            while time.time() < deadline and child.poll() is None:
+                if "pretrained_recommender - epoch 1/" in out_path.read_text() + err_path.read_text():
+                    break
+                time.sleep(0.2)
+            assert child.poll() is None, "the run ended before its training step was interrupted"
+            child.send_signal(signal.SIGINT)
+            child.wait(timeout=120)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    out, err = out_path.read_text(), err_path.read_text()
     assert child.returncode == 130, out[-1500:] + err[-1500:]
     assert "INTERRUPTED (shop)" in out and "run the same command again" in out
     assert "DagsterExecutionInterruptedError" not in out.splitlines()[-1]
