@@ -11,6 +11,8 @@ import pytest
 from llmhni_pipeline.cli import main
 from llmhni_pipeline_tests.conftest import materialize_backbone
 
+LLMHNI = str(Path(sys.executable).with_name("llmhni"))  # the console script the README's commands run
+
 
 @pytest.mark.parametrize(
     "argv, message",
@@ -197,7 +199,6 @@ def test_a_failed_run_ends_with_its_step_and_one_line_cause_and_no_trace(tmp_pat
     holds no stack trace (the event log does), and a folder named like a whole key is explained."""
     import os
     import subprocess
-    import sys
 
     lake, home = tmp_path / "lake", tmp_path / "home"
     (lake / "incoming" / "victim").mkdir(parents=True)
@@ -206,7 +207,7 @@ def test_a_failed_run_ends_with_its_step_and_one_line_cause_and_no_trace(tmp_pat
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     (lake / "incoming" / "victim" / "interactions.csv").write_text("user_id,item_id\n1,2\nNaN,3\n")
     env = {**os.environ, "LLMHNI_LAKE_DIR": str(lake), "DAGSTER_HOME": str(home)}
-    llmhni = str(Path(sys.executable).with_name("llmhni"))
+    llmhni = LLMHNI
 
     def run(*argv: str) -> subprocess.CompletedProcess:
         return subprocess.run([llmhni, *argv], env=env, capture_output=True, text=True, timeout=300)
@@ -294,7 +295,7 @@ def test_a_misspelt_setting_fails_before_the_first_step_in_one_line(env, message
     """``LLMHNI_JUDGE_BACKEND=opnai`` once failed only after training; ``qwen-bogus`` with a bare KeyError."""
     done = subprocess.run(
         [
-            str(Path(sys.executable).with_name("llmhni")),
+            LLMHNI,
             "materialize",
             "ml-100k",
             "--select",
@@ -343,7 +344,7 @@ def test_a_run_stopped_by_a_signal_says_interrupted_and_exits_130(tmp_path, lake
     with out_path.open("w") as out_file, err_path.open("w") as err_file:
         child = subprocess.Popen(
             [
-                str(Path(sys.executable).with_name("llmhni")),
+                LLMHNI,
                 "materialize",
                 "shop",
                 "--select",

@@ -4,6 +4,7 @@ mid-step. Marked ``workers``: ``.ci/run`` installs redis-server and the workers 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -53,6 +55,18 @@ def start_llmhni(env: dict[str, str], *argv: str) -> subprocess.Popen:
     )  # fmt: skip
 
 
+@contextlib.contextmanager
+def running_llmhni(env: dict[str, str], *argv: str) -> Iterator[subprocess.Popen]:
+    """``llmhni`` started in the background and killed on the way out if it still runs (a wait that failed)."""
+    run = start_llmhni(env, *argv)
+    try:
+        yield run
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+
+
 def log_mark(deployment: Deployment) -> int:
     """Where the gpu worker's log ends now: what an earlier test logged there must not count for a later one."""
     return deployment.gpu.log_size()
@@ -66,6 +80,21 @@ def wait_for_training(deployment: Deployment, epochs: int, run: subprocess.Popen
         assert time.monotonic() < deadline, deployment.gpu.log.read_text()[-3000:]
         assert run.poll() is None, run.stdout.read()
         time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def training_run(
+    deployment: Deployment, folder: Path, key: str, epochs: int
+) -> Iterator[tuple[subprocess.Popen, int]]:
+    """The cheap steps of ``key`` with ``epochs`` of training, yielded once the training step has begun, with
+    the gpu worker's log mark from before it started."""
+    config = training_config(folder, epochs=epochs, patience=epochs)
+    mark = log_mark(deployment)
+    with running_llmhni(
+        deployment.env, "materialize", key, "--select", CHEAP, "--config", str(config)
+    ) as run:
+        wait_for_training(deployment, epochs, run, mark)
+        yield run, mark
 
 
 def assert_succeeded(deployment: Deployment, run: subprocess.Popen, out: str, key: str) -> None:
@@ -148,21 +177,19 @@ def test_a_killed_worker_fails_the_run_naming_it_and_leaves_the_lake_whole(deplo
 
     long = training_config(tmp_path, epochs=400, patience=400)
     mark = log_mark(deployment)
-    run = start_llmhni(
+    with running_llmhni(
         deployment.env, "materialize", key, "--select", "pretrained_recommender", "--config", str(long)
-    )
-    try:
-        wait_for_training(deployment, 400, run, mark)
-        time.sleep(2)  # a few epochs in
-        started = time.monotonic()
-        os.killpg(deployment.gpu.proc.pid, 9)  # the whole worker, pool children too: its host is gone
-        out, _ = run.communicate(timeout=120)
-        detected = time.monotonic() - started
-    finally:
-        if run.poll() is None:
-            run.kill()
-        deployment.gpu.stop()
-        deployment.gpu.start()  # for the tests after this one
+    ) as run:
+        try:
+            wait_for_training(deployment, 400, run, mark)
+            time.sleep(2)  # a few epochs in
+            started = time.monotonic()
+            os.killpg(deployment.gpu.proc.pid, 9)  # the whole worker, pool children too: its host is gone
+            out, _ = run.communicate(timeout=120)
+            detected = time.monotonic() - started
+        finally:
+            deployment.gpu.stop()
+            deployment.gpu.start()  # for the tests after this one
     assert run.returncode == 1, out[-4000:]
     last = out.strip().splitlines()[-1]
     assert "FAILURE" in last and deployment.gpu.hostname in last and "stopped answering" in last, last
@@ -188,18 +215,11 @@ def test_a_killed_worker_fails_the_run_naming_it_and_leaves_the_lake_whole(deplo
 def test_a_broker_restarted_mid_step_is_survived_and_leaves_no_slot_held(
     deployment: Deployment, tmp_path, key, kill, away_s
 ):
-    config = training_config(tmp_path, epochs=40, patience=40)
-    mark = log_mark(deployment)
-    run = start_llmhni(deployment.env, "materialize", key, "--select", CHEAP, "--config", str(config))
-    try:
-        wait_for_training(deployment, 40, run, mark)
+    with training_run(deployment, tmp_path, key, epochs=40) as (run, _):
         deployment.redis.stop(kill=kill)
         time.sleep(away_s)
         deployment.redis.start()
         out, _ = run.communicate(timeout=300)
-    finally:
-        if run.poll() is None:
-            run.kill()
     # the worker and the orchestrator reconnect; the step's result reaches the restarted backend
     assert_succeeded(deployment, run, out, key)
     # the steps' progress, logged on the workers, reached this console (it once printed nothing for minutes)
@@ -212,11 +232,7 @@ def test_a_result_the_broker_lost_is_read_from_the_event_log_and_the_run_succeed
     """The race CI hit, made certain: a step ends and stores its result, and the broker restarts (no persistence)
     before the orchestrator reads it. The orchestrator is frozen meanwhile, so it cannot read it in time."""
     key = "ml-100k-hide15"
-    config = training_config(tmp_path, epochs=40, patience=40)
-    mark = log_mark(deployment)
-    run = start_llmhni(deployment.env, "materialize", key, "--select", CHEAP, "--config", str(config))
-    try:
-        wait_for_training(deployment, 40, run, mark)
+    with training_run(deployment, tmp_path, key, epochs=40) as (run, mark):
         os.kill(run.pid, signal.SIGSTOP)
         try:
             deadline = time.monotonic() + 240
@@ -228,9 +244,6 @@ def test_a_result_the_broker_lost_is_read_from_the_event_log_and_the_run_succeed
         finally:
             os.kill(run.pid, signal.SIGCONT)
         out, _ = run.communicate(timeout=300)
-    finally:
-        if run.poll() is None:
-            run.kill()
     assert_succeeded(deployment, run, out, key)
     assert "step pretrained_recommender ended on Celery worker" in out and "read from the event log" in out, (
         out
@@ -247,8 +260,9 @@ def test_a_step_message_the_broker_lost_before_any_worker_took_it_is_sent_again(
     key = "ml-100k-noise05"
     config = training_config(tmp_path, epochs=2)
     deployment.default.stop()
-    try:
-        run = start_llmhni(deployment.env, "materialize", key, "--select", CHEAP, "--config", str(config))
+    with running_llmhni(
+        deployment.env, "materialize", key, "--select", CHEAP, "--config", str(config)
+    ) as run:
         try:
             broker = redis_py.Redis.from_url(deployment.redis.url)
             deadline = time.monotonic() + 120
@@ -263,9 +277,6 @@ def test_a_step_message_the_broker_lost_before_any_worker_took_it_is_sent_again(
             deployment.default.start()
             deployment.default.wait_ready()
         out, _ = run.communicate(timeout=300)
-    finally:
-        if run.poll() is None:
-            run.kill()
     assert_succeeded(deployment, run, out, key)
     assert "step raw_interactions: its Celery message" in out and "submitted it again" in out, out
     assert out.count("submitted it again") == 1, out
@@ -277,22 +288,22 @@ def test_a_run_started_while_the_broker_is_down_waits_for_it(deployment: Deploym
     config = training_config(tmp_path, epochs=2)
     lines: list[str] = []
     deployment.redis.stop()
-    try:
-        run = start_llmhni(deployment.env, "materialize", key, "--select", CHEAP, "--config", str(config))
-        reader = threading.Thread(target=lambda: lines.extend(run.stdout), daemon=True)
-        reader.start()
-        deadline = time.monotonic() + 180
-        while not any("the Celery broker does not answer" in line for line in lines):  # it tries to submit
-            assert time.monotonic() < deadline and run.poll() is None, "".join(lines)[-4000:]
-            time.sleep(0.5)
-    finally:
-        deployment.redis.start()
-    try:
+    with running_llmhni(
+        deployment.env, "materialize", key, "--select", CHEAP, "--config", str(config)
+    ) as run:
+        try:
+            reader = threading.Thread(target=lambda: lines.extend(run.stdout), daemon=True)
+            reader.start()
+            deadline = time.monotonic() + 180
+            while not any(
+                "the Celery broker does not answer" in line for line in lines
+            ):  # it tries to submit
+                assert time.monotonic() < deadline and run.poll() is None, "".join(lines)[-4000:]
+                time.sleep(0.5)
+        finally:
+            deployment.redis.start()
         run.wait(timeout=300)
         reader.join(timeout=30)
-    finally:
-        if run.poll() is None:
-            run.kill()
     out = "".join(lines)
     assert_succeeded(deployment, run, out, key)
     assert "waiting up to 180 s for it to submit the step" in out, out
@@ -354,22 +365,30 @@ def test_a_run_waiting_for_a_pool_slot_on_the_workers_says_which_run_holds_it(
     quick = llmhni(deployment.env, "materialize", second, "--select", "raw_interactions,text_profiles")
     assert quick.returncode == 0, quick.stdout[-3000:]
     mark = log_mark(deployment)  # an earlier test trained 400 epochs too: only this run's first epoch counts
-    holder = start_llmhni(
-        deployment.env,
-        "materialize",
-        first,
-        "--select",
-        CHEAP,
-        "--config",
-        str(training_config(tmp_path, 400, 400)),
-    )
-    waiter = None
-    try:
+    with contextlib.ExitStack() as running:
+        holder = running.enter_context(
+            running_llmhni(
+                deployment.env,
+                "materialize",
+                first,
+                "--select",
+                CHEAP,
+                "--config",
+                str(training_config(tmp_path, 400, 400)),
+            )
+        )
         wait_for_training(deployment, 400, holder, mark)
-        waiter = start_llmhni(
-            deployment.env, "materialize", second, "--select", "pretrained_recommender",
-            "--config", str(training_config(tmp_path, 2)),
-        )  # fmt: skip
+        waiter = running.enter_context(
+            running_llmhni(
+                deployment.env,
+                "materialize",
+                second,
+                "--select",
+                "pretrained_recommender",
+                "--config",
+                str(training_config(tmp_path, 2)),
+            )
+        )
         lines: list[str] = []
         reader = threading.Thread(target=lambda: lines.extend(waiter.stdout), daemon=True)
         reader.start()
@@ -382,7 +401,3 @@ def test_a_run_waiting_for_a_pool_slot_on_the_workers_says_which_run_holds_it(
         assert waiter.wait(timeout=240) == 0, "".join(lines)[-3000:]
         reader.join(timeout=10)
         assert f"SUCCESS ({second})" in lines[-1]
-    finally:
-        for proc in (holder, waiter):
-            if proc is not None and proc.poll() is None:
-                proc.kill()
