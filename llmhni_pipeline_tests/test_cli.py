@@ -360,9 +360,9 @@ def test_a_run_stopped_by_a_signal_says_interrupted_and_exits_130(tmp_path, lake
         )
         try:
             deadline = time.time() + 180
-            while time.time() < deadline and child.poll() is None:
-                if "pretrained_recommender - epoch 1/" in out_path.read_text() + err_path.read_text():
-                    break
+            while "pretrained_recommender - epoch 1/" not in out_path.read_text() + err_path.read_text():
+                assert time.time() < deadline, "the training step logged no epoch within 180 s"
+                assert child.poll() is None, "the run ended before its training step was interrupted"
                 time.sleep(0.2)
             assert child.poll() is None, "the run ended before its training step was interrupted"
             child.send_signal(signal.SIGINT)
