@@ -75,14 +75,21 @@ def log_mark(deployment: Deployment) -> int:
     return deployment.gpu.log_size()
 
 
-def wait_for_training(deployment: Deployment, epochs: int, run: subprocess.Popen, since: int) -> None:
-    """Until the gpu worker logs, after byte ``since`` of its log (``log_mark`` taken before ``run`` started), the
-    first epoch of a training of ``epochs`` epochs (2 minutes at most)."""
-    deadline = time.monotonic() + 120
-    while f"epoch 1/{epochs}" not in deployment.gpu.log.read_bytes()[since:].decode(errors="replace"):
+def wait_for_gpu_log(
+    deployment: Deployment, text: str, run: subprocess.Popen, since: int, timeout_s: float = 120
+) -> None:
+    """Until the gpu worker logs ``text`` after byte ``since`` of its log (``log_mark`` taken before ``run``
+    started), while ``run`` goes on."""
+    deadline = time.monotonic() + timeout_s
+    while text not in deployment.gpu.log.read_bytes()[since:].decode(errors="replace"):
         assert time.monotonic() < deadline, deployment.gpu.log.read_text()[-3000:]
         assert run.poll() is None, run.stdout.read()
         time.sleep(0.2)
+
+
+def wait_for_training(deployment: Deployment, epochs: int, run: subprocess.Popen, since: int) -> None:
+    """Until the gpu worker logs the first epoch of a training of ``epochs`` epochs (2 minutes at most)."""
+    wait_for_gpu_log(deployment, f"epoch 1/{epochs}", run, since)
 
 
 @contextlib.contextmanager
@@ -238,10 +245,7 @@ def test_a_result_the_broker_lost_is_read_from_the_event_log_and_the_run_succeed
     with training_run(deployment, tmp_path, key, epochs=40) as (run, mark):
         os.kill(run.pid, signal.SIGSTOP)
         try:
-            deadline = time.monotonic() + 240
-            while "succeeded in" not in deployment.gpu.log.read_bytes()[mark:].decode(errors="replace"):
-                assert time.monotonic() < deadline, deployment.gpu.log.read_text()[-3000:]
-                time.sleep(0.5)
+            wait_for_gpu_log(deployment, "succeeded in", run, mark, timeout_s=240)  # it is frozen, not ended
             deployment.redis.stop()
             deployment.redis.start()  # the stored result is gone
         finally:
@@ -367,7 +371,8 @@ def test_a_run_waiting_for_a_pool_slot_on_the_workers_says_which_run_holds_it(
     first, second = "ml-100k-noise05", "ml-100k-noise10"
     quick = llmhni(deployment.env, "materialize", second, "--select", "raw_interactions,text_profiles")
     assert quick.returncode == 0, quick.stdout[-3000:]
-    mark = log_mark(deployment)  # earlier tests trained on this worker too: only this run's first epoch counts
+    # earlier tests trained on this worker too: only this run's first epoch counts
+    mark = log_mark(deployment)
     with contextlib.ExitStack() as running:
         holder = running.enter_context(
             running_llmhni(
