@@ -4,6 +4,8 @@ Paid once through the gateway's cache, within its budget caps: pairs the budget 
 ``unjudged`` (neither removed nor added) and the next materialization continues where this one stopped.
 """
 
+import dataclasses
+
 import dagster as dg
 import numpy as np
 import polars as pl
@@ -23,10 +25,10 @@ from llmhni_pipeline.denoise.pair_judges import PAIR_BACKENDS, NoGroundTruth, bo
 from llmhni_pipeline.denoise.prompts import PROMPT_VERSIONS, build_prompts, prompt_templates_markdown
 from llmhni_pipeline.denoise.trial import COVERAGES, decide, run_trial
 from llmhni_pipeline.deploy.queues import pool_tags
-from llmhni_pipeline.llm.accounting import DEFAULT_PRICES, call_cost
-from llmhni_pipeline.llm.batch import BACKEND, BATCH_DISCOUNT, batch_lines, estimated_tokens
+from llmhni_pipeline.llm.accounting import Budget, CallStats, require_price
+from llmhni_pipeline.llm.batch import BACKEND, BATCH_DISCOUNT
 from llmhni_pipeline.llm.batch_jobs import Waiting
-from llmhni_pipeline.llm.gateway import judge_key
+from llmhni_pipeline.llm.gateway import judge_key, prompt_tokens
 from llmhni_pipeline.llm.labels import LabelThresholds
 from llmhni_pipeline.partitions import dataset_partitions
 from llmhni_pipeline.resources.llm import LLMResource
@@ -74,12 +76,39 @@ def batch_metadata(llm, key: str) -> dict[str, object]:
     }
 
 
-def submit_or_wait(context, llm, model, cache, thresholds, skip_undecided, pairs, user_prompts, item_prompts):
+def batch_round(todo: list, model: str, options) -> tuple[list, str]:
+    """The prompts of a batch round that the run's caps allow (a batch is calls: ``max_calls``, the stage's
+    ``max_calls_per_run`` and ``max_cost_usd`` bound what a file holds), and what the caps left out ("" if none).
+    The cost is estimated before anything is sent, at the batch price."""
+    room = options.budget.room(CallStats())
+    kept = todo[:room]
+    why = f"the per-run cap of {options.budget.max_calls} calls" if len(kept) < len(todo) else ""
+    if options.budget.max_cost_usd is not None and kept:
+        price = require_price(model, options.prices, "the judge")
+        spend = np.cumsum(
+            [
+                BATCH_DISCOUNT * (t_in * price[0] + t_out * price[1]) / 1e6
+                for t_in, t_out in map(prompt_tokens, kept)
+            ]
+        )
+        fit = int(np.searchsorted(spend, options.budget.max_cost_usd, side="right"))
+        if fit < len(kept):
+            kept = kept[:fit]
+            why = f"max_cost_usd ${options.budget.max_cost_usd:g} (about ${spend[-1]:.4f} at the batch price)"
+    return kept, why
+
+
+def submit_or_wait(
+    context, llm, model, cache, thresholds, skip_undecided, pairs, user_prompts, item_prompts, options
+) -> int:
     """Batch mode: fail with "waiting for batch …" while a batch of this partition is open, or after submitting
-    this round's uncached prompts; return (and let the stage read the cache, making no call) when none is left."""
+    this round's uncached prompts that the caps allow; return when there is nothing (more) this run may submit,
+    with the number of prompts the caps left out (the stage then reads the cache, makes no call, and leaves those
+    pairs unjudged)."""
     key = context.partition_key
     jobs = llm.batch_jobs(context.log.info)
     waiting = jobs.open_for(key)
+    left_out = 0
     if not waiting.height:
         needed = round_prompts(
             user_prompts,
@@ -94,18 +123,20 @@ def submit_or_wait(context, llm, model, cache, thresholds, skip_undecided, pairs
         keys = [judge_key(BACKEND, model, p) for p in needed]
         cached = cache.load(keys)
         have = set(cached["key"].to_list()) if cached.height else set()
-        todo = [p for p, k in zip(needed, keys, strict=True) if k not in have]
+        todo = list({k: p for p, k in zip(needed, keys, strict=True) if k not in have}.values())
         if not todo:
-            return
-        cost = BATCH_DISCOUNT * call_cost(
-            model, estimated_tokens(batch_lines(todo, model)), len(todo), DEFAULT_PRICES
-        )
-        if llm.max_cost_usd is not None and cost > llm.max_cost_usd:
-            raise dg.Failure(
-                f"{key}: this round's {len(todo):,} prompts would cost about ${cost:.2f} at the batch "
-                f"price, over max_cost_usd ${llm.max_cost_usd:.2f}; nothing was submitted"
+            return 0
+        allowed, why = batch_round(todo, model, options)
+        left_out = len(todo) - len(allowed)
+        if left_out:
+            context.log.warning(
+                f"{key}: {why} leaves {left_out:,} of this round's {len(todo):,} prompts out of the batch"
+                + (f"; {len(allowed):,} are submitted" if allowed else "; nothing is submitted")
+                + ": their pairs stay unjudged (materialize again to submit more)"
             )
-        jobs.submit(todo, model, cache, key)
+        if not allowed:
+            return left_out
+        jobs.submit(allowed, model, cache, key)
         waiting = jobs.open_for(key)
     message = Waiting(waiting["batch_id"].drop_nulls().to_list(), int(waiting["requests"].sum())).message(key)
     raise dg.Failure(
@@ -168,7 +199,10 @@ def llm_logical_scores(
                 pairs[rows],
                 sub_user,
                 sub_item,
+                run_options,
             )
+            # batch mode sends nothing synchronously: what no batch answered (the caps left it out) stays unjudged
+            run_options = dataclasses.replace(run_options, budget=Budget(0, run_options.budget.max_cost_usd))
         return judge_pairs(
             judge, sub_user, sub_item, users[rows], cache, run_options, thresholds, config.skip_undecided
         )
@@ -259,7 +293,7 @@ def llm_logical_scores(
         metadata={
             **{k: int(v) for k, v in labels.items()},
             **{f"quality_{k}": v for k, v in quality.items()},
-            **(gate.metadata() if gate is not None else {"coverage": "full"}),
+            **(gate.metadata(unjudged, table.height) if gate is not None else {"coverage": "full"}),
             **saved,
             **stats.as_metadata(),
             "unjudged_pairs": unjudged,

@@ -215,10 +215,20 @@ class GateDecision:
     break_even_auc: float
     reason: str
 
-    def metadata(self) -> dict[str, object]:
+    def metadata(self, unjudged: int = 0, pairs: int = 0) -> dict[str, object]:
+        """The decision as stage metadata; ``unjudged`` of ``pairs`` were left without an answer (a cap, failures)
+        where the gate chose to judge every pair, and the decision says so."""
+        decision = "judged the trial sample only"
+        if self.judge_rest:
+            decision = (
+                f"chose to judge every pair; {pairs - unjudged:,} of {pairs:,} are judged, {unjudged:,} not yet "
+                "(materialize again to continue)"
+                if unjudged
+                else "judged every pair"
+            )
         out: dict[str, object] = {
             "coverage": self.coverage,
-            "coverage_decision": "judged every pair" if self.judge_rest else "judged the trial sample only",
+            "coverage_decision": decision,
             "coverage_reason": self.reason,
             "break_even_auc": self.break_even_auc,
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -18,9 +19,49 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
 }
 
 
+# what may follow a model's name in a dated snapshot of it: gpt-4o-2024-08-06 is gpt-4o, priced as gpt-4o
+DATED_SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}")
+PRICE_SETTING = "resources: llm: config: prices: {<model>: [input, output]} (USD per 1M tokens)"
+
+
+def price_of(model: str, prices: dict[str, tuple[float, float]]) -> tuple[float, float] | None:
+    """(input, output) USD per 1M tokens of ``model``: its own entry, else its base model's when it is a dated
+    snapshot (``gpt-4o-2024-08-06`` → ``gpt-4o``); ``None`` when neither is known."""
+    if model in prices:
+        return prices[model]
+    match = DATED_SNAPSHOT.search(model)
+    if match and match.end() == len(model) and model[: match.start()] in prices:
+        return prices[model[: match.start()]]
+    return None
+
+
+class UnknownPrice(ValueError):
+    """A cost cap is set for a model whose price is not known: the cap could not hold, so nothing starts."""
+
+
+def require_price(model: str, prices: dict[str, tuple[float, float]], what: str = "") -> tuple[float, float]:
+    """``price_of(model)``, or ``UnknownPrice`` naming the setting that supplies one."""
+    price = price_of(model, prices)
+    if price is None:
+        raise UnknownPrice(
+            f"max_cost_usd is set, but the price of {what + ' ' if what else ''}model {model!r} is unknown "
+            f"(known: {', '.join(sorted(prices))}), so the cap could not hold and nothing was sent; give its price "
+            f"as {PRICE_SETTING}, or remove max_cost_usd"
+        )
+    return price
+
+
 def call_cost(model: str, tokens_in: int, tokens_out: int, prices: dict[str, tuple[float, float]]) -> float:
-    price_in, price_out = prices.get(model, (0.0, 0.0))
+    """USD of these tokens at ``model``'s price (a dated snapshot at its base model's); 0 for an unknown price
+    (a cost cap refuses such a model up front: ``require_price``)."""
+    price_in, price_out = price_of(model, prices) or (0.0, 0.0)
     return (tokens_in * price_in + tokens_out * price_out) / 1e6
+
+
+def estimated_text_tokens(text: str) -> int:
+    """Input tokens of a text before it is sent, as characters / 4 (OpenAI's rule of thumb; no tokenizer is
+    installed for hosted models), at least 1."""
+    return max(1, len(text) // 4)
 
 
 @dataclass

@@ -19,7 +19,6 @@ This module has no Dagster import: the CLI (``llmhni judgments batch-export|batc
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 from collections import Counter
@@ -30,7 +29,7 @@ from pathlib import Path
 import polars as pl
 
 from llmhni_pipeline.lake import LakePath, atomic_write, source
-from llmhni_pipeline.llm.accounting import DEFAULT_PRICES, call_cost
+from llmhni_pipeline.llm.accounting import DATED_SNAPSHOT, DEFAULT_PRICES, call_cost
 from llmhni_pipeline.llm.cache import CallCache, cache_key
 from llmhni_pipeline.llm.gateway import judge_key, judge_rows
 from llmhni_pipeline.llm.interfaces import CallStatus, JudgePrompt
@@ -42,8 +41,6 @@ MAX_LINES = 50_000  # OpenAI Batch API: requests per file
 MAX_BYTES = 200 * 1024 * 1024  # and bytes per file
 BATCH_DISCOUNT = 0.5  # the Batch API's price is half the synchronous one
 BACKEND = "openai"  # cache keys are the OpenAI backend's: a synchronous run after the import finds them
-# what may follow the exported model's name in an answer: a dated snapshot of the same model (-2024-07-18)
-DATED_SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}")
 PENDING_SCHEMA = {
     "custom_id": pl.String,
     "namespace": pl.String,

@@ -30,6 +30,9 @@ from llmhni_pipeline.llm.accounting import (
     CallStats,
     Progress,
     call_cost,
+    estimated_text_tokens,
+    price_of,
+    require_price,
 )
 from llmhni_pipeline.llm.cache import CallCache, cache_key
 from llmhni_pipeline.llm.interfaces import CallStatus, Embedder, Judge, JudgePrompt, JudgeResult
@@ -52,6 +55,7 @@ class RunOptions:
     # an endpoint that answers mostly garbage is broken, and retrying it spends the cap on nothing
     min_readable_share: float = 0.5
     min_sent_for_share: int = 20  # ... once at least this many inputs were sent
+    free: bool = False  # the backend costs nothing (local, simulated, semantic): a cost cap needs no price
 
 
 ANSWERED = "_answered"  # optional column of a batch's rows: False where the backend stopped before answering
@@ -73,13 +77,18 @@ def _run_batches(
     cacheable: Callable[[pl.DataFrame], pl.Series] | None = None,
     interrupt: Callable[[], None] | None = None,
     backend: object = None,
+    estimate: Callable[[T], tuple[int, int]] | None = None,
 ) -> tuple[pl.DataFrame, CallStats]:
     """Shared engine: returns the cached rows for ``keys`` (hits and fresh results) and the statistics.
     ``cacheable(rows)`` marks the fresh rows worth caching (default: all). ``call`` may return a boolean
     ``ANSWERED`` column: rows without an answer (an interrupted batch) are neither paid nor cached.
     ``interrupt()`` asks the backend to return what it has now. The whole run holds ``keys``
     (``CallCache.claim``): a second process asking for the same inputs at once waits, then finds them cached, and
-    pays nothing twice."""
+    pays nothing twice. ``estimate(item)``: its (input, output) tokens before it is sent, so that a cost cap is
+    checked before each batch, not after: a batch is trimmed to the inputs whose estimated cost still fits. A cost
+    cap on a model whose price is unknown raises ``UnknownPrice`` before anything is sent."""
+    if options.budget.max_cost_usd is not None and not options.free:
+        require_price(model, options.prices, label.removesuffix("s"))
     # a backend that retries (the OpenAI one) asks this allowance before every attempt, so the cap counts inputs
     # sent, retries included; the others send each input once, and the batches below are planned exactly
     allowance = Allowance(None if options.budget.max_calls is None else options.budget.room(CallStats()))
@@ -100,6 +109,7 @@ def _run_batches(
             interrupt,
             allowance,
             supports_allowance,
+            estimate,
         )
     finally:
         if supports_allowance:
@@ -107,7 +117,19 @@ def _run_batches(
 
 
 def _run_batches_within(
-    items, keys, cache, call, options, model, label, endpoint, cacheable, interrupt, allowance, counted
+    items,
+    keys,
+    cache,
+    call,
+    options,
+    model,
+    label,
+    endpoint,
+    cacheable,
+    interrupt,
+    allowance,
+    counted,
+    estimate,
 ) -> tuple[pl.DataFrame, CallStats]:
     """``_run_batches`` with the run's allowance in place (``counted``: the backend charges it per attempt)."""
     with cache.claim(keys, options.report, label):
@@ -134,11 +156,19 @@ def _run_batches_within(
                 f"{options.batch_size}, {options.max_in_flight} in flight"
             )
 
-        state = {"in_flight": 0, "failures_in_a_row": 0}
+        state = {"in_flight": 0, "failures_in_a_row": 0, "in_flight_usd": 0.0}
+        price = None if options.free else price_of(model, options.prices)
+        capped_cost = options.budget.max_cost_usd is not None and price is not None and estimate is not None
+
+        def estimated_usd(index: int) -> float:
+            tokens_in, tokens_out = estimate(items[index])
+            return (tokens_in * price[0] + tokens_out * price[1]) / 1e6
 
         def finish(future: Future, batch: list[int], queue: list[list[int]]) -> None:
             """Account for one finished batch: cache its valid answers, or count its failure."""
             state["in_flight"] -= len(batch)
+            if capped_cost:
+                state["in_flight_usd"] -= sum(estimated_usd(i) for i in batch)
             try:
                 rows, tokens_in, tokens_out = future.result()
             except AllowanceSpent:  # the cap ran out before this batch's (next) attempt: not sent, not failed
@@ -195,6 +225,10 @@ def _run_batches_within(
                         room = options.budget.room(projected)
                         if counted and allowance.left() is not None:  # retries spent part of the cap
                             room = min(room, allowance.left())
+                        if capped_cost and room > 0:  # the inputs whose estimated cost still fits the cap
+                            left_usd = options.budget.max_cost_usd - stats.cost_usd - state["in_flight_usd"]
+                            spend = np.cumsum([estimated_usd(i) for i in queue[0][:room]])
+                            room = int(np.searchsorted(spend, left_usd, side="right"))
                         if (
                             room < len(queue[0]) and room > 0
                         ):  # a cap of N calls makes exactly N: trim the last batch
@@ -207,6 +241,8 @@ def _run_batches_within(
                         batch = queue.pop(0)
                         running[pool.submit(call, [items[i] for i in batch])] = batch
                         state["in_flight"] += len(batch)
+                        if capped_cost:
+                            state["in_flight_usd"] += sum(estimated_usd(i) for i in batch)
                     if not running:
                         break
                     # with a timeout: a signal the kernel hands to a worker thread is only acted on when the
@@ -304,6 +340,7 @@ def embed_texts(
         _endpoint(embedder),
         interrupt=getattr(embedder, "interrupt", None),
         backend=embedder,
+        estimate=lambda text: (estimated_text_tokens(text), 0),
     )
     by_key = dict(zip(rows["key"].to_list(), rows["vector"].to_list(), strict=True)) if rows.height else {}
     dim = len(next(iter(by_key.values()))) if by_key else 0
@@ -363,6 +400,21 @@ def judge_rows(
     )
 
 
+CHAT_TOKENS_PER_MESSAGE = 4  # the chat template's tokens around each message
+JUDGE_ANSWER_TOKENS = 1  # the judge asks for one token (openai_backend.chat_request_body's max_tokens)
+
+
+def prompt_tokens(prompt: JudgePrompt) -> tuple[int, int]:
+    """A judge prompt's (input, output) tokens before it is sent: its system and user messages as characters / 4
+    plus the template's tokens, and the one answer token."""
+    return (
+        estimated_text_tokens(prompt.system)
+        + estimated_text_tokens(prompt.user)
+        + 2 * CHAT_TOKENS_PER_MESSAGE,
+        JUDGE_ANSWER_TOKENS,
+    )
+
+
 def judge_key(backend: str, model: str, prompt: JudgePrompt) -> str:
     """The cache key of one judge answer: the judge and the exact prompt, with its version."""
     return cache_key(backend, model, prompt.prompt_version, prompt.fingerprint())
@@ -395,6 +447,7 @@ def judge_prompts(
         cacheable=lambda rows: rows["status"].is_in([str(CallStatus.OK), str(CallStatus.TEXT)]),
         interrupt=getattr(judge, "interrupt", None),
         backend=judge,
+        estimate=prompt_tokens,
     )
     by_key = {r["key"]: r for r in rows.iter_rows(named=True)} if rows.height else {}
     out: list[JudgeResult | None] = []

@@ -8,10 +8,10 @@ import os
 from pathlib import Path
 
 import dagster as dg
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from llmhni_pipeline.lake import default_lake_dir, lake_location, models_dir
-from llmhni_pipeline.llm.accounting import DEFAULT_PRICES, Budget
+from llmhni_pipeline.llm.accounting import DEFAULT_PRICES, Budget, require_price
 from llmhni_pipeline.llm.batch_jobs import BatchJobs
 from llmhni_pipeline.llm.cache import CallCache
 from llmhni_pipeline.llm.gateway import RunOptions
@@ -96,10 +96,40 @@ class LLMResource(dg.ConfigurableResource):
     judge_batch_size: int = 32  # prompts per cached batch (the embedded judge: 2, so Ctrl-C stops in seconds)
     # inputs sent per run, every retry counted (null = unlimited, 0 = none)
     max_calls: int | None = Field(default=None, ge=0)
-    max_cost_usd: float | None = Field(default=None, ge=0)  # dollars per run at the list price (null: no cap)
+    # dollars per run at the list price (null: no cap), checked before each batch is sent; needs the price of every
+    # endpoint model in use (the built-in list, or prices below): a cap on an unknown price refuses to start
+    max_cost_usd: float | None = Field(default=None, ge=0)
+    # USD per 1M tokens, [input, output], by model name: over the built-in list (accounting.DEFAULT_PRICES); a dated
+    # snapshot (gpt-4o-2024-08-06) takes its model's price unless it has its own
+    prices: dict[str, list[float]] = {}
     # a run whose answers are readable for fewer than this share of the inputs sent fails (a broken endpoint)
     min_readable_share: float = Field(default=0.5, ge=0, le=1)
     lake_dir: str = str(default_lake_dir())  # the lake whose LLM cache and batch records are used
+
+    @field_validator("prices")
+    @classmethod
+    def _two_prices(cls, value: dict[str, list[float]]) -> dict[str, list[float]]:
+        for model, price in value.items():
+            if len(price) != 2 or any(p < 0 for p in price):
+                raise ValueError(
+                    f"prices: {model!r} must be [input, output] USD per 1M tokens, two numbers ≥ 0, not {price}"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _cost_cap_has_prices(self) -> "LLMResource":
+        """A cost cap on an endpoint model of unknown price could not hold: refuse it when the resource is made,
+        before any step sends anything (local, simulated and semantic backends cost nothing)."""
+        if self.max_cost_usd is not None:
+            if self.embed_backend == "openai":
+                require_price(self.embed_model, self.price_list(), "the embedding")
+            if self.judge_backend in ("openai", "openai-batch"):
+                require_price(self.judge_model, self.price_list(), "the judge")
+        return self
+
+    def price_list(self) -> dict[str, tuple[float, float]]:
+        """The built-in prices with this configuration's ``prices`` over them."""
+        return {**DEFAULT_PRICES, **{m: (float(p[0]), float(p[1])) for m, p in self.prices.items()}}
 
     @field_validator("judge_backend")
     @classmethod
@@ -198,7 +228,8 @@ class LLMResource(dg.ConfigurableResource):
             batch_size=batch_size,
             max_in_flight=self.max_in_flight if backend == "openai" and kind == "embed" else 1,
             budget=Budget(self.max_calls, self.max_cost_usd),
-            prices=dict(DEFAULT_PRICES),
+            prices=self.price_list(),
             report=log.info,
             min_readable_share=self.min_readable_share,
+            free=backend not in ("openai", "openai-batch"),
         )
