@@ -68,10 +68,12 @@ def materialize(dataset: str, select: str, config: dict, env: dict[str, str]) ->
 
 
 def gprime_edits(dataset: str) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
-    """The lake's current G′ of ``dataset`` as edits of G, with the judge's quality and the rule chosen."""
+    """The lake's current G′ of ``dataset`` as edits of G, with the judge's quality, the rule chosen and the
+    candidates' reach (what a perfect judge of them could fix at most)."""
     import polars as pl
 
     from llmhni_pipeline.denoise.judge_quality import judge_quality
+    from llmhni_pipeline.denoise.truth import reach
     from llmhni_pipeline.lake import default_lake_dir, table_path
 
     lake = default_lake_dir()
@@ -80,6 +82,7 @@ def gprime_edits(dataset: str) -> tuple[dict[str, torch.Tensor], dict[str, objec
     added = graph.filter(pl.col("origin") == "added_hard")
     scores = pl.read_parquet(table_path(lake, "llm_logical_scores", dataset))
     raw = pl.read_parquet(table_path(lake, "raw_interactions", dataset))
+    candidates = pl.read_parquet(table_path(lake, "candidate_pairs", dataset))
 
     def edges(frame: pl.DataFrame) -> torch.Tensor:
         return torch.stack(
@@ -95,8 +98,24 @@ def gprime_edits(dataset: str) -> tuple[dict[str, torch.Tensor], dict[str, objec
         "judge_auc": quality.get("judge_auc"),
         **{k: v for k, v in quality.items() if k.endswith("judge_auc") or k.endswith("recommender_auc")},
         "model": scores["model"][0],
+        "candidate_pairs": candidates.height,
+        **reach(candidates, raw),
     }
     return {"removed": edges(removed), "added": edges(added)}, meta
+
+
+DEFAULT_K = 2  # candidate_pairs' default k_pos = k_neg: variants at other budgets are named <rule>@<auc>@k<k>
+
+
+def variant_name(rule: str, auc: float | None, k: int) -> str:
+    name = f"{rule}@{auc:g}" if auc is not None else f"{rule}@semantic"
+    return name if k == DEFAULT_K else f"{name}@k{k}"
+
+
+def parse_variant(name: str) -> tuple[str, str]:
+    """(curve, target) of a variant name: ``paper@1@k20`` is the point at AUC 1 of the curve ``paper@k20``."""
+    rule, target, *budget = name.split("@")
+    return (f"{rule}@{budget[0]}" if budget else rule), target
 
 
 def prepare(args: argparse.Namespace) -> None:
@@ -107,31 +126,35 @@ def prepare(args: argparse.Namespace) -> None:
     if args.reuse_upstream:
         print(f"{dataset}: the lake's stages up to candidate_pairs, as they are", flush=True)
     else:
-        print(f"{dataset}: the stages up to candidate_pairs", flush=True)
+        print(f"{dataset}: the stages up to pretrained_recommender", flush=True)
         materialize(
             dataset,
-            "raw_interactions,text_profiles,llm_embeddings,aligned_projector,pretrained_recommender,candidate_pairs",
+            "raw_interactions,text_profiles,llm_embeddings,aligned_projector,pretrained_recommender",
             {},
             {},
         )
     variants: dict[str, dict[str, torch.Tensor]] = {}
     meta: dict[str, dict[str, object]] = {}
     judges = [("simulated", auc) for auc in args.aucs] + ([("semantic", None)] if args.semantic else [])
-    for backend, auc in judges:
-        env = {"LLMHNI_JUDGE_BACKEND": backend}
-        if auc is not None:
-            env["LLMHNI_SIMULATED_AUC"] = str(auc)
-        for k, rule in enumerate(args.rules):
-            name = f"{rule}@{auc:g}" if auc is not None else f"{rule}@semantic"
-            # the judge once per judge; each further rule re-reads its scores
-            select = "augmented_graph" if k else "llm_logical_scores,augmented_graph"
-            config = {**(PREPARE_CONFIG if not k else {}), "augmented_graph": {"config": RULES[rule]}}
-            materialize(dataset, select, config, env)
-            variants[name], meta[name] = gprime_edits(dataset)
-            print(
-                f"{name}: {json.dumps(meta[name])} ({time.perf_counter() - started:.0f} s since start)",
-                flush=True,
-            )
+    for k in args.k:
+        # the candidate budget: k lowest-scored positives and k highest-scored unseen items per user
+        print(f"{dataset}: candidate_pairs at k_pos = k_neg = {k}", flush=True)
+        materialize(dataset, "candidate_pairs", {"candidate_pairs": {"config": {"k_pos": k, "k_neg": k}}}, {})
+        for backend, auc in judges:
+            env = {"LLMHNI_JUDGE_BACKEND": backend}
+            if auc is not None:
+                env["LLMHNI_SIMULATED_AUC"] = str(auc)
+            for j, rule in enumerate(args.rules):
+                name = variant_name(rule, auc, k)
+                # the judge once per judge; each further rule re-reads its scores
+                select = "augmented_graph" if j else "llm_logical_scores,augmented_graph"
+                config = {**(PREPARE_CONFIG if not j else {}), "augmented_graph": {"config": RULES[rule]}}
+                materialize(dataset, select, config, env)
+                variants[name], meta[name] = gprime_edits(dataset)
+                print(
+                    f"{name}: {json.dumps(meta[name])} ({time.perf_counter() - started:.0f} s since start)",
+                    flush=True,
+                )
     bundle_path = pack(dataset, Path(args.out))
     bundle = torch.load(bundle_path, weights_only=True)
     bundle.pop(
@@ -218,12 +241,12 @@ def summary(args: argparse.Namespace) -> None:
                 f"{_spread(b['recall@20'])} | {100 * (b['recall@20']['mean'] / g['recall@20']['mean'] - 1):+.1f}% | – | "
                 f"{b['ndcg@10']['mean']:.4f}{_spread(b['ndcg@10'])} |"
             )
-        for rule in sorted({name.split("@")[0] for name in meta}):
+        for rule in sorted({parse_variant(name)[0] for name in meta}):
             points = []
             for name, m in sorted(meta.items(), key=lambda kv: kv[0]):
-                if not name.startswith(f"{rule}@"):
+                curve, target = parse_variant(name)
+                if curve != rule:
                     continue
-                target = name.split("@")[1]
                 runs = [r for r in rows if r["dataset"] == dataset and r.get("gprime") == name]
                 lambda_de: object = "–"
                 if not m["removed"] and not m["added"]:
@@ -383,6 +406,13 @@ def main() -> None:
     p.add_argument("--aucs", type=float, nargs="*", default=[0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
     p.add_argument("--rules", nargs="+", default=list(RULES), choices=list(RULES))
     p.add_argument("--semantic", action="store_true", help="also the free semantic judge")
+    p.add_argument(
+        "--k",
+        type=int,
+        nargs="+",
+        default=[DEFAULT_K],
+        help="candidate budgets (k_pos = k_neg); a variant at a budget other than 2 is named <rule>@<auc>@k<k>",
+    )
     p.add_argument(
         "--reuse-upstream",
         action="store_true",

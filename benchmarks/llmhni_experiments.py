@@ -304,20 +304,88 @@ def die_with_parent() -> None:
             os._exit(1)
 
 
-def run_jobs(jobs: list[tuple[str, str, RunSpec]], opts: dict[str, Any], log_path: Path) -> list[dict]:
-    """Jobs (bundle, arm, spec) in worker processes; a failed or unavailable run is reported, the rest finish."""
+def job_key(bundle: str, arm: str, spec: RunSpec) -> str:
+    """What identifies one run across sessions and machines: the bundle's dataset and G′ variant (not its path:
+    the GPU machine's differs), the arm and the spec it is started with."""
+    b = load_bundle(bundle)
+    return json.dumps(
+        {"dataset": b["dataset"], "gprime": b.get("gprime"), "arm": arm, "spec": spec.record()},
+        sort_keys=True,
+    )
+
+
+def recorded_jobs(log_path: Path) -> set[str]:
+    """The job keys of the runs already in ``log_path`` (a line cut by a kill mid-write is ignored)."""
+    if not log_path.is_file():
+        return set()
+    keys = set()
+    for line in log_path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and row.get("job"):
+            keys.add(row["job"])
+    return keys
+
+
+def end_cut_line(path: Path) -> None:
+    """End a record file's last line if a kill cut it mid-write, so the next record starts a line of its own
+    (appended to the fragment, it would be lost with it)."""
+    if path.is_file() and path.stat().st_size:
+        with open(path, "rb+") as f:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                f.write(b"\n")
+
+
+def eta_line(done: int, total: int, elapsed: float, workers: int, skipped: int = 0) -> str:
+    """``k/n runs`` with the elapsed time and the ETA from this session's mean wall time per finished run."""
+    if not done:
+        return f"# 0/{total} runs done ({skipped} recorded before), ETA unknown until the first ends"
+    per_run = elapsed / done  # wall seconds per finished run with ``workers`` running side by side
+    left = (total - done) * per_run
+    return (
+        f"# {done}/{total} runs done ({skipped} recorded before) in {elapsed / 60:.1f} min, "
+        f"{per_run / 60:.1f} min a run with {workers} worker(s); ETA {left / 60:.0f} min"
+    )
+
+
+def run_jobs(
+    jobs: list[tuple[str, str, RunSpec]], opts: dict[str, Any], log_path: Path, resume: bool = True
+) -> list[dict]:
+    """Jobs (bundle, arm, spec) in worker processes, in the given order (the first ones decide the most); a
+    failed or unavailable run is reported, the rest finish. Each finished run is appended to ``log_path`` at
+    once with its job key, and (``resume``) a job already recorded there is skipped and its record returned:
+    a killed queue loses at most the runs in flight, and running it again continues it."""
     rows: list[dict[str, Any]] = []
+    keyed = [(job_key(b, a, s), (b, a, s)) for b, a, s in jobs]
+    done_before = recorded_jobs(log_path) if resume else set()
+    if done_before:
+        for line in log_path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(row, dict) and row.get("job") in {k for k, _ in keyed}:
+                rows.append(row)
+    todo = [(k, job) for k, job in keyed if k not in done_before]
+    skipped = len(keyed) - len(todo)
+    if skipped:
+        print(f"# {skipped} of {len(keyed)} runs already recorded in {log_path}: skipped", flush=True)
+    end_cut_line(log_path)
     started = time.perf_counter()
     ctx = multiprocessing.get_context("spawn")  # CUDA cannot be forked
+    finished = 0
     with (
         ProcessPoolExecutor(max_workers=opts["workers"], mp_context=ctx, initializer=die_with_parent) as pool,
         open(log_path, "a") as log,
     ):
-        futures = {
-            pool.submit(run_arm, bundle, arm, spec, opts): (bundle, arm, spec) for bundle, arm, spec in jobs
-        }
+        futures = {pool.submit(run_arm, b, a, s, opts): (key, (b, a, s)) for key, (b, a, s) in todo}
+        print(eta_line(0, len(todo), 0.0, opts["workers"], skipped), flush=True)
         for future in as_completed(futures):
-            bundle, arm, spec = futures[future]
+            key, (bundle, arm, spec) = futures[future]
+            finished += 1
             try:
                 row = future.result()
             except MethodUnavailable as why:
@@ -327,10 +395,15 @@ def run_jobs(jobs: list[tuple[str, str, RunSpec]], opts: dict[str, Any], log_pat
                 print(f"FAILED {bundle} {arm} seed {spec.seed}: {type(error).__name__}: {error}", flush=True)
                 continue
             row["wall_seconds_since_start"] = round(time.perf_counter() - started, 1)
+            row["job"] = key
             rows.append(row)
             log.write(json.dumps(row) + "\n")
             log.flush()
             print(json.dumps({k: row[k] for k in SHOWN if k in row}), flush=True)
+            print(
+                eta_line(finished, len(todo), time.perf_counter() - started, opts["workers"], skipped),
+                flush=True,
+            )
     return rows
 
 
@@ -425,8 +498,9 @@ def run(args: argparse.Namespace) -> None:
                 flush=True,
             )
         rows += swept
+        already = recorded_jobs(log)  # a resumed sweep's marked rows are in runs.jsonl once
         with log.open("a") as f:
-            f.writelines(json.dumps(r) + "\n" for r in swept)
+            f.writelines(json.dumps(r) + "\n" for r in swept if r.get("job") not in already)
         jobs = []
         for b in args.bundles:
             dataset = load_bundle(b)["dataset"]

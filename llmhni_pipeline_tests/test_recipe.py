@@ -1,5 +1,6 @@
 """The one recipe: the Dagster asset and the experiment harness train the same model from the same spec."""
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -200,3 +201,33 @@ os.kill(os.getpid(), signal.SIGKILL)  # the harness killed outright: no clean-up
         status = " ".join(line for line in status.splitlines() if line.startswith(("Sig", "PPid", "State")))
         os.kill(worker, signal.SIGKILL)
     assert not survived, f"worker {worker} outlived the harness: {status}"
+
+
+def test_the_harness_queue_skips_recorded_runs_and_a_cut_line_after_a_kill(tmp_path, capsys):
+    """A study longer than a session: each finished run is recorded with its job key at once, a re-run skips what
+    is recorded (a line cut by a kill mid-write counts as not recorded) and runs the rest, with an ETA."""
+    path = _bundle(tmp_path, _clustered_table())
+    opts = {"threads": 1, "device": "cpu", "select_on_test": False, "workers": 1}
+    log = tmp_path / "runs.jsonl"
+    jobs = [
+        (path, "lightgcn", harness.arm_spec("lightgcn", RunSpec().override(**SMALL), s, {})) for s in (1, 2)
+    ]
+    first = harness.run_jobs(jobs[:1], opts, log)
+    assert len(first) == 1 and first[0]["job"] == harness.job_key(*jobs[0])
+    with log.open("a") as f:  # the run in flight when the queue was killed, half written
+        f.write('{"dataset": "toy", "arm": "lightgcn", "seed": 2, "te')
+    capsys.readouterr()
+    rows = harness.run_jobs(jobs, opts, log)
+    out = capsys.readouterr().out
+    assert (
+        "1 of 2 runs already recorded" in out
+        and "# 1/1 runs done (1 recorded before)" in out
+        and "ETA" in out
+    )
+    assert sorted(r["seed"] for r in rows) == [1, 2]
+    records = [
+        json.loads(line) for line in log.read_text().splitlines()[:1] + log.read_text().splitlines()[2:]
+    ]
+    assert [r["seed"] for r in records] == [1, 2]  # seed 1 was not trained again
+    assert harness.recorded_jobs(log) == {harness.job_key(*j) for j in jobs}
+    assert harness.run_jobs(jobs, opts, log) and len(log.read_text().splitlines()) == 3  # nothing left to run

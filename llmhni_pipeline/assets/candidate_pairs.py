@@ -4,6 +4,7 @@ import dagster as dg
 import polars as pl
 
 from llmhni_pipeline.denoise.candidates import select_candidates
+from llmhni_pipeline.denoise.truth import reach
 from llmhni_pipeline.partitions import dataset_partitions
 from llmhni_pipeline.recsys.data import SplitData
 from llmhni_pipeline.resources.device import DeviceResource
@@ -49,6 +50,8 @@ def candidate_pairs(
     )
     counts = dict(table.group_by("kind").len().iter_rows())
     meta: dict[str, object] = {f"{kind}_pairs": int(n) for kind, n in counts.items()}
+    # what a perfect judge could fix at most, on a partition with planted truth
+    meta |= reach(table, raw_interactions)
     injected = raw_interactions.filter(pl.col("is_injected"))
     if injected.height:
         low = table.filter(pl.col("kind") == "pos_low")

@@ -97,8 +97,9 @@ def simulated_margins(kinds: np.ndarray, relevant: np.ndarray, target_auc: float
             index = np.flatnonzero((kinds == kind) & (relevant == value))
             if len(index):
                 z[index[rng.permutation(len(index))]] = ndtri((np.arange(len(index)) + 0.5) / len(index))
-    if target_auc >= 1.0:
-        mu = 2.0 * float(np.abs(z).max(initial=0.0)) + 1.0
+    if target_auc >= 1.0:  # every relevant margin ≥ tanh(1) = 0.76 and every other ≤ −0.76: past the fixed
+        # thresholds (±0.5), so a perfect judge labels every pair right (with + 1 the lowest was tanh(0.5) = 0.46)
+        mu = 2.0 * float(np.abs(z).max(initial=0.0)) + 2.0
     else:
         mu = math.sqrt(2.0) * float(ndtri(target_auc))
     return np.tanh(mu * (relevant - 0.5) + z)

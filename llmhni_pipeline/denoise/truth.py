@@ -99,3 +99,23 @@ def planted_relevance(candidates: pl.DataFrame, interactions: pl.DataFrame) -> n
     relevant = pl.when(pl.col("kind") == "neg_high").then(pl.col("hidden").fill_null(False))
     relevant = relevant.otherwise(pl.col("injected").is_null())
     return table.select(relevant.alias("r"))["r"].to_numpy().astype(bool)
+
+
+def reach(candidates: pl.DataFrame, interactions: pl.DataFrame) -> dict[str, float | int]:
+    """What a perfect judge of these candidates could fix at most: the share of the planted edges that are
+    candidates of the kind that can act on them — injected edges among the low-scored positives (removable),
+    held-back edges among the high-scored negatives (addable) — with the counts. Empty where nothing was
+    planted."""
+    out: dict[str, float | int] = {}
+    for name, kind, condition in (
+        ("injected", "pos_low", pl.col("is_injected")),
+        ("hidden", "neg_high", pl.col("split") == HIDDEN),
+    ):
+        planted = _pairs(interactions, condition, "planted")
+        if not planted.height:
+            continue
+        hits = candidates.filter(pl.col("kind") == kind).select(*KEY).unique().join(planted, on=KEY).height
+        out[f"reach_{name}"] = round(hits / planted.height, 4)
+        out[f"reach_{name}_candidates"] = hits
+        out[f"reach_{name}_planted"] = planted.height
+    return out

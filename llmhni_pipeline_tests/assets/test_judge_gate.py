@@ -92,6 +92,16 @@ def test_a_simulated_judge_measures_its_target_auc_and_the_gate_follows_its_wort
         assert scores["trusted"].all() and (scores["label"] != "unjudged").all()
         assert meta["llm_tokens_in"] == 0 and meta["llm_cost_usd"] == 0  # no LLM, no bill
     raw = pl.read_parquet(table_path(lake, "raw_interactions", KEY))
+    # the candidates' reach: the share of the held-back edges among the high-scored negatives, in the metadata
+    candidates = pl.read_parquet(table_path(lake, "candidate_pairs", KEY))
+    reached = candidates.filter(pl.col("kind") == "neg_high").join(
+        raw.filter(pl.col("split") == "hidden"), on=["user_id", "item_id"]
+    )
+    cmeta = _meta(result, "candidate_pairs")
+    assert cmeta["reach_hidden_candidates"] == reached.height > 0
+    assert cmeta["reach_hidden_planted"] == raw.filter(pl.col("split") == "hidden").height
+    assert cmeta["reach_hidden"] == round(reached.height / cmeta["reach_hidden_planted"], 4)
+    assert "reach_injected" not in cmeta  # nothing injected on a -hide partition
 
     # a perfect judge under the paper's rule: what G′ adds is held-back edges only, never a valid or test edge
     assert _run(lake, server, instance, 1.0, coverage="full").success

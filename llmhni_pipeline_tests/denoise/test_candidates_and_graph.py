@@ -112,3 +112,34 @@ def test_the_ease_check_prefers_a_graph_with_the_validation_edges_and_scores_g_a
     worse = ease_graph_check(data, noisy, l2=10.0)
     assert worse["ease_valid_recall@20_gain"] < 0
     assert set(worse) >= {"ease_valid_recall@20_G", "ease_valid_recall@20_G_prime", "ease_valid_ndcg@20_G"}
+
+
+def test_reach_is_the_share_of_planted_edges_the_candidates_hold():
+    from llmhni_pipeline.denoise.truth import reach
+
+    interactions = pl.DataFrame(
+        {
+            "user_id": [0, 0, 0, 1, 1, 1],
+            "item_id": [1, 2, 3, 1, 4, 5],
+            "split": ["train", "train", "hidden", "train", "hidden", "valid"],
+            "is_injected": [True, False, False, True, False, False],
+        }
+    )
+    candidates = pl.DataFrame(
+        {
+            "user_id": [0, 0, 1, 1, 1],
+            "item_id": [1, 3, 1, 4, 1],  # (1, 4) is hidden but a low-scored positive cannot add it
+            "kind": ["pos_low", "neg_high", "neg_high", "pos_low", "pos_low"],
+        }
+    )
+    out = reach(candidates, interactions)
+    # injected (0,1) and (1,1) are both low-scored positives (one listed twice); hidden (0,3) of (0,3), (1,4)
+    assert out == {
+        "reach_injected": 1.0,
+        "reach_injected_candidates": 2,
+        "reach_injected_planted": 2,
+        "reach_hidden": 0.5,
+        "reach_hidden_candidates": 1,
+        "reach_hidden_planted": 2,
+    }
+    assert reach(candidates, interactions.with_columns(is_injected=False, split=pl.lit("train"))) == {}

@@ -33,6 +33,18 @@ def test_simulated_margins_have_the_target_auc_within_each_kind(target):
     assert not np.array_equal(margins, simulated_margins(kinds, relevant, target, seed=4)) or target == 1.0
 
 
+def test_a_perfect_judge_labels_every_pair_right_at_the_fixed_thresholds():
+    """AUC 1 is a ranking; a perfect *judge* must also say High to every relevant pair and Low to every other at the
+    default thresholds (±0.5). Its lowest relevant margin was tanh(0.5) = 0.46, one mislabelled pair on ml-100k."""
+    rng = np.random.default_rng(1)
+    kinds = np.where(rng.random(5000) < 0.5, "neg_high", "pos_low")
+    relevant = rng.random(5000) < 0.3
+    labels = np.array(
+        [str(x) for x in LabelThresholds().labels(simulated_margins(kinds, relevant, 1.0, seed=2))]
+    )
+    assert (labels[relevant] == "High").all() and (labels[~relevant] == "Low").all()
+
+
 def test_a_margin_becomes_probabilities_with_that_margin_and_labels_at_the_thresholds():
     for m in (-1.0, -0.6, 0.0, 0.3, 0.5, 1.0):
         r = result_from_margin(m, "x")
