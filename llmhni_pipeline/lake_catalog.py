@@ -15,7 +15,13 @@ quoted as SQL requires.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import duckdb
 
@@ -50,11 +56,32 @@ def _table_folders(lake_dir: LakePath) -> list[LakePath]:
     )
 
 
+def outside_links(lake_dir: LakePath) -> list[str]:
+    """Table folders, partitions and files of a local lake that are symbolic links leading outside it: never
+    read (a link planted in the lake must not open a file elsewhere), and named by ``llmhni sql``."""
+    if is_remote(lake_dir) or not lake_dir.is_dir():
+        return []
+    root = lake_dir.resolve()
+    out = []
+    for folder in _table_folders(lake_dir):
+        for path in [folder, *folder.rglob("*")]:
+            if path.is_symlink() and not path.resolve().is_relative_to(root):
+                out.append(str(path.relative_to(lake_dir)))
+    return out
+
+
 def lake_tables(lake_dir: LakePath) -> dict[str, list[LakePath]]:
-    """Table name → its Parquet files, for every asset-named folder that holds at least one."""
+    """Table name → its Parquet files, for every asset-named folder that holds at least one; a file reached
+    through a link that leads outside the lake is left out (``outside_links``)."""
+    root = None if is_remote(lake_dir) else lake_dir.resolve()
     tables = {}
     for folder in _table_folders(lake_dir):
-        if TABLE_NAME.fullmatch(folder.name) and (files := _table_files(folder)):
+        if not TABLE_NAME.fullmatch(folder.name):
+            continue
+        files = _table_files(folder) or []
+        if root is not None:
+            files = [f for f in files if f.resolve().is_relative_to(root)]
+        if files:
             tables[folder.name] = files
     return tables
 
@@ -177,6 +204,9 @@ _PRAGMA_NAME = re.compile(r"\s*pragma\s+([a-z_][a-z0-9_]*)", re.IGNORECASE)
 _PRAGMA_FUNCTION = re.compile(r"\bpragma_([a-z_][a-z0-9_]*)\s*\(", re.IGNORECASE)
 
 
+_EXPLAINED = re.compile(r"^\s*explain\s+(analyze\s+)?(\([^)]*\)\s*)?", re.IGNORECASE)
+
+
 def _refusal(statement) -> str | None:
     """Why a statement is refused with a clear message before it runs (``None``: it is left to DuckDB)."""
     if statement.type == duckdb.StatementType.PRAGMA:
@@ -187,6 +217,14 @@ def _refusal(statement) -> str | None:
         return None
     if statement.type not in READ_ONLY_STATEMENTS:
         return f"{str(statement.type).removeprefix('StatementType.')} statements are refused"
+    if statement.type == duckdb.StatementType.EXPLAIN and (inner := _EXPLAINED.sub("", statement.query, 1)):
+        try:  # what EXPLAIN [ANALYZE] would run: refused alike (EXPLAIN ANALYZE runs it)
+            explained = duckdb.connect(":memory:", config=dict(LOCKED)).extract_statements(inner)
+        except duckdb.Error:
+            explained = []
+        for nested in explained:
+            if (why := _refusal(nested)) is not None:
+                return f"EXPLAIN of a statement that is refused: {why}"
     for name in _PRAGMA_FUNCTION.findall(statement.query):
         if name.lower() not in READ_ONLY_PRAGMAS:
             return f"pragma_{name.lower()} is refused"
@@ -203,14 +241,37 @@ LOCKED = {
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
     "python_enable_replacements": False,  # a table name never resolves to a variable of this process
+    # with external access off DuckDB still allows its temp directory (``<cwd>/.tmp/`` by default) and
+    # ``<cwd>/:memory:*``: a COPY could write, or a read_csv read, there. None by default here; the shell runs in a
+    # private empty working directory with its temp directory inside it (``private_workdir``)
+    "temp_directory": "",
     "lock_configuration": True,  # and none of the above can be SET or RESET back
 }
 
 
-def connect(lake_dir: LakePath) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB without file access (``LOCKED``), with a view per table of the lake."""
+@contextmanager
+def private_workdir() -> Iterator[Path]:
+    """A fresh, empty, owner-only working directory for the shell's lifetime, removed afterwards: what DuckDB
+    still allow-lists (its temp directory and ``<cwd>/:memory:*``) is then a folder nobody else's file is in.
+    Give ``connect`` absolute paths: relative ones would be read from here."""
+    before = os.getcwd()
+    folder = Path(tempfile.mkdtemp(prefix="llmhni-sql-"))  # mode 0700
+    os.chdir(folder)
+    try:
+        yield folder
+    finally:
+        os.chdir(before)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def connect(lake_dir: LakePath, workdir: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB without file access (``LOCKED``), with a view per table of the lake; ``workdir``: the
+    ``private_workdir`` it runs in (its temp directory goes inside it, so large queries may spill)."""
     lake_dir = lake_location(lake_dir)
-    con = duckdb.connect(":memory:", config=dict(LOCKED))
+    config = dict(LOCKED)
+    if workdir is not None:
+        config["temp_directory"] = str(workdir / ".tmp")
+    con = duckdb.connect(":memory:", config=config)
     for name, files in lake_tables(lake_dir).items():
         con.register(name, arrow_dataset(lake_dir, name, files))
     return con

@@ -1,3 +1,6 @@
+import tempfile
+from pathlib import Path
+
 import dagster as dg
 import pytest
 
@@ -212,3 +215,64 @@ def test_print_views_quotes_a_lake_path_with_a_quote(tmp_path, datasets_instance
     mine = duckdb.connect()
     mine.execute(capsys.readouterr().out)
     assert mine.sql("select count(*) from raw_interactions").fetchall() == [(40,)]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "EXPLAIN ANALYZE COPY (select 'pwned' AS a) TO ':memory:.wal'",
+        "COPY (select 'pwned' AS a) TO ':memory:x'",
+        "COPY (select 'pwned' AS a) TO '.tmp/written.csv'",
+        "select * from read_csv('.tmp/secret.csv')",
+        "EXPLAIN ANALYZE COPY (select 'pwned' AS a) TO '.tmp/written.csv'",
+    ],
+)
+def test_the_sql_shell_opens_no_file_in_its_working_directory(
+    lake, tmp_path, monkeypatch, datasets_instance, sql
+):
+    """DuckDB allow-lists its temp directory (``<cwd>/.tmp/``) and ``<cwd>/:memory:*`` even with external
+    access off: the shell's connection has no temp directory, so neither route opens a file."""
+    _shop(lake, datasets_instance)
+    cwd = tmp_path / "cwd"
+    (cwd / ".tmp").mkdir(parents=True)
+    (cwd / ".tmp" / "secret.csv").write_text("a,b\n1,2\n")
+    monkeypatch.chdir(cwd)
+    before = _files_under(cwd)
+    private = set(Path(tempfile.gettempdir()).glob("llmhni-sql-*"))
+    assert main(["sql", "--lake", str(lake), sql]) == 2
+    assert _files_under(cwd) == before
+    assert set(Path(tempfile.gettempdir()).glob("llmhni-sql-*")) == private  # its private folder is gone
+    # and on the raw connection in the shell's private folder, past the refusals: nothing outside it opens
+    import duckdb
+
+    from llmhni_pipeline.lake_catalog import private_workdir
+
+    with private_workdir() as workdir:
+        con = connect(lake, workdir)
+        for route in (
+            "select * from read_csv('{cwd}/.tmp/secret.csv')",
+            "COPY (select 1) TO '{cwd}/.tmp/w.csv'",
+        ):
+            with pytest.raises(duckdb.Error):
+                con.sql(route.format(cwd=cwd)).fetchall()
+    assert _files_under(cwd) == before
+
+
+def test_a_link_in_the_lake_that_leads_outside_it_is_not_read(lake, tmp_path, capsys, datasets_instance):
+    import polars as pl
+
+    _shop(lake, datasets_instance)
+    outside = tmp_path / "elsewhere"
+    (outside / "dataset=x").mkdir(parents=True)
+    pl.DataFrame({"secret": [42]}).write_parquet(outside / "dataset=x" / "part-0.parquet")
+    (lake / "evil").symlink_to(outside, target_is_directory=True)
+    (table_path(lake, "raw_interactions", "shop").parent.parent / "dataset=leak").symlink_to(
+        outside / "dataset=x", target_is_directory=True
+    )
+    capsys.readouterr()
+    assert main(["sql", "--lake", str(lake), "select count(*) AS n from raw_interactions"]) == 0
+    captured = capsys.readouterr()
+    assert "evil is a link that leads outside the lake: not read" in captured.err
+    assert "dataset=leak is a link that leads outside the lake" in captured.err
+    assert main(["sql", "--lake", str(lake), "select * from evil"]) == 2
+    assert "secret" not in capsys.readouterr().out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from llmhni_pipeline.cli.common import CLIError
 from llmhni_pipeline.lake import default_lake_dir, is_remote, lake_location
@@ -20,21 +21,39 @@ def add_parser(sub) -> None:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    from llmhni_pipeline.lake_catalog import HTTPFS_NOTE, connect, skipped_folders, view_statements
+    from llmhni_pipeline.lake_catalog import (
+        HTTPFS_NOTE,
+        connect,
+        outside_links,
+        private_workdir,
+        skipped_folders,
+        view_statements,
+    )
 
     lake = lake_location(args.lake) if args.lake else default_lake_dir()
     if not lake.is_dir():
         raise CLIError(f"--lake {lake}: no such folder (materialize a dataset first, or point at the lake)")
     for name in skipped_folders(lake):
         print(f"note: {lake / name} is not named like a table ([a-z_][a-z0-9_]*): no view", file=sys.stderr)
+    for name in outside_links(lake):
+        print(f"note: {lake / name} is a link that leads outside the lake: not read", file=sys.stderr)
     if args.print_views:
         if is_remote(lake):
             print(HTTPFS_NOTE)
         print(";\n".join(view_statements(lake)) + ";")
         return 0
-    con = connect(lake)
-    if args.query:
-        return 0 if show_query(con, args.query, sys.stderr) else 2
+    if not is_remote(lake):
+        lake = lake_location(
+            Path(str(lake)).absolute()
+        )  # the shell runs in a private folder: no relative path
+    with private_workdir() as workdir:  # DuckDB's own allow-list (temp dir, :memory:*) points into it
+        return run_shell(connect(lake, workdir), lake, args.query)
+
+
+def run_shell(con, lake, sql: str | None) -> int:
+    """One query (exit 2 if it failed) or the interactive prompt."""
+    if sql:
+        return 0 if show_query(con, sql, sys.stderr) else 2
     tables = [r[0] for r in con.execute("select view_name from duckdb_views() where not internal").fetchall()]
     print(f"DuckDB on {lake} (read-only views: {', '.join(tables) or 'none yet'}). End with an empty line.")
     while True:
