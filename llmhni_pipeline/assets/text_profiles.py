@@ -5,7 +5,7 @@ import polars as pl
 
 from llmhni_pipeline.partitions import dataset_partitions
 from llmhni_pipeline.resources.lake import LakeResource
-from llmhni_pipeline.semantic.profiles import build_text_profiles, coverage
+from llmhni_pipeline.semantic.profiles import build_text_profiles, coverage, without_text
 
 
 @dg.asset(
@@ -23,10 +23,20 @@ def text_profiles(
 ):
     """``entity, id, text, source``. A dataset without any text fails here; its text stages are skipped."""
     spec = lake.spec(context.partition_key)
-    table = build_text_profiles(spec, raw_interactions, id_mappings, lake.lake_path, lake.shared_path)
+    notes: list[str] = []
+    table = build_text_profiles(spec, raw_interactions, id_mappings, lake.lake_path, lake.shared_path, notes)
+    for note in notes:
+        context.log.warning(note)
     n_users = int(raw_interactions["user_id"].max()) + 1
     n_items = int(raw_interactions["item_id"].max()) + 1
     missing = coverage(table, n_users, n_items)
+    for entity in ("user", "item"):
+        without = without_text(table, id_mappings, entity, n_users if entity == "user" else n_items)
+        if without:
+            context.log.warning(
+                f"{len(without):,} {entity}(s) have no text, e.g. {', '.join(map(repr, without[:5]))}: the judge "
+                f"and the semantic stages see them without one"
+            )
     sources = {
         f"{e}_source": s for e, s in table.group_by("entity").agg(pl.col("source").first()).iter_rows()
     }

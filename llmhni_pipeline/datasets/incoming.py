@@ -103,11 +103,39 @@ def _where(bad: pl.Series, path: Path) -> str:
     return f"in row(s) {rows.to_list()}"
 
 
+# ids are compared as text in one Unicode form, so that "café" written composed (é) and decomposed (e + ◌́) in two
+# files is one id
+ID_FORM = "NFC"
+# what an id may not hold: C0 and C1 control characters (a line break, tab, NUL, NEL U+0085, CSI U+009B), and the
+# invisible ones that make two ids look alike or reorder what a terminal shows: zero-width characters and marks
+# (U+200B–U+200F, U+2060–U+2064), direction overrides and isolates (U+202A–U+202E, U+2066–U+2069), and the
+# byte-order mark U+FEFF
+FORBIDDEN_ID_CHARS = r"[\x00-\x1f\x7f-\x9f\x{200b}-\x{200f}\x{202a}-\x{202e}\x{2060}-\x{2069}\x{feff}]"
+
+
+def clean_ids(series: pl.Series) -> pl.Series:
+    """Ids as the pipeline compares them: text, surrounding spaces stripped, in Unicode form ``ID_FORM``."""
+    return series.cast(pl.String).str.strip_chars().str.normalize(ID_FORM)
+
+
+def check_id_characters(text: pl.Series, column: str, path: Path) -> None:
+    """Refuse ids holding a ``FORBIDDEN_ID_CHARS`` character, naming the first one and its line."""
+    bad = text.str.contains(FORBIDDEN_ID_CHARS)
+    if bad.any():
+        example = text.filter(bad).head(1).str.slice(0, 40).to_list()[0]
+        raise DatasetError(
+            path,
+            f"column {column!r} has {int(bad.sum())} id(s) with a control character or an invisible one (a line "
+            f"break, tab, NUL, C1 control, zero-width character, direction override or byte-order mark: "
+            f"{ascii(example)}), e.g. {_where(bad, path)}; such an id would read as another, or look like one",
+        )
+
+
 def _id_as_text(frame: pl.DataFrame, column: str, path: Path) -> pl.Series:
     """Raw ids may be integers or strings; anything else (floats, booleans, nulls) is rejected."""
     series = frame[column]
     if series.dtype.is_integer() or series.dtype == pl.String:
-        text = series.cast(pl.String).str.strip_chars()
+        text = clean_ids(series)
         missing = text.is_null() | text.str.to_lowercase().is_in(MISSING_IDS)
         if missing.any():
             raise DatasetError(
@@ -123,14 +151,7 @@ def _id_as_text(frame: pl.DataFrame, column: str, path: Path) -> pl.Series:
                 f"{int(text.str.len_chars().max())}), e.g. {_where(too_long, path)}; an id names a user or an "
                 f"item: if yours really are that long, raise {MAX_ID_CHARS_ENV}",
             )
-        control = text.str.contains(r"[\x00-\x1f\x7f]")
-        if control.any():
-            example = text.filter(control).head(1).str.slice(0, 40).to_list()[0]
-            raise DatasetError(
-                path,
-                f"column {column!r} has {int(control.sum())} id(s) with a control character (a line break, tab "
-                f"or NUL: {example!r}), e.g. {_where(control, path)}; such an id would read as another",
-            )
+        check_id_characters(text, column, path)
         return text
     example = series.head(3).to_list()
     raise DatasetError(

@@ -36,16 +36,22 @@ def _provided_rlmrec(folder: Path, entity: str) -> pl.DataFrame | None:
     return rlmrec.read_profile_csv(path, entity).rename({"profile_text": "text"})
 
 
-def _provided_incoming(folder: Path, entity: str, id_mappings: pl.DataFrame) -> pl.DataFrame | None:
+def _provided_incoming(
+    folder: Path, entity: str, id_mappings: pl.DataFrame, notes: list[str] | None = None
+) -> pl.DataFrame | None:
+    """An incoming folder's ``items``/``users`` texts by id; ids are read as ``interactions`` ids are (stripped,
+    NFC). A text whose id is in no interaction is left out and named in ``notes``."""
     path = incoming.find_table(folder, f"{entity}s")
     if path is None:
         return None
     table = incoming.read_table(path)
     id_col = f"{entity}_id"
     incoming.check_columns(table, path, f"{entity}s")
-    table = table.select(
-        pl.col(id_col).cast(pl.String).str.strip_chars().alias("raw_id"), pl.col("text").cast(pl.String)
-    ).with_row_index("line", offset=2)
+    raw_ids = incoming.clean_ids(table[id_col])
+    incoming.check_id_characters(raw_ids, id_col, path)
+    table = pl.DataFrame({"raw_id": raw_ids, "text": table["text"].cast(pl.String)}).with_row_index(
+        "line", offset=2
+    )
     dupes = table.filter(pl.col("raw_id").is_duplicated())
     if dupes.height:
         shown = ", ".join(f"{r['raw_id']} (line {r['line']})" for r in dupes.head(6).iter_rows(named=True))
@@ -54,7 +60,17 @@ def _provided_incoming(folder: Path, entity: str, id_mappings: pl.DataFrame) -> 
     if empty.height:
         lines = empty["line"].head(5).to_list()
         raise DatasetError(path, f"{empty.height} {entity}(s) have an empty text, e.g. on line(s) {lines}")
-    return table.join(_raw_to_id(id_mappings, entity), on="raw_id").select("id", "text")
+    mapping = _raw_to_id(id_mappings, entity)
+    unmatched = table.join(mapping, on="raw_id", how="anti")
+    if unmatched.height and notes is not None:
+        shown = ", ".join(
+            f"{r['raw_id']!r} (line {r['line']})" for r in unmatched.head(5).iter_rows(named=True)
+        )
+        notes.append(
+            f"{path}: {unmatched.height} text(s) name {'an' if entity == 'item' else 'a'} {entity} with no "
+            f"interaction and are not used, e.g. {shown}"
+        )
+    return table.join(mapping, on="raw_id").select("id", "text")
 
 
 def _movielens_items(folder: Path, id_mappings: pl.DataFrame) -> pl.DataFrame:
@@ -142,8 +158,10 @@ def build_text_profiles(
     id_mappings: pl.DataFrame,
     lake_dir: LakePath,
     shared_dir: Path,
+    notes: list[str] | None = None,
 ) -> pl.DataFrame:
-    """``entity, id, text, source`` for every user and item that has a text; raises if none has any."""
+    """``entity, id, text, source`` for every user and item that has a text; raises if none has any. What was
+    left out (a text naming no interacting user or item) is said in ``notes``."""
     train = raw_interactions.filter(pl.col("split") == "train")
     kind = spec.source.kind
     items = users = None
@@ -159,8 +177,8 @@ def build_text_profiles(
         item_source = "template"
     else:
         folder = incoming_dir(lake_dir) / spec.source.name
-        items = _provided_incoming(folder, "item", id_mappings)
-        users = _provided_incoming(folder, "user", id_mappings)
+        items = _provided_incoming(folder, "item", id_mappings, notes)
+        users = _provided_incoming(folder, "user", id_mappings, notes)
     if items is None and users is None:
         raise DatasetError(
             folder,
@@ -194,3 +212,12 @@ def coverage(profiles: pl.DataFrame, n_users: int, n_items: int) -> dict[str, in
         "users_without_text": n_users - have.get("user", 0),
         "items_without_text": n_items - have.get("item", 0),
     }
+
+
+def without_text(profiles: pl.DataFrame, id_mappings: pl.DataFrame, entity: str, n: int) -> list[str]:
+    """The raw ids of the ``entity``s (of ``n``) that have no text, in id order."""
+    ids = pl.DataFrame({"id": pl.Series(range(n), dtype=pl.Int64)})
+    have = profiles.filter(pl.col("entity") == entity).select(pl.col("id").cast(pl.Int64))
+    raw = id_mappings.filter(pl.col("entity") == entity).select(pl.col("id").cast(pl.Int64), "raw_id")
+    missing = ids.join(have, on="id", how="anti").join(raw, on="id", how="left").sort("id")
+    return [str(r if r is not None else i) for i, r in missing.iter_rows()]

@@ -209,8 +209,15 @@ def test_datasets_too_small_to_train_are_rejected_at_stage_0(lake, data_dir, tex
             "user_id,item_id\n1,2\n" + "u" * 600 + ",3\n",
             r"1 id\(s\) longer than 512 characters \(the longest 600\), e\.g\. on line\(s\) \[3\].*LLMHNI_MAX_ID_CHARS",
         ),
-        ('user_id,item_id\n1,2\n"u\n1",3\n', r"control character \(.*'u\\n1'\), e\.g\. on line\(s\) \[3\]"),
+        ('user_id,item_id\n1,2\n"u\n1",3\n', r"control character .*: 'u\\n1'\), e\.g\. on line\(s\) \[3\]"),
         ("user_id,item_id\n1,2\n2,a\tb\n", r"'item_id' has 1 id\(s\) with a control character"),
+        # C1 controls (NEL is a line break, CSI starts a terminal escape), named with ascii()
+        ("user_id,item_id\n1,2\ncarol\u0085x,3\n", r"'user_id' has 1 id.*'carol\\x85x'.*line\(s\) \[3\]"),
+        ("user_id,item_id\n1,2\ndave\u009b31m,3\n", r"'dave\\x9b31m'"),
+        # invisible characters that make two ids look alike, or reorder what a terminal shows
+        ("user_id,item_id\n1,2\neve\u202egnp,3\n", r"direction override.*'eve\\u202egnp'"),
+        ("user_id,item_id\n1,2\n1\u200b,3\n", r"zero-width.*'1\\u200b'"),
+        ("user_id,item_id\n1,2\n2,3\ufeff\n", r"'item_id' has 1 id.*'3\\ufeff'"),
     ],
 )
 def test_ids_are_bounded_and_free_of_control_characters(lake, data_dir, text, problem):

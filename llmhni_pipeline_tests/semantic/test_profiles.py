@@ -140,3 +140,36 @@ def test_users_left_out_of_users_csv_get_a_templated_profile(lake, data_dir):
     assert users["text"].n_unique() == 6
     raw_three = stage0.id_mappings.filter((pl.col("entity") == "user") & (pl.col("raw_id") == "3"))["id"][0]
     assert users.filter(pl.col("id") == raw_three)["text"][0] == "Reads only thrillers."
+
+
+def test_ids_written_in_two_unicode_forms_are_one_and_a_text_naming_nothing_is_said(lake, data_dir):
+    """``items.csv`` naming ``cafe`` + combining accent while ``interactions.csv`` has the composed ``café``: one
+    item (NFC at ingestion; its text was once dropped without a word); a text whose id is in no interaction is
+    named in the notes; an entity left without text is found by ``without_text``."""
+    from llmhni_pipeline.semantic.profiles import without_text
+    from llmhni_pipeline_tests.conftest import write_incoming
+
+    composed, decomposed = "caf\u00e9", "cafe\u0301"
+    folder = write_incoming(
+        lake,
+        "shop",
+        "user_id,item_id\n"
+        + "".join(f"{u},{i}\n" for u in range(4) for i in ("tea", composed, "jam", "pie")),
+    )
+    (folder / "items.csv").write_text(
+        f"item_id,text\ntea,Green tea\n{decomposed},A small cafe\njam,Jam\nghost,Never bought\n"
+    )
+    spec = parse_dataset_key("shop", lake)
+    stage0 = build_raw_interactions(spec, lake, data_dir)
+    notes: list[str] = []
+    profiles = build_text_profiles(spec, stage0.interactions, stage0.id_mappings, lake, data_dir, notes)
+    items = profiles.filter(pl.col("entity") == "item")
+    cafe = stage0.id_mappings.filter((pl.col("entity") == "item") & (pl.col("raw_id") == composed))["id"][0]
+    assert items.filter(pl.col("id") == cafe)["text"].to_list() == ["A small cafe"]
+    assert (
+        len(notes) == 1
+        and "1 text(s) name an item with no interaction" in notes[0]
+        and "'ghost' (line 5)" in notes[0]
+    )
+    assert without_text(profiles, stage0.id_mappings, "item", 4) == ["pie"]
+    assert without_text(profiles, stage0.id_mappings, "user", 4) == []
