@@ -8,7 +8,9 @@ functions here take either, and every writer goes through ``atomic_write``.
 
 from __future__ import annotations
 
+import glob
 import os
+import socket
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -175,7 +177,10 @@ def atomic_write(path: LakePath, write: Callable[[Path], None]) -> None:
         upload_atomically(path, write)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_dead_writers_files(path)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f"{_tmp_prefix(path)}{os.getpid()}.", suffix=".tmp", dir=path.parent
+    )
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -186,6 +191,38 @@ def atomic_write(path: LakePath, write: Callable[[Path], None]) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+_HOST = socket.gethostname()
+
+
+def _tmp_prefix(path: Path) -> str:
+    """A write's temporary file is ``.<name>.<host>.<pid>.<random>.tmp``: who wrote it, so a file left by a writer
+    that was killed (SIGKILL, a power cut) can be told from one being written now."""
+    return f".{path.name}.{_HOST}."
+
+
+def remove_dead_writers_files(path: Path) -> int:
+    """Remove the temporary files of ``path`` left by writers of this host that no longer run (a SIGKILL mid-write
+    leaves one); another host's, or a live process's, are left alone. How many were removed."""
+    prefix = _tmp_prefix(path)
+    removed = 0
+    for stale in path.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+        pid = stale.name[len(prefix) :].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            stale.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _read_umask() -> int:

@@ -1,6 +1,7 @@
 """The CLI answers a mistake with one clear line and exit code 2, never a traceback."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ import dagster as dg
 import pytest
 
 from llmhni_pipeline.cli import main
+from llmhni_pipeline.lake import PROJECT_ROOT
 from llmhni_pipeline_tests.conftest import materialize_backbone
 
 LLMHNI = str(Path(sys.executable).with_name("llmhni"))  # the console script the README's commands run
@@ -293,6 +295,9 @@ def test_a_key_given_twice_in_the_config_is_refused_naming_it(
 )
 def test_a_misspelt_setting_fails_before_the_first_step_in_one_line(env, message, tmp_path, lake):
     """``LLMHNI_JUDGE_BACKEND=opnai`` once failed only after training; ``qwen-bogus`` with a bare KeyError."""
+    shutil.copy(
+        PROJECT_ROOT / "dagster.yaml", tmp_path / "dagster.yaml"
+    )  # the pools: no warning beside the error
     done = subprocess.run(
         [
             LLMHNI,
@@ -375,3 +380,19 @@ def test_a_run_stopped_by_a_signal_says_interrupted_and_exits_130(tmp_path, lake
     assert child.returncode == 130, out[-1500:] + err[-1500:]
     assert "INTERRUPTED (shop)" in out and "run the same command again" in out
     assert "DagsterExecutionInterruptedError" not in out.splitlines()[-1]
+
+
+def test_a_dagster_home_without_pool_limits_is_said(tmp_path, monkeypatch, capsys):
+    """A user's DAGSTER_HOME without the repository's dagster.yaml has no pool limits: two trainings would run at
+    once. The CLI says so, naming the section to copy; the repository's own home is quiet."""
+    from llmhni_pipeline.cli.common import dagster_environment
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    dagster_environment()
+    assert "sets no pool limit (concurrency: pools: default_limit" in capsys.readouterr().err
+    (tmp_path / "dagster.yaml").write_text("concurrency:\n  pools:\n    default_limit: 1\n")
+    dagster_environment()
+    assert capsys.readouterr().err == ""
+    monkeypatch.delenv("DAGSTER_HOME")
+    dagster_environment()  # the repository's dagster.yaml
+    assert capsys.readouterr().err == ""

@@ -4,6 +4,7 @@ and lake tables through the lineage check."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from llmhni_pipeline.lake import PROJECT_ROOT, LakePath, StaleTableError, read_table, table_path
@@ -47,6 +48,28 @@ def dagster_environment() -> None:
             f"{home / 'dagster.yaml'} reads {name} from the environment, and it is not set: export {name}={example} "
             "(docs/guide/workers.md), or use another DAGSTER_HOME"
         )
+    if not has_pool_limit(home / "dagster.yaml"):
+        print(
+            f"llmhni: warning: DAGSTER_HOME={home} sets no pool limit (concurrency: pools: default_limit in its "
+            "dagster.yaml), so two runs may train or judge at once on one machine; copy the concurrency section of "
+            f"{PROJECT_ROOT / 'dagster.yaml'} into it",
+            file=sys.stderr,
+        )
+
+
+def has_pool_limit(path: Path) -> bool:
+    """Whether a Dagster instance file limits its pools (``concurrency: pools: default_limit``), as the
+    repository's does: without it the ``gpu`` and ``llm`` stages of two runs run side by side."""
+    import yaml
+
+    if not path.is_file():
+        return False
+    try:
+        config = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError:
+        return False
+    pools = ((config.get("concurrency") or {}).get("pools") or {}) if isinstance(config, dict) else {}
+    return isinstance(pools, dict) and pools.get("default_limit") is not None
 
 
 def unset_instance_variables(path: Path) -> list[str]:

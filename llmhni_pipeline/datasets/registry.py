@@ -153,8 +153,18 @@ def parse_dataset_key(key: str, lake_dir: LakePath) -> DatasetSpec:
     return DatasetSpec(key=key, source=source, protocol=protocol, noise_ratio=noise, hide_ratio=hide)
 
 
+# a partition's folder is dataset=<name>-noiseNN (or -hideNN) and a file name holds at most 255 bytes: with room
+# for the longest suffix and to spare, an incoming name has at most 200 characters (ASCII: 200 bytes)
+MAX_INCOMING_NAME = 200
+
+
 def incoming_name_problem(name: str) -> str | None:
     """Why ``name`` cannot name an incoming dataset folder (``None``: it can), before anything is written."""
+    if len(name) > MAX_INCOMING_NAME:
+        return (
+            f"a dataset folder name has at most {MAX_INCOMING_NAME} characters, not {len(name)}: its partitions' "
+            "folders (dataset=<name>-noiseNN) must fit a file name's 255 bytes"
+        )
     match = _KEY_RE.match(name)
     if not match or name in (".", ".."):
         return "a dataset folder name uses lower-case letters, digits, '.', '_' and '-' only, and starts with a letter or digit"

@@ -87,13 +87,15 @@ class LLMResource(dg.ConfigurableResource):
     simulated_seed: int = env_number(
         "LLMHNI_SIMULATED_SEED", 2026, int, what="a whole number"
     )  # its pairs' draw
-    max_in_flight: int = 8  # requests at once on each endpoint
-    timeout_s: float = 60.0  # seconds one request may take before it is retried
-    max_attempts: int = (
-        6  # tries per request (429, 5xx, timeouts, unreadable bodies), each counted by the cap
-    )
-    embed_batch_size: int = 64  # texts per embedding request; each batch is cached when it returns
-    judge_batch_size: int = 32  # prompts per cached batch (the embedded judge: 2, so Ctrl-C stops in seconds)
+    max_in_flight: int = Field(default=8, ge=1)  # requests at once on each endpoint
+    timeout_s: float = Field(default=60.0, gt=0)  # seconds one request may take before it is retried
+    # tries per request (429, 5xx, timeouts, unreadable bodies), each counted by the cap
+    max_attempts: int = Field(default=6, ge=1)
+    embed_batch_size: int = Field(
+        default=64, ge=1
+    )  # texts per embedding request; each batch is cached on return
+    # prompts per cached batch (the embedded judge: 2, so Ctrl-C stops in seconds)
+    judge_batch_size: int = Field(default=32, ge=1)
     # inputs sent per run, every retry counted (null = unlimited, 0 = none)
     max_calls: int | None = Field(default=None, ge=0)
     # dollars per run at the list price (null: no cap), checked before each batch is sent; needs the price of every

@@ -72,6 +72,10 @@ def test_bad_sizes_and_names_are_refused_before_anything_is_written(tmp_path, mo
         ([str(tmp_path / "abs"), "--interactions", "1000"], "lower-case letters"),
         (["ml-100k", "--interactions", "1000"], "built-in dataset"),
         (["shop-noise10", "--interactions", "1000"], "partition suffix"),
+        (
+            ["s" * 250, "--interactions", "1000"],
+            "at most 200 characters, not 250",
+        ),  # dataset=<it>-noise10: 266 B
     ):
         assert main(["datasets", "synth", *argv]) == 2, argv
         assert message in capsys.readouterr().err, argv

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from llmhni_pipeline.llm.gateway import embed_texts
 from llmhni_pipeline.resources.llm import LLMResource
@@ -43,3 +44,23 @@ def test_local_judge_without_fetched_weights_says_how_to_fetch(tmp_path):
         assert "llmhni fetch judge-smollm2-135m" in str(exc) or "llama-cpp-python" in str(exc)
     else:
         raise AssertionError("expected a clear error")
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"judge_batch_size": -1},
+        {"judge_batch_size": 0},
+        {"embed_batch_size": 0},
+        {"timeout_s": 0},
+        {"max_in_flight": 0},
+        {"max_attempts": 0},
+    ],
+)
+def test_the_llm_resources_numbers_are_checked(setting):
+    """``judge_batch_size: -1`` once gave SUCCESS with no call, ``timeout_s: 0`` a misleading connection error."""
+    from pydantic import ValidationError
+
+    (name,) = setting
+    with pytest.raises(ValidationError, match=name):
+        LLMResource(**setting)
