@@ -5,7 +5,7 @@ import numpy as np
 import polars as pl
 
 from llmhni_pipeline.deploy.queues import pool_tags
-from llmhni_pipeline.llm.gateway import embed_texts
+from llmhni_pipeline.llm.gateway import embed_texts, fit_texts
 from llmhni_pipeline.partitions import dataset_partitions
 from llmhni_pipeline.resources.llm import LLMResource
 
@@ -23,7 +23,15 @@ def llm_embeddings(
 ) -> dg.Output[pl.DataFrame]:
     """``entity, id, vector``; the width is whatever the embedding model returns (MiniLM 384, ada-002 1536)."""
     embedder = llm.embedder()
-    texts = text_profiles["text"].to_list()
+    texts, cut = fit_texts(text_profiles["text"].to_list(), getattr(embedder, "max_input_bytes", None))
+    if cut:
+        shown = ", ".join(
+            f"{text_profiles['entity'][i]} {text_profiles['id'][i]} ({before:,} → {after:,} bytes)"
+            for i, before, after in cut[:5]
+        )
+        context.log.warning(
+            f"{len(cut)} profile text(s) longer than {embedder.model} takes were cut before sending: {shown}"
+        )
     vectors, found, stats = embed_texts(
         embedder, texts, llm.cache("embeddings"), llm.run_options(context.log, "embed")
     )
@@ -44,6 +52,7 @@ def llm_embeddings(
             "model": embedder.model,
             "dim": int(vectors.shape[1]),
             "mean_norm": float(np.linalg.norm(vectors, axis=1).mean()),
+            "texts_cut_to_fit": len(cut),
             **stats.as_metadata(),
         },
     )

@@ -292,17 +292,43 @@ def _run_batches_within(
             )
         share = readable / stats.requests if stats.requests else 1.0
         if stats.requests >= options.min_sent_for_share and share < options.min_readable_share:
+            failed = (
+                f"; {stats.failed} inputs failed, the last with {stats.last_error}" if stats.failed else ""
+            )  # a 400 from the endpoint is the cause then, not an unreadable answer
             raise LLMStageFailed(
                 f"{label}: only {readable} of the {stats.requests} inputs sent to {endpoint or 'the backend'} "
                 f"({model}) got a readable answer ({share:.0%}, retries counted; the floor is "
-                f"{options.min_readable_share:.0%}), e.g. {stats.last_unreadable!r}; the {readable} readable ones are "
-                "cached. Check that the endpoint serves the OpenAI API for this model"
+                f"{options.min_readable_share:.0%}){failed}"
+                + (f", e.g. {stats.last_unreadable!r}" if stats.last_unreadable else "")
+                + f"; the {readable} readable ones are cached. "
+                + (
+                    "The last error names the cause (a 400: the request itself, e.g. too long an input)"
+                    if stats.failed
+                    else "Check that the endpoint serves the OpenAI API for this model"
+                )
             )
         if stats.malformed:
             options.report(
                 f"{label}: {stats.malformed} unreadable answers not cached; the next run asks again"
             )
         return cache.load(keys), stats
+
+
+def fit_texts(texts: Sequence[str], max_bytes: int | None) -> tuple[list[str], list[tuple[int, int, int]]]:
+    """``texts`` cut to at most ``max_bytes`` UTF-8 bytes each (at a character boundary), before anything tokenizes
+    or sends them: a token covers at least one byte, so no tokenizer makes more tokens than bytes, and a text cut
+    to the model's token limit in bytes always fits. The cut ones as (index, bytes before, bytes after)."""
+    if max_bytes is None:
+        return list(texts), []
+    out, cut = [], []
+    for i, text in enumerate(texts):
+        if (
+            len(text) * 4 > max_bytes and len(data := text.encode()) > max_bytes
+        ):  # 4 bytes a character at most
+            text = data[:max_bytes].decode("utf-8", "ignore")
+            cut.append((i, len(data), len(text.encode())))
+        out.append(text)
+    return out, cut
 
 
 def embed_texts(

@@ -28,6 +28,13 @@ class LocalMiniLMEmbedder:
         self.batch_size = batch_size
 
     @property
+    def max_input_bytes(self) -> int:
+        """What is worth handing the tokenizer: the model reads its first ``max_seq_length`` word pieces (256),
+        and no word piece is longer than 16 bytes; a longer text is cut before tokenizing (a 10^7-character
+        text once took 74 s and 3.3 GB to be truncated by the tokenizer itself)."""
+        return int(self._st.max_seq_length) * 16
+
+    @property
     def dim(self) -> int:
         return int(self._st.get_sentence_embedding_dimension())
 

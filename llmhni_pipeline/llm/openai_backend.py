@@ -68,6 +68,7 @@ class OpenAISettings:
     max_wait_s: float = 60.0
     max_in_flight: int = 8
     top_logprobs: int = 10
+    embed_max_tokens: int = 8191  # the embedding model's input limit (OpenAI's text-embedding models: 8191)
 
 
 def redact(text: str, secret: str) -> str:
@@ -299,6 +300,9 @@ class OpenAIEmbedder(_OpenAIBase):
     def __init__(self, settings: OpenAISettings, client: openai.OpenAI | None = None):
         super().__init__(settings, client)
         self.model = settings.embed_model
+        # a text is cut to the model's token limit in bytes before it is sent (``gateway.fit_texts``); a few bytes
+        # spare for the tokens a model adds around its input
+        self.max_input_bytes = max(1, settings.embed_max_tokens - 8)
 
     def _request(self, texts: list[str]) -> EmbedBatch:
         try:

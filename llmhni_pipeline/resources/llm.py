@@ -91,9 +91,11 @@ class LLMResource(dg.ConfigurableResource):
     timeout_s: float = Field(default=60.0, gt=0)  # seconds one request may take before it is retried
     # tries per request (429, 5xx, timeouts, unreadable bodies), each counted by the cap
     max_attempts: int = Field(default=6, ge=1)
-    embed_batch_size: int = Field(
-        default=64, ge=1
-    )  # texts per embedding request; each batch is cached on return
+    # texts per embedding request; each batch is cached when it returns
+    embed_batch_size: int = Field(default=64, ge=1)
+    # the embedding endpoint's input limit in tokens (OpenAI's text-embedding models: 8191): a longer text is cut
+    # to that many bytes before it is sent, which no tokenizer can exceed, and the stage names it
+    embed_max_tokens: int = Field(default=8191, ge=16)
     # prompts per cached batch (the embedded judge: 2, so Ctrl-C stops in seconds)
     judge_batch_size: int = Field(default=32, ge=1)
     # inputs sent per run, every retry counted (null = unlimited, 0 = none)
@@ -163,6 +165,7 @@ class LLMResource(dg.ConfigurableResource):
             timeout_s=self.timeout_s,
             max_attempts=self.max_attempts,
             max_in_flight=self.max_in_flight,
+            embed_max_tokens=self.embed_max_tokens,
         )
 
     def embedder(self) -> Embedder:

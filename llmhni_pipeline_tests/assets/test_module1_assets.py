@@ -101,3 +101,60 @@ def test_the_projector_config_builds_its_settings_by_name_with_the_core_defaults
     assert changed == dataclasses.replace(ProjectorSettings(), lr=0.01, holdout=0.2)
     # every core setting is configurable from the UI
     assert {f.name for f in dataclasses.fields(ProjectorSettings)} <= set(ProjectorConfig.model_fields)
+
+
+def test_an_oversized_text_is_cut_to_fit_and_an_endpoints_400_is_named(lake, monkeypatch, datasets_instance):
+    """One item text of 10^6 characters, and an endpoint that refuses any input over 2,000 bytes with a 400
+    ``context_length_exceeded`` for the whole request (as OpenAI does): it once failed its batch's 63 other texts
+    and the stage on every re-run, blaming "readable answer share". Cut to the configured limit before sending,
+    every text is embedded and the stage names the cut one; with no room to cut, the failure names the 400."""
+    from llmhni_pipeline.llm.gateway import fit_texts
+    from llmhni_pipeline.run_report import root_cause
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    folder = _shop(lake)
+    (folder / "items.csv").write_text(
+        "item_id,text\n"
+        + "".join(f"{i},A {GENRES[i % 4]} book number {i}\n" for i in range(29))
+        + "29,"
+        + "é" * 10**6
+        + "\n"
+    )
+    instance = datasets_instance("shop")
+    with FakeOpenAI(dim=12) as server:
+        server.max_input_bytes = 2000
+        resources = _resources(lake, server)
+        resources["llm"] = LLMResource(
+            embed_backend="openai", base_url=server.base_url, lake_dir=str(lake), embed_max_tokens=10**7
+        )
+        failed = dg.materialize(
+            ASSETS[:3], partition_key="shop", instance=instance, resources=resources, raise_on_error=False
+        )
+        assert not failed.success
+        (event,) = [e for e in failed.all_events if e.is_step_failure]
+        cause = root_cause(event.step_failure_data.error)
+        assert "Error code: 400" in cause and "maximum context length" in cause, cause
+        resources["llm"] = LLMResource(
+            embed_backend="openai", base_url=server.base_url, lake_dir=str(lake), embed_max_tokens=2000
+        )
+        result = dg.materialize(ASSETS[:3], partition_key="shop", instance=instance, resources=resources)
+    assert result.success
+    meta = result.asset_materializations_for_node("llm_embeddings")[0].metadata
+    assert meta["texts_cut_to_fit"].value == 1
+    warnings = [e.message for e in instance.all_logs(result.run_id) if e.level >= 30]
+    assert any("1 profile text(s) longer than" in w and "2,000,000 →" in w for w in warnings), warnings
+    embeddings = pl.read_parquet(table_path(lake, "llm_embeddings", "shop"))
+    assert embeddings.height == pl.read_parquet(table_path(lake, "text_profiles", "shop")).height
+    cut, which = fit_texts(["é" * 5, "short", "a" * 10], 6)
+    assert cut == ["ééé", "short", "aaaaaa"] and which == [(0, 10, 6), (2, 10, 6)]
+
+
+def test_the_embedded_model_cuts_a_huge_text_before_its_tokenizer_sees_it():
+    from llmhni_pipeline.llm.gateway import fit_texts
+    from llmhni_pipeline.llm.local_backends import LocalMiniLMEmbedder
+
+    embedder = LocalMiniLMEmbedder()
+    (text,), cut = fit_texts(["word " * 2_000_000], embedder.max_input_bytes)
+    assert cut and len(text.encode()) <= embedder.max_input_bytes
+    # the model reads the same first word pieces from the cut text as from the whole one
+    assert embedder.max_input_bytes >= 16 * 256 and embedder.embed([text]).vectors.shape == (1, embedder.dim)

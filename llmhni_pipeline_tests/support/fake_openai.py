@@ -59,6 +59,7 @@ class FakeOpenAI:
         self.down = False
         self.chat_bodies: list[dict] = []  # every chat request as received, for byte-for-byte comparisons
         self.batch_api = FakeBatchAPI()
+        self.max_input_bytes: int | None = None  # an embedding input longer than this is refused with a 400
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -151,6 +152,18 @@ class FakeOpenAI:
             return
         if handler.path.endswith("/embeddings"):
             texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+            if self.max_input_bytes is not None and any(
+                len(t.encode()) > self.max_input_bytes for t in texts
+            ):
+                # as OpenAI answers an input over the model's token limit: the whole request is refused
+                message = {
+                    "error": {
+                        "message": "This model's maximum context length is exceeded",
+                        "type": "invalid_request_error",
+                        "code": "context_length_exceeded",
+                    }
+                }
+                return self._send(handler, 400, json.dumps(message).encode())
             texts_out = texts[:-1] if fault == "short" else texts
 
             def embedding(text: str):
