@@ -87,6 +87,37 @@ def check_run_config(run_config: Any, job: dg.JobDefinition, where: str) -> None
         _unknown("op" if section == "ops" else "resource", value, known, f"{where}: {section}")
 
 
+def check_whole_config(run_config: Any, job: dg.JobDefinition, where: str) -> None:
+    """Every op's and resource's config in ``run_config`` checked against ``job`` (the whole asset graph), whatever
+    a ``--select`` will run: ``RunConfigError`` naming the first problem."""
+    if not run_config:
+        return
+    checked = {k: v for k, v in run_config.items() if k in ("ops", "resources")}
+    try:
+        dg.validate_run_config(job, checked)
+    except dg.DagsterInvalidConfigError as exc:
+        problems = [e.message for e in exc.errors] or [str(exc)]
+        raise RunConfigError(f"{where}: {'; '.join(problems)}") from None
+
+
+def unused_by_selection(run_config: Mapping[str, Any], assets: list, selection: list) -> list[str]:
+    """What a selection leaves unused of a config that is valid for the whole graph: the ops not selected and the
+    resources no selected asset uses, one line each."""
+    chosen = {key.to_user_string() for key in selection}
+    used_resources = {r for a in assets for r in a.required_resource_keys}
+    lines = [
+        f"the config of {name} is not used (not selected)"
+        for name in sorted(run_config.get("ops") or {})
+        if name not in chosen
+    ]
+    lines += [
+        f"the config of the {name} resource is not used (no selected asset needs it)"
+        for name in sorted(run_config.get("resources") or {})
+        if name not in used_resources
+    ]
+    return lines
+
+
 def root_cause(error: Any) -> str:
     """The innermost error of a ``SerializableErrorInfo`` chain, on one line, without its module path."""
     while getattr(error, "cause", None) is not None:

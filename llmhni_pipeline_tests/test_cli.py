@@ -179,6 +179,20 @@ def test_first_runs_at_once_create_the_instance_one_after_the_other(tmp_path, mo
         ("op:\n  raw_interactions: {}\n", "unknown section 'op' (did you mean 'ops'?)"),
         ("resources:\n  lmm: {}\n", "resources: unknown resource 'lmm' (did you mean 'llm'?)"),
         ("[1, 2]\n", "expected a mapping with ops, resources, execution, loggers, not list"),
+        # config of what the selection does not run is checked all the same (it was silently ignored)
+        (
+            "resources:\n  lake:\n    config: {max_calls: 3}\n",
+            'unexpected config entry "max_calls" at path root:resources:lake:config',
+        ),
+        (
+            "ops:\n  candidate_pairs:\n    config: {max_calls_per_run: 3}\n",
+            'unexpected config entry "max_calls_per_run" at path root:ops:candidate_pairs:config',
+        ),
+        (
+            "ops:\n  joint_model:\n    config: {epochz: 1}\n",
+            'unexpected config entry "epochz" at path root:ops:joint_model:config',
+        ),
+        ("ops:\n  joint_model:\n    config: {lambda_de: lots}\n", "root:ops:joint_model:config:lambda_de"),
     ],
 )
 @pytest.mark.parametrize("select", [["--select", "raw_interactions"], []], ids=["select", "main-job"])
@@ -396,3 +410,32 @@ def test_a_dagster_home_without_pool_limits_is_said(tmp_path, monkeypatch, capsy
     monkeypatch.delenv("DAGSTER_HOME")
     dagster_environment()  # the repository's dagster.yaml
     assert capsys.readouterr().err == ""
+
+
+def test_a_selection_says_what_of_the_config_it_leaves_unused(tmp_path, lake):
+    """A config valid for the whole graph, with a selection that runs only part of it: each unused op and resource
+    is named before the run (it once ran as if they were not there, without a word)."""
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
+    (tmp_path / "run.yaml").write_text(
+        "ops:\n  candidate_pairs:\n    config: {k_pos: 3}\n  raw_interactions: {}\n"
+        "resources:\n  llm:\n    config: {max_calls: 3}\n"
+    )
+    done = subprocess.run(
+        [
+            LLMHNI,
+            "materialize",
+            "ml-100k",
+            "--select",
+            "raw_interactions",
+            "--config",
+            str(tmp_path / "run.yaml"),
+        ],
+        env={**os.environ, "LLMHNI_LAKE_DIR": str(lake), "DAGSTER_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "--select: the config of candidate_pairs is not used (not selected)" in done.stderr
+    assert "--select: the config of the llm resource is not used (no selected asset needs it)" in done.stderr
+    assert "raw_interactions is not used" not in done.stderr

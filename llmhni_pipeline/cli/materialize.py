@@ -141,10 +141,12 @@ def materialize_one(args: argparse.Namespace, dataset: str) -> int:
     from llmhni_pipeline.run_report import (
         RunFollower,
         check_run_config,
+        check_whole_config,
         compact_console_logger,
         failure_lines,
         interrupted,
         judge_lines,
+        unused_by_selection,
     )
 
     parse_dataset_key(args.dataset, default_lake_dir())  # fail fast on an unknown key
@@ -160,6 +162,11 @@ def materialize_one(args: argparse.Namespace, dataset: str) -> int:
     job = defs.resolve_implicit_global_asset_job_def() if selection else defs.resolve_job_def(MAIN_JOB)
     try:
         check_run_config(run_config, job, f"--config {args.config}")
+        # the whole file against the whole graph, whatever is selected: a selection runs only its steps, and
+        # Dagster checks only their config, so a typo or a cap elsewhere in the file would pass unseen
+        check_whole_config(
+            run_config, defs.resolve_implicit_global_asset_job_def(), f"--config {args.config}"
+        )
     except RunConfigError as exc:
         raise CLIError(str(exc)) from None
     on_workers = executor_kind() == "celery"
@@ -181,6 +188,9 @@ def materialize_one(args: argparse.Namespace, dataset: str) -> int:
         if extra:
             print(f"--select: also {', '.join(extra)} (written by the same step)", file=sys.stderr)
         selection = sorted(whole, key=lambda k: k.to_user_string())
+    if selection and run_config:
+        for line in unused_by_selection(run_config, [defs.get_assets_def(k) for k in selection], selection):
+            print(f"--select: {line}", file=sys.stderr)
     wanted = selection or list(job.asset_layer.executable_asset_keys)
     pools = {pool for key in wanted if graph.has(key) for pool in (graph.get(key).pools or ())}
     if on_workers:  # the Celery executor waits for pool slots per step, without spinning
