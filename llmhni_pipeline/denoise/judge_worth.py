@@ -47,13 +47,18 @@ class ExpectedGain:
 
 
 def expected_gains(auc: tuple[float, float, float]) -> list[ExpectedGain]:
-    """The curve read at a judge's AUC and its interval's ends (linear between measured AUCs, flat beyond), for
-    every partition and rule the summary holds."""
+    """The curve read at a judge's AUC (linear between measured AUCs, flat beyond), with the range it takes over
+    the AUC's interval, for every partition and rule the summary holds. The curve is not monotone (noise between
+    seeds), so the range is its lowest and highest value anywhere in the interval, measured points inside
+    included: reading it only at the interval's ends once printed a point outside its own interval."""
     out = []
+    point, low, high = auc
     for partition, rules in curve_summary()["curves"].items():
         for rule, curve in rules.items():
             x = np.array([p["auc"] for p in curve["points"]])
             y = np.array([p["gain"] for p in curve["points"]])
-            gains = tuple(float(np.interp(a, x, y)) for a in auc)
+            inside = [low, high, point, *x[(x > low) & (x < high)]]
+            values = np.interp(np.array(inside, dtype=float), x, y)
+            gains = (float(values[2]), float(values.min()), float(values.max()))
             out.append(ExpectedGain(partition, rule, gains, curve.get("break_even_auc")))
     return out
