@@ -31,7 +31,9 @@ def test_expected_gain_is_read_off_the_curve_linearly_and_flat_beyond_it(monkeyp
 def test_the_expected_gains_interval_holds_its_point_on_a_curve_that_dips(monkeypatch):
     """The committed ml-100k curve dips between 0.5 and 0.7: read only at an interval's ends, ``judgments trial``
     once printed "−3.8% [−3.6%, −2.1%]", a point outside its own interval."""
-    curve = {"points": [{"auc": 0.5, "gain": -0.02}, {"auc": 0.6, "gain": -0.05}, {"auc": 0.7, "gain": -0.01}]}
+    curve = {
+        "points": [{"auc": 0.5, "gain": -0.02}, {"auc": 0.6, "gain": -0.05}, {"auc": 0.7, "gain": -0.01}]
+    }
     monkeypatch.setattr(judge_worth, "curve_summary", lambda: {"curves": {"p": {"paper": curve}}})
     (gain,) = expected_gains((0.58, 0.5, 0.7))
     point, low, high = gain.gain

@@ -86,6 +86,7 @@ CAPS = [
         0,
         False,
     ),
+    ("cost cap 0", {"max_cost_usd": 0.0, "judge_model": "gpt-4o"}, {}, 0, False),
     ("cost cap, unknown price", {"max_cost_usd": 5.0, "judge_model": "gpt-4.1"}, {}, 0, True),
     (
         "cost below one prompt, priced by configuration",
@@ -172,6 +173,19 @@ def test_a_dated_snapshot_takes_its_models_price_and_an_unknown_model_none():
     assert price_of("gpt-4.1", DEFAULT_PRICES) is None and price_of("gpt-4o-x", DEFAULT_PRICES) is None
     assert call_cost("gpt-4o-2024-08-06", 1_000_000, 0, DEFAULT_PRICES) == DEFAULT_PRICES["gpt-4o"][0]
     assert BATCH_DISCOUNT == 0.5
+
+
+def test_a_cost_cap_on_an_unknown_embedding_model_or_a_near_miss_name_is_refused():
+    """Only a dated snapshot borrows its model's price: a capitalised name, a fine-tune's suffix or an unknown
+    embedding model has none, and a cost cap on it refuses to start."""
+    for settings in (
+        {"judge_backend": "openai", "judge_model": "GPT-4o"},
+        {"judge_backend": "openai", "judge_model": "gpt-4o-2024-08-06-ft"},
+        {"embed_backend": "openai", "embed_model": "text-embedding-4"},
+    ):
+        with pytest.raises(ValidationError, match="is unknown"):
+            LLMResource(max_cost_usd=1.0, **settings)
+    LLMResource(max_cost_usd=1.0, judge_backend="local")  # the embedded judge costs nothing
 
 
 def test_a_resource_price_list_is_checked():
