@@ -106,3 +106,16 @@ def test_every_readme_command_is_a_real_sub_command(command, capsys):
         main([*sub, "--help"])
     assert done.value.code == 0
     assert f"usage: llmhni {' '.join(sub)}" in capsys.readouterr().out
+
+
+def test_the_wheel_holds_the_package_alone():
+    """``include = ["llmhni_pipeline*"]`` also packed ``llmhni_pipeline_tests`` into the wheel."""
+    import tomllib
+
+    from setuptools import find_packages
+
+    root = Path(__file__).resolve().parents[1]
+    config = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    packages = find_packages(str(root), include=config["include"])
+    assert "llmhni_pipeline" in packages and "llmhni_pipeline.llm" in packages
+    assert not [p for p in packages if not (p == "llmhni_pipeline" or p.startswith("llmhni_pipeline."))]
