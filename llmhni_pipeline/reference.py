@@ -18,9 +18,12 @@ import io
 import sys
 import tokenize
 from collections.abc import Iterator
+from pathlib import Path
 from typing import get_type_hints
 
-REGENERATE = "python -m llmhni_pipeline.reference {page} > docs/guide/{page}.md"
+# the generator writes the pages itself, each only once it is whole: a shell redirect (``> page.md``) emptied the
+# page whenever the command failed (a bare ``python`` outside the venv, say)
+REGENERATE = ".venv/bin/python -m llmhni_pipeline.reference --write"
 
 
 def _cell(text: str | None) -> str:
@@ -83,7 +86,7 @@ def _cli_markdown(parser: argparse.ArgumentParser) -> str:
         "",
         "[User guide](README.md) · [README](../../README.md)",
         "",
-        f"Generated from the argument parser (`{REGENERATE.format(page='cli')}`); a test fails when this page and",
+        f"Generated from the argument parser (`{REGENERATE}`); a test fails when this page and",
         "the parser differ. Every command takes `--debug` (before it) to show a full traceback instead of one line.",
         "",
         "```",
@@ -219,7 +222,7 @@ def configuration_markdown() -> str:
         "",
         "[User guide](README.md) · [README](../../README.md)",
         "",
-        f"Generated from the code (`{REGENERATE.format(page='configuration')}`); a test fails when a config",
+        f"Generated from the code (`{REGENERATE}`); a test fails when a config",
         "field or an environment variable the code reads is missing here, or has no meaning written beside it.",
         "",
         "## Environment variables",
@@ -256,7 +259,29 @@ def configuration_markdown() -> str:
 PAGES = {"cli": cli_markdown, "configuration": configuration_markdown}
 
 
+def write_pages(folder: Path, pages: dict | None = None) -> list[Path]:
+    """Every page generated in full first, then each written atomically into ``folder``: a generator that fails
+    leaves every page as it was."""
+    from llmhni_pipeline.lake import atomic_write
+
+    texts = {name: generate() for name, generate in (pages or PAGES).items()}
+    written = []
+    for name, text in texts.items():
+        path = folder / f"{name}.md"
+        atomic_write(path, lambda tmp, text=text: tmp.write_text(text))
+        written.append(path)
+    return written
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2 or sys.argv[1] not in PAGES:
-        sys.exit(f"usage: python -m llmhni_pipeline.reference {'|'.join(PAGES)}")
-    sys.stdout.write(PAGES[sys.argv[1]]())
+    args = sys.argv[1:]
+    if args[:1] == ["--write"] and len(args) in (1, 3) and (len(args) == 1 or args[1] == "--out"):
+        out = Path(args[2]) if len(args) == 3 else Path(__file__).resolve().parents[1] / "docs" / "guide"
+        for path in write_pages(out):
+            print(f"wrote {path}")
+    elif len(args) == 1 and args[0] in PAGES:
+        sys.stdout.write(PAGES[args[0]]())
+    else:
+        sys.exit(
+            f"usage: python -m llmhni_pipeline.reference --write [--out FOLDER] | {'|'.join(PAGES)} (to stdout)"
+        )

@@ -119,3 +119,14 @@ def test_the_wheel_holds_the_package_alone():
     packages = find_packages(str(root), include=config["include"])
     assert "llmhni_pipeline" in packages and "llmhni_pipeline.llm" in packages
     assert not [p for p in packages if not (p == "llmhni_pipeline" or p.startswith("llmhni_pipeline."))]
+
+
+def test_the_rlmrec_download_size_the_docs_state_is_the_pinned_manifests():
+    """The docs once said 32 MB while the fetch printed 26.7 MiB: the figure is read from the pinned files."""
+    from llmhni_pipeline.datasets.rlmrec_fetch import files_of
+
+    files = files_of("rlmrec")
+    size = f"{sum(f.size for f in files) / 2**20:.1f} MiB"
+    root = Path(__file__).resolve().parents[1]
+    assert f"pinned and hash-checked, {size};" in (root / "README.md").read_text()
+    assert f"({len(files)} files, {size})" in (root / "docs/guide/datasets.md").read_text()

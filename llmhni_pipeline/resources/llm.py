@@ -73,7 +73,7 @@ class LLMResource(dg.ConfigurableResource):
     )  # the endpoint's embedding model
     judge_model: str = os.environ.get("LLMHNI_JUDGE_MODEL", "gpt-4o-mini")  # the endpoint's judge model
     # the 0.5B model: on real candidate pairs neither embedded judge beats chance measurably, and the 0.5B is
-    # 1.7–1.8× faster (docs/benchmarks.md §10); LLMHNI_LOCAL_JUDGE=qwen2.5-coder-1.5b picks the larger one
+    # 1.7–1.8× faster (docs/guide/llm-backends.md); LLMHNI_LOCAL_JUDGE=qwen2.5-coder-1.5b picks the larger one
     local_judge_model: str = Field(
         default=os.environ.get("LLMHNI_LOCAL_JUDGE", "qwen2.5-coder-0.5b"), validate_default=True
     )
