@@ -11,7 +11,10 @@ import pytest
 
 from llmhni_pipeline.cli import main
 from llmhni_pipeline.lake import PROJECT_ROOT
-from llmhni_pipeline_tests.conftest import materialize_backbone
+from llmhni_pipeline_tests.conftest import (
+    WORKERS_SETUP,  # noqa: E402
+    materialize_backbone,
+)
 
 LLMHNI = str(Path(sys.executable).with_name("llmhni"))  # the console script the README's commands run
 
@@ -258,7 +261,7 @@ def test_several_datasets_are_all_checked_before_the_first_run(tmp_path, monkeyp
 
 @pytest.mark.workers
 def test_the_celery_executor_refuses_an_instance_the_workers_cannot_share(tmp_path, monkeypatch, capsys):
-    pytest.importorskip("dagster_celery")
+    pytest.importorskip("dagster_celery", reason=WORKERS_SETUP)
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")  # SQLite storage
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
     monkeypatch.setenv("LLMHNI_LAKE_DIR", str(tmp_path / "lake"))

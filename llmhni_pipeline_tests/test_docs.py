@@ -130,3 +130,22 @@ def test_the_rlmrec_download_size_the_docs_state_is_the_pinned_manifests():
     root = Path(__file__).resolve().parents[1]
     assert f"pinned and hash-checked, {size};" in (root / "README.md").read_text()
     assert f"({len(files)} files, {size})" in (root / "docs/guide/datasets.md").read_text()
+
+
+def test_every_skip_names_the_command_that_enables_it():
+    """A skipped test tells the reader what to run: `llmhni fetch …`, an `apt-get install` or a `pip install`
+    (the platform skip aside). Reasons given by name are looked up in the tests' conftest."""
+    from llmhni_pipeline_tests import conftest
+
+    commands = (".venv/bin/llmhni fetch", "apt-get install", "pip install")
+    tests = Path(__file__).resolve().parent
+    bad = []
+    for path in sorted(tests.rglob("*.py")):
+        text = path.read_text()
+        for match in re.finditer(r"(?:pytest\.skip|importorskip)\((.*?)\)\n", text, re.S):
+            call = match.group(1)
+            named = re.findall(r"\b([A-Z][A-Z0-9_]+)\b", call)
+            reason = call + " ".join(str(getattr(conftest, n, "")) for n in named)
+            if not any(c in reason for c in commands):
+                bad.append(f"{path.relative_to(tests)}: {call.strip()[:80]}")
+    assert not bad, bad

@@ -14,9 +14,11 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from llmhni_pipeline_tests.conftest import S3_SETUP  # noqa: E402
+
 pytestmark = pytest.mark.s3  # needs the s3-test extra, installed by .ci/run's s3 step
-pytest.importorskip("moto", reason="the s3-test extra: pip install -e '.[s3-test]'")
-pytest.importorskip("upath", reason="the s3-test extra: pip install -e '.[s3-test]'")
+pytest.importorskip("moto", reason=S3_SETUP)
+pytest.importorskip("upath", reason=S3_SETUP)
 
 from llmhni_pipeline.lake import atomic_write, source, table_path  # noqa: E402
 from llmhni_pipeline.lake_catalog import connect, lake_tables  # noqa: E402

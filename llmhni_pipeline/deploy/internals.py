@@ -11,7 +11,7 @@ Celery message lost by a broker restart from one still waiting, it looks where k
 queued and unacknowledged messages (``redis_queue_keys``). The CLI's run on workers needs a reconstructable
 repository, which Dagster only exposes here.
 
-``check_internals()`` (run by ``deploy/test_executor.py``) fails loudly, naming the missing or changed piece and
+``check_internals()`` (run by ``deploy/test_internals.py``, in the default suite) fails loudly, naming the missing or changed piece and
 the versions, when an upgrade moves any of them: upgrade this module before the pins.
 """
 

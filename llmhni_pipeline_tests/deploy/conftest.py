@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from llmhni_pipeline_tests.conftest import WORKERS_SETUP  # noqa: E402
 from llmhni_pipeline_tests.support.services import REPO, Postgres, Redis, Worker, stop_deployment
 
 
@@ -40,7 +41,7 @@ def make_lake(root: Path, ml100k_raw: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory, ml100k_raw: Path):
-    pytest.importorskip("dagster_celery", reason="the workers extra: pip install -e '.[workers]'")
+    pytest.importorskip("dagster_celery", reason=WORKERS_SETUP)
     root = tmp_path_factory.mktemp("deployment")
     redis = Redis(root / "redis").start()
     postgres = Postgres().start()

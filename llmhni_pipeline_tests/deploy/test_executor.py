@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from llmhni_pipeline_tests.conftest import WORKERS_SETUP  # noqa: E402
+
 pytestmark = pytest.mark.workers  # needs the workers extra, installed by .ci/run's worker step
-pytest.importorskip("dagster_celery", reason="the workers extra: pip install -e '.[workers]'")
+pytest.importorskip("dagster_celery", reason=WORKERS_SETUP)
 
 from llmhni_pipeline.deploy import executor  # noqa: E402
 from llmhni_pipeline.deploy.executor import WatchedResult, WorkerLost  # noqa: E402
@@ -362,18 +364,3 @@ def test_the_redis_broker_is_read_for_a_step_message_waiting_or_taken_and_not_af
         redis.stop()
     memory = make_app({"broker": "memory://", "backend": "cache+memory://"})
     assert QueueScan(memory).holds("any", "dagster") is None  # not Redis: nothing known, nothing resubmitted
-
-
-def test_the_private_dagster_code_the_executor_builds_on_is_still_there():
-    """A dagster upgrade that moves what deploy/internals.py imports fails here, naming it (not a run, later)."""
-    from llmhni_pipeline.deploy.internals import DagsterInternalsChanged, check_internals
-
-    check_internals()
-    from llmhni_pipeline.deploy import internals
-
-    internals.EXPECTED["probe"] = (lambda app: None, ["app", "plan_context"])
-    try:
-        with pytest.raises(DagsterInternalsChanged, match=r"probe: parameters \['plan_context'\] are gone"):
-            check_internals()
-    finally:
-        del internals.EXPECTED["probe"]

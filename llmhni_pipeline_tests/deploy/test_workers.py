@@ -21,11 +21,12 @@ import polars as pl
 import pytest
 
 from llmhni_pipeline.lake import table_path
+from llmhni_pipeline_tests.conftest import WORKERS_SETUP  # noqa: E402
 from llmhni_pipeline_tests.deploy.conftest import Deployment, make_lake
 from llmhni_pipeline_tests.support.services import REPO, step_timeline
 
 pytestmark = pytest.mark.workers
-pytest.importorskip("dagster_celery", reason="the workers extra: pip install -e '.[workers]'")
+pytest.importorskip("dagster_celery", reason=WORKERS_SETUP)
 
 CHEAP = "raw_interactions,text_profiles,pretrained_recommender"
 TABLES = ["raw_interactions", "id_mappings", "text_profiles", "pretrained_recommender"]

@@ -9,10 +9,11 @@ import subprocess
 
 import pytest
 
+from llmhni_pipeline_tests.conftest import WORKERS_SETUP  # noqa: E402
 from llmhni_pipeline_tests.support.services import REPO, free_port, group_alive
 
 pytestmark = pytest.mark.workers
-pytest.importorskip("dagster_celery", reason="the workers extra: pip install -e '.[workers]'")
+pytest.importorskip("dagster_celery", reason=WORKERS_SETUP)
 
 GUIDE = REPO / "docs" / "guide" / "workers.md"
 

@@ -12,9 +12,11 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from llmhni_pipeline_tests.conftest import S3_SETUP, WORKERS_SETUP  # noqa: E402
+
 pytestmark = [pytest.mark.workers, pytest.mark.s3]
-pytest.importorskip("dagster_celery", reason="the workers extra: pip install -e '.[workers]'")
-pytest.importorskip("moto", reason="the s3-test extra: pip install -e '.[s3-test]'")
+pytest.importorskip("dagster_celery", reason=WORKERS_SETUP)
+pytest.importorskip("moto", reason=S3_SETUP)
 
 from llmhni_pipeline.lake import lake_location, source, table_path  # noqa: E402
 from llmhni_pipeline_tests.deploy.test_workers import CHEAP, TABLES, llmhni, training_config  # noqa: E402

@@ -14,6 +14,7 @@ from llmhni_pipeline.recsys.baselines import DenseMatrixRefused, ease_scorer
 from llmhni_pipeline.recsys.data import SplitData
 from llmhni_pipeline.recsys.evaluate import evaluate_ranking
 from llmhni_pipeline.recsys.graph import InteractionGraph
+from llmhni_pipeline_tests.conftest import SCALE_SETUP  # noqa: E402
 
 
 def _ml100k(lake, data_dir) -> SplitData:
@@ -31,7 +32,7 @@ def test_without_the_scale_extra_ease_over_the_bound_is_refused_naming_the_extra
 
 @pytest.mark.scale
 def test_over_the_bound_sansa_takes_eases_place_within_a_few_percent(lake, data_dir, monkeypatch):
-    pytest.importorskip("sansa", reason="the scale extra: pip install -e '.[scale]'")
+    pytest.importorskip("sansa", reason=SCALE_SETUP)
     data = _ml100k(lake, data_dir)
     exact = ease_scorer(data.train, 100.0)
     assert exact.method == "EASE"
