@@ -192,6 +192,24 @@ def judge_lines(result: dg.ExecuteInProcessResult | dg.ExecutionResult) -> list[
     return lines
 
 
+def where_to_look(result, dataset: str, llmhni: str = "llmhni") -> list[str]:
+    """A successful run's last lines: where to read what it made (the UI's report page, the table in DuckDB)."""
+    made = {
+        event.event_specific_data.materialization.asset_key.to_user_string()
+        for event in result.all_events
+        if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
+    }
+    lines = []
+    if "report" in made:
+        lines.append(
+            f"look: {llmhni} ui, then http://127.0.0.1:3000/assets/report (partition {dataset}): did the LLM help here?"
+        )
+    table = "evaluation" if "evaluation" in made else next(iter(sorted(made - {"id_mappings"})), None)
+    if table:
+        lines.append(f"look: {llmhni} sql \"select * from {table} where dataset = '{dataset}' limit 20\"")
+    return lines
+
+
 class _NoTraces(logging.Filter):
     """Keep an error event's headline and its cause; drop the stack traces (kept in the event log)."""
 
@@ -208,7 +226,9 @@ class _NoTraces(logging.Filter):
 
 @dg.logger(
     config_schema={
-        "log_level": dg.Field(str, is_required=False, default_value="DEBUG"),
+        # INFO: the stages' progress and results; Dagster's DEBUG events (inputs, outputs, step starts) stay in the
+        # run's event log and show with llmhni --debug
+        "log_level": dg.Field(str, is_required=False, default_value="INFO"),
         "name": dg.Field(str, is_required=False, default_value="dagster"),
     },
     description="Dagster's console log without stack traces (the CLI's default; --debug shows them).",

@@ -139,7 +139,11 @@ def evaluation(
                 }
             )
     elif not baseline_path.is_file():
-        context.log.warning(f"no baselines table for {key}: only the models above are in this table")
+        # the main job does not build baselines: a normal run is told, not warned
+        context.log.info(
+            f"no baselines table for {key}: only the models above are in this table (materialize baselines "
+            "to add them)"
+        )
     table = pl.DataFrame(
         rows,
         schema={

@@ -147,6 +147,7 @@ def materialize_one(args: argparse.Namespace, dataset: str) -> int:
         interrupted,
         judge_lines,
         unused_by_selection,
+        where_to_look,
     )
 
     parse_dataset_key(args.dataset, default_lake_dir())  # fail fast on an unknown key
@@ -211,6 +212,9 @@ def materialize_one(args: argparse.Namespace, dataset: str) -> int:
         )
     if result.success:
         for line in judge_lines(result):
+            print(line)
+        invoked = sys.argv[0] if Path(sys.argv[0]).name == "llmhni" else "llmhni"
+        for line in where_to_look(result, args.dataset, invoked):  # then the last line says how it ended
             print(line)
         print(f"run {result.run_id}: SUCCESS ({args.dataset})")
         return 0
