@@ -104,12 +104,14 @@ def judge_model_path():
     """A fetched judge GGUF (the README set-up fetches them with `llmhni fetch embedded`)."""
 
     def get(name: str) -> Path:
-        from llmhni_pipeline.llm.model_store import JUDGE_MODELS, installed_gguf
+        from llmhni_pipeline.llm.model_store import EMBEDDED_JUDGES, JUDGE_MODELS, installed_gguf
 
         try:
             return installed_gguf(JUDGE_MODELS[name], models_dir(default_lake_dir()))
         except FileNotFoundError as exc:
-            pytest.fail(str(exc))
+            if name in EMBEDDED_JUDGES:  # the README's set-up fetches these: missing is a broken set-up
+                pytest.fail(str(exc))
+            pytest.skip(f"judge {name} is fetched on demand: .venv/bin/llmhni fetch judge-{name}")
 
     return get
 

@@ -128,7 +128,10 @@ def test_materialize_from_the_cli_tags_the_run_and_writes_the_lake(tmp_path):
     assert "SUCCESS (shop)" in done.stdout.strip().splitlines()[-1]
     # the console shows progress and results, not Dagster's DEBUG events, and ends by saying where to look
     assert " - DEBUG - " not in done.stderr and " - INFO - " in done.stderr
-    assert f"look: {LLMHNI} sql \"select * from pretrained_recommender where dataset = 'shop' limit 20\"" in done.stdout
+    assert (
+        f"look: {LLMHNI} sql \"select * from pretrained_recommender where dataset = 'shop' limit 20\""
+        in done.stdout
+    )
     assert "--select: also id_mappings (written by the same step)" in done.stderr
     assert (lake / "raw_interactions" / "dataset=shop" / "part-0.parquet").is_file()
     assert (lake / "id_mappings" / "dataset=shop" / "part-0.parquet").is_file()

