@@ -202,7 +202,8 @@ def where_to_look(result, dataset: str, llmhni: str = "llmhni") -> list[str]:
     lines = []
     if "report" in made:
         lines.append(
-            f"look: {llmhni} ui, then http://127.0.0.1:3000/assets/report (partition {dataset}): did the LLM help here?"
+            f"look: {llmhni} ui, then http://127.0.0.1:3000/assets/report?view=partitions&partition={dataset}: "
+            "did the LLM help here?"
         )
     table = "evaluation" if "evaluation" in made else next(iter(sorted(made - {"id_mappings"})), None)
     if table:
