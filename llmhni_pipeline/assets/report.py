@@ -57,8 +57,11 @@ def gate_line(judge_meta: dict[str, object]) -> str | None:
     """What the coverage gate of ``llm_logical_scores`` decided, and what stopping saved, in one bullet."""
     if judge_meta.get("coverage") in (None, "full"):
         return None
-    if judge_meta.get("coverage_decision") == "judged every pair":
+    decision = str(judge_meta.get("coverage_decision") or "")
+    if decision == "judged every pair":
         return f"- **The judge was worth it**: after its trial, {judge_meta.get('coverage_reason')}; every pair judged."
+    if decision.startswith("chose to judge every pair"):  # a cap or failures left some unjudged so far
+        return f"- **The judge was worth it**: after its trial, {judge_meta.get('coverage_reason')}; {decision}."
     saved = (
         [f"about {int(judge_meta['prompts_not_sent']):,} prompts"] if "prompts_not_sent" in judge_meta else []
     )

@@ -82,3 +82,16 @@ def test_the_page_opens_with_whether_the_llm_helped():
     assert "(-6.2%)" in text and "G′ differs from G**: rule `remove_only`, 12 edges removed, 0 added" in text
     assert "0.3451 → 0.3501" in text and "covered" not in text
     assert "No LLMHNI model" in "\n".join(llm_verdict(_models(backbone=0.3), None, None, None))
+
+
+def test_the_report_says_the_gate_chose_the_judge_even_when_a_cap_left_pairs_unjudged():
+    from llmhni_pipeline.assets.report import gate_line
+    from llmhni_pipeline.denoise.trial import decide
+
+    gate = decide("auto", (0.95, 0.9, 0.99), ["hidden"], 0.9)
+    whole = gate_line(gate.metadata())
+    capped = gate_line(gate.metadata(unjudged=502, pairs=752))
+    assert whole.startswith("- **The judge was worth it**") and "every pair judged" in whole
+    assert capped.startswith("- **The judge was worth it**") and "250 of 752 are judged, 502 not yet" in capped
+    chance = gate_line(decide("auto", (0.5, 0.4, 0.6), ["hidden"], 0.9).metadata())
+    assert chance.startswith("- **The judge was tried, not used**")
