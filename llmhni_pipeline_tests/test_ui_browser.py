@@ -1,8 +1,9 @@
 """The Dagster UI as a person sees it: Debian's chromium driven by Playwright over `llmhni ui` (slow: needs
 `apt-get install chromium` and `pip install playwright`, see the contributors' guide).
 
-A small real run — every stage of ml-100k through the real CLI, under a foreign DAGSTER_HOME and working
-directory, with short training budgets and the judge capped at a few prompts — then the UI on a free port. The
+The main job as the README runs it — every stage of ml-100k through the real CLI (`llmhni materialize ml-100k`,
+no config: the judge's trial and the gate's decision included), under a foreign DAGSTER_HOME and working
+directory — then the UI on a free port. The
 test opens the asset catalog, the pretrained recommender's training curve (a real one: validation recall rising
 over whole-numbered epochs) and the `report` page, checks what each shows, and saves the screenshots the README
 and the guide use (to ``$LLMHNI_UI_SCREENSHOT_DIR`` when set, e.g. ``docs/``).
@@ -36,18 +37,6 @@ STAGES = [
     "evaluation",
     "report",
 ]
-# every stage of ml-100k in a few minutes: a shorter pretraining, a capped judge, and of the main job's four
-# joint-model candidates only the one validation chose on ml-100k (λ1 = λ2 = 0.02, uniform negatives)
-SMALL_RUN = """ops:
-  pretrained_recommender:
-    config: {epochs: 40, min_epochs: 0, lr: 0.005}
-  aligned_projector:
-    config: {epochs: 10}
-  llm_logical_scores:
-    config: {max_calls_per_run: 12}
-  joint_model:
-    config: {lambda_de: 0.02, lambda_hal: 0.02, hard_share: 0.0, choose_on_validation: {}}
-"""
 
 
 def _free_port() -> int:
@@ -73,7 +62,7 @@ def _open_metadata(page, url: str, entry: str) -> None:
     page.locator("tr", has_text=entry).get_by_text("[Show Markdown]").first.click()
 
 
-def test_a_small_real_run_shows_its_stages_training_curve_and_report(tmp_path, ml100k_raw, judge_model_path):
+def test_the_main_job_shows_its_stages_training_curve_and_report(tmp_path, ml100k_raw, judge_model_path):
     try:
         import playwright.sync_api as playwright
     except ImportError:
@@ -88,9 +77,8 @@ def test_a_small_real_run_shows_its_stages_training_curve_and_report(tmp_path, m
     judge = judge_model_path("qwen2.5-coder-0.5b")  # the fetched judge models, where the set-up put them
     (lake / "raw" / "models").symlink_to(judge.parent, target_is_directory=True)
     env = {**os.environ, "DAGSTER_HOME": str(home), "LLMHNI_LAKE_DIR": str(lake)}
-    (work / "small.yaml").write_text(SMALL_RUN)
     done = subprocess.run(
-        [llmhni, "materialize", "ml-100k", "--config", "small.yaml"],
+        [llmhni, "materialize", "ml-100k"],  # the README's main job, as it is
         cwd=work,
         env=env,
         capture_output=True,
@@ -98,7 +86,8 @@ def test_a_small_real_run_shows_its_stages_training_curve_and_report(tmp_path, m
         timeout=1500,
     )
     assert done.returncode == 0, done.stdout[-1000:] + done.stderr[-2000:]
-    assert "SUCCESS (ml-100k)" in done.stdout
+    assert "SUCCESS (ml-100k)" in done.stdout.strip().splitlines()[-1]
+    assert "judge (local:" in done.stdout and "look: " in done.stdout  # the gate's decision, where to look
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     ui = subprocess.Popen(
@@ -140,6 +129,9 @@ def test_a_small_real_run_shows_its_stages_training_curve_and_report(tmp_path, m
             _open_metadata(page, f"{base}/assets/report?view=partitions&partition=ml-100k", "report")
             page.get_by_text("Did the LLM help here?").first.wait_for()
             page.get_by_text("LLMHNI: test R@20").first.wait_for()
+            page.get_by_text(
+                "The judge was"
+            ).first.wait_for()  # the gate's decision: worth it, or tried, not used
             page.screenshot(path=str(shots / "ui_report.png"))
             browser.close()
     finally:

@@ -61,7 +61,9 @@ def gate_line(judge_meta: dict[str, object]) -> str | None:
     if decision == "judged every pair":
         return f"- **The judge was worth it**: after its trial, {judge_meta.get('coverage_reason')}; every pair judged."
     if decision.startswith("chose to judge every pair"):  # a cap or failures left some unjudged so far
-        return f"- **The judge was worth it**: after its trial, {judge_meta.get('coverage_reason')}; {decision}."
+        return (
+            f"- **The judge was worth it**: after its trial, {judge_meta.get('coverage_reason')}; {decision}."
+        )
     saved = (
         [f"about {int(judge_meta['prompts_not_sent']):,} prompts"] if "prompts_not_sent" in judge_meta else []
     )

@@ -47,11 +47,16 @@ def select_candidates(
     min_degree: int = 3,
     chunk_users: int = 2048,
     device: torch.device | str = "cpu",
+    pick: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> pl.DataFrame:
     """Scores every item for every user (U × I work, in user blocks on ``device``: the GPU when there is one);
-    only each block's top-k picks come back to the CPU."""
+    only each block's top-k picks come back to the CPU. ``pick``: other (user, item) vectors whose dot products
+    choose the candidates instead (module 1's aligned vectors: the ``semantic`` selector); ``model_score`` and the
+    evidence stay the recommender's."""
     device = torch.device(device)
     user_emb, item_emb = user_emb.to(device), item_emb.to(device)
+    if pick is not None:
+        pick = (pick[0].to(device), pick[1].to(device))
     degree = train.counts()
     frames = []
     # scores, the positives' mask and three masked copies for the top-k's: 17 bytes per user × item cell
@@ -70,9 +75,23 @@ def select_candidates(
         best_pos = _on_cpu(torch.topk(scores.masked_fill(~is_pos, -torch.inf), m_take, dim=1))
         best_idx = best_pos.indices.masked_fill(~torch.isfinite(best_pos.values), -1)
 
-        neg = _on_cpu(torch.topk(scores.masked_fill(is_pos, -torch.inf), k_neg, dim=1))
-        low = _on_cpu(torch.topk(scores.masked_fill(~is_pos, torch.inf), k_pos, dim=1, largest=False))
+        chooser = scores if pick is None else pick[0][start:stop] @ pick[1].T
+        neg = _on_cpu(torch.topk(chooser.masked_fill(is_pos, -torch.inf), k_neg, dim=1))
+        low = _on_cpu(torch.topk(chooser.masked_fill(~is_pos, torch.inf), k_pos, dim=1, largest=False))
         low_ok = (n_pos >= min_degree)[:, None] & torch.isfinite(low.values)
+        if pick is not None:  # the recommender's scores of the chosen pairs
+            neg = _TopK(
+                torch.gather(scores, 1, neg.indices.to(device))
+                .cpu()
+                .masked_fill(~torch.isfinite(neg.values), -torch.inf),
+                neg.indices,
+            )
+            low = _TopK(
+                torch.gather(scores, 1, low.indices.to(device))
+                .cpu()
+                .masked_fill(~torch.isfinite(low.values), torch.inf),
+                low.indices,
+            )
 
         for kind, picked, ok in (("neg_high", neg, torch.isfinite(neg.values)), ("pos_low", low, low_ok)):
             r, c = torch.nonzero(ok, as_tuple=True)
@@ -108,3 +127,57 @@ def select_candidates(
     if not frames:
         return pl.DataFrame(schema=CANDIDATE_SCHEMA)
     return pl.concat(frames).sort("user_id", "kind", "rank_within_user")
+
+
+SELECTORS = ("recommender", "semantic", "union")
+
+
+def union_candidates(first: pl.DataFrame, second: pl.DataFrame, k_pos: int, k_neg: int) -> pl.DataFrame:
+    """Both selectors' candidates within one budget: per user and kind, their lists interleaved rank by rank
+    (the first's rank 1, the second's rank 1, the first's rank 2, …), each pair once, the first ``k`` kept and
+    ranked anew."""
+    both = pl.concat(
+        [
+            first.with_columns(_order=pl.col("rank_within_user").cast(pl.Int32) * 2),
+            second.with_columns(_order=pl.col("rank_within_user").cast(pl.Int32) * 2 + 1),
+        ]
+    )
+    budget = pl.when(pl.col("kind") == "pos_low").then(k_pos).otherwise(k_neg)
+    return (
+        both.sort("user_id", "kind", "_order")
+        .unique(["user_id", "kind", "item_id"], keep="first", maintain_order=True)
+        .with_columns(rank_within_user=(pl.int_range(pl.len()).over("user_id", "kind") + 1).cast(pl.Int16))
+        .filter(pl.col("rank_within_user") <= budget)
+        .drop("_order")
+        .select(list(CANDIDATE_SCHEMA))
+    )
+
+
+def candidates_by(
+    selector: str,
+    user_emb: torch.Tensor,
+    item_emb: torch.Tensor,
+    train: UserItemSets,
+    projected: tuple[torch.Tensor, torch.Tensor] | None,
+    k_pos: int = 2,
+    k_neg: int = 2,
+    m_evidence: int = 5,
+    min_degree: int = 3,
+    device: torch.device | str = "cpu",
+) -> pl.DataFrame:
+    """The candidates a ``selector`` picks: ``recommender`` (the pretrained model's scores, the paper's),
+    ``semantic`` (module 1's aligned cosine: the least related of a user's train positives, the most related of the
+    items the user has not seen), or ``union`` (both, interleaved within the same budget). ``model_score`` and the
+    evidence are the recommender's whichever picks."""
+    if selector not in SELECTORS:
+        raise ValueError(f"selector must be one of {', '.join(SELECTORS)}, not {selector!r}")
+    args = (user_emb, item_emb, train, k_pos, k_neg, m_evidence, min_degree)
+    if selector == "recommender":
+        return select_candidates(*args, device=device)
+    if projected is None:
+        raise ValueError(f"the {selector} selector needs module 1's aligned vectors (aligned_projector)")
+    cosine = tuple(torch.nn.functional.normalize(v.float(), dim=1) for v in projected)
+    semantic = select_candidates(*args, device=device, pick=cosine)
+    if selector == "semantic":
+        return semantic
+    return union_candidates(select_candidates(*args, device=device), semantic, k_pos, k_neg)

@@ -102,6 +102,29 @@ def test_a_simulated_judge_measures_its_target_auc_and_the_gate_follows_its_wort
     assert cmeta["reach_hidden_planted"] == raw.filter(pl.col("split") == "hidden").height
     assert cmeta["reach_hidden"] == round(reached.height / cmeta["reach_hidden_planted"], 4)
     assert "reach_injected" not in cmeta  # nothing injected on a -hide partition
+    # the semantic and union selectors through the stage: module 1's vectors pick, the reach says what they hold
+    for selector in ("semantic", "union"):
+        picked = _job(lake, server, 0.9).execute_in_process(
+            partition_key=KEY,
+            instance=instance,
+            run_config={"ops": {**SMALL, "candidate_pairs": {"config": {"selector": selector}}}},
+            asset_selection=[dg.AssetKey("candidate_pairs")],
+        )
+        smeta = _meta(picked, "candidate_pairs")
+        assert smeta["selector"] == selector and 0 <= smeta["reach_hidden"] <= 1
+        other = pl.read_parquet(table_path(lake, "candidate_pairs", KEY))
+        assert other.height == candidates.height and not other.equals(candidates)
+    assert (
+        _job(lake, server, 0.9)
+        .execute_in_process(
+            partition_key=KEY,
+            instance=instance,
+            run_config={"ops": SMALL},
+            asset_selection=[dg.AssetKey("candidate_pairs")],
+        )
+        .success
+    )  # back to the recommender's: what the rest of this test judges
+    assert pl.read_parquet(table_path(lake, "candidate_pairs", KEY)).equals(candidates)
 
     # a perfect judge under the paper's rule: what G′ adds is held-back edges only, never a valid or test edge
     assert _run(lake, server, instance, 1.0, coverage="full").success

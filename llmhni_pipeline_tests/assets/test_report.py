@@ -92,6 +92,8 @@ def test_the_report_says_the_gate_chose_the_judge_even_when_a_cap_left_pairs_unj
     whole = gate_line(gate.metadata())
     capped = gate_line(gate.metadata(unjudged=502, pairs=752))
     assert whole.startswith("- **The judge was worth it**") and "every pair judged" in whole
-    assert capped.startswith("- **The judge was worth it**") and "250 of 752 are judged, 502 not yet" in capped
+    assert (
+        capped.startswith("- **The judge was worth it**") and "250 of 752 are judged, 502 not yet" in capped
+    )
     chance = gate_line(decide("auto", (0.5, 0.4, 0.6), ["hidden"], 0.9).metadata())
     assert chance.startswith("- **The judge was tried, not used**")

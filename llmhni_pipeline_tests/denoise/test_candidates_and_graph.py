@@ -1,5 +1,6 @@
 import numpy as np
 import polars as pl
+import pytest
 import torch
 
 from llmhni_pipeline.denoise.augment import (
@@ -143,3 +144,34 @@ def test_reach_is_the_share_of_planted_edges_the_candidates_hold():
         "reach_hidden_planted": 2,
     }
     assert reach(candidates, interactions.with_columns(is_injected=False, split=pl.lit("train"))) == {}
+
+
+def test_the_semantic_and_union_selectors_pick_by_the_aligned_cosine_and_keep_the_recommenders_scores():
+    """User 0's positives 0-3 and unseen items 4-7. The recommender ranks positives 2 < 3 < 1 < 0 and unseen
+    5 > 4 > 7 > 6; the aligned vectors say positive 0 and then 1 are the least related (cosine −1, 0) and unseen
+    6, then 7, the most related. The semantic selector picks those, scored by the recommender; the union
+    interleaves both lists within the budget; the default reproduces the recommender's picks exactly."""
+    from llmhni_pipeline.denoise.candidates import candidates_by
+
+    train = UserItemSets.from_pairs(np.zeros(4, dtype=np.int64), np.arange(4), 1, 8)
+    user_emb = torch.ones(1, 1)
+    item_emb = torch.tensor([[8.0], [7.0], [1.0], [2.0], [5.0], [6.0], [0.5], [3.0]])
+    angle = {0: -1.0, 1: 0.0, 2: 0.9, 3: 1.0, 4: 0.1, 5: 0.2, 6: 1.0, 7: 0.8}  # cosine with the user
+    items = torch.tensor([[c, (1 - c * c) ** 0.5] for c in angle.values()])
+    projected = (torch.tensor([[1.0, 0.0]]), 3.0 * items)  # lengths do not matter: cosine
+
+    def picks(frame, kind):
+        part = frame.filter(pl.col("kind") == kind).sort("rank_within_user")
+        return part["item_id"].to_list(), part["model_score"].to_list()
+
+    rec = candidates_by("recommender", user_emb, item_emb, train, None, k_pos=2, k_neg=2)
+    assert rec.equals(select_candidates(user_emb, item_emb, train, k_pos=2, k_neg=2))
+    assert picks(rec, "pos_low") == ([2, 3], [1.0, 2.0]) and picks(rec, "neg_high") == ([5, 4], [6.0, 5.0])
+    sem = candidates_by("semantic", user_emb, item_emb, train, projected, k_pos=2, k_neg=2)
+    assert picks(sem, "pos_low") == ([0, 1], [8.0, 7.0])  # the recommender's scores of the semantic picks
+    assert picks(sem, "neg_high") == ([6, 7], [0.5, 3.0])
+    assert sem.filter(pl.col("item_id") == 0)["evidence_items"][0].to_list() == [1, 3, 2]  # never itself
+    union = candidates_by("union", user_emb, item_emb, train, projected, k_pos=2, k_neg=3)
+    assert picks(union, "pos_low")[0] == [2, 0] and picks(union, "neg_high")[0] == [5, 6, 4]
+    with pytest.raises(ValueError, match="aligned vectors"):
+        candidates_by("semantic", user_emb, item_emb, train, None)
