@@ -7,7 +7,7 @@ lake's ``raw_interactions`` and ``pretrained_recommender`` of each partition (ma
 candidates exactly as ``candidate_pairs`` does (``denoise.candidates.select_candidates``):
 
     .venv/bin/python benchmarks/reach_curves.py ml-100k-noise10 ml-100k-hide10 --k 2 5 10 20 50 \\
-        --out benchmarks/results/reach.jsonl
+        --selectors recommender semantic union --out benchmarks/results/reach.jsonl
 
 Each (partition, k) appends one JSON record to ``--out``; a record already there is not computed again. Prompts:
 one user-centric prompt a pair plus the item-centric one for a share of them; the first view alone is what the
@@ -26,24 +26,30 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 
-def reach_record(dataset: str, k: int) -> dict[str, object]:
+def reach_record(dataset: str, k: int, selector: str = "recommender") -> dict[str, object]:
     import polars as pl
 
-    from llmhni_pipeline.denoise.candidates import select_candidates
+    from llmhni_pipeline.denoise.candidates import candidates_by
     from llmhni_pipeline.denoise.truth import reach
-    from llmhni_pipeline.lake import default_lake_dir, table_path
+    from llmhni_pipeline.lake import default_lake_dir, read_table, table_path
     from llmhni_pipeline.recsys.checkpoint import ModelStore
     from llmhni_pipeline.recsys.data import SplitData
+    from llmhni_pipeline.semantic.vectors import user_item_matrices
 
     lake = default_lake_dir()
     raw = pl.read_parquet(table_path(lake, "raw_interactions", dataset))
     data = SplitData.from_frame(raw)
     z_u, z_i, _ = ModelStore(lake).embeddings("pretrained_recommender", dataset, data.train)
+    projected = None
+    if selector != "recommender":
+        projected = user_item_matrices(
+            read_table(lake, "aligned_projector", dataset), data.n_users, data.n_items
+        )
     started = time.perf_counter()
-    table = select_candidates(z_u, z_i, data.graph_sets(), k, k)
+    table = candidates_by(selector, z_u, z_i, data.graph_sets(), projected, k, k)
     return {
         "dataset": dataset,
-        "selector": "recommender",
+        "selector": selector,
         "k": k,
         "candidate_pairs": table.height,
         "prompts_first_view": table.height,
@@ -59,6 +65,9 @@ def main() -> None:
     )
     parser.add_argument("datasets", nargs="+")
     parser.add_argument("--k", type=int, nargs="+", default=[2, 5, 10, 20, 50])
+    parser.add_argument(
+        "--selectors", nargs="+", default=["recommender"], help="recommender, semantic, union"
+    )
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     out = Path(args.out)
@@ -75,14 +84,15 @@ def main() -> None:
 
     end_cut_line(out)
     for dataset in args.datasets:
-        for k in args.k:
-            if (dataset, "recommender", k) in done:
-                print(f"{dataset} k={k}: recorded", flush=True)
-                continue
-            record = reach_record(dataset, k)
-            with out.open("a") as f:
-                f.write(json.dumps(record) + "\n")
-            print(json.dumps(record), flush=True)
+        for selector in args.selectors:
+            for k in args.k:
+                if (dataset, selector, k) in done:
+                    print(f"{dataset} {selector} k={k}: recorded", flush=True)
+                    continue
+                record = reach_record(dataset, k, selector)
+                with out.open("a") as f:
+                    f.write(json.dumps(record) + "\n")
+                print(json.dumps(record), flush=True)
 
 
 if __name__ == "__main__":
