@@ -30,6 +30,7 @@ from llmhni_pipeline.llm.batch import BACKEND, BATCH_DISCOUNT
 from llmhni_pipeline.llm.batch_jobs import Waiting
 from llmhni_pipeline.llm.gateway import judge_key, prompt_tokens
 from llmhni_pipeline.llm.labels import LabelThresholds
+from llmhni_pipeline.llm.model_store import JUDGE_MODELS
 from llmhni_pipeline.partitions import dataset_partitions
 from llmhni_pipeline.resources.llm import LLMResource
 
@@ -64,6 +65,13 @@ class JudgeConfig(dg.Config):
         if value not in COVERAGES:
             raise ValueError(f"coverage must be one of {', '.join(COVERAGES)}, not {value!r}")
         return value
+
+
+def full_judging_rate(llm: LLMResource) -> float | None:
+    """The embedded judge's measured prompts/s when it judges every pair (``model_store``); None for others."""
+    if llm.judge_backend != "local":
+        return None
+    return JUDGE_MODELS[llm.local_judge_model].prompts_per_second
 
 
 def batch_metadata(llm, key: str) -> dict[str, object]:
@@ -259,7 +267,7 @@ def llm_logical_scores(
     unjudged = table.filter(pl.col("label") == "unjudged").height
     saved: dict[str, object] = {}
     if gate is not None and not gate.judge_rest:
-        saved = trial.not_spent(judge.model)
+        saved = trial.not_spent(judge.model, options.prices, full_judging_rate(llm))
         context.log.info(
             f"{unjudged} of {table.height} pairs left unjudged by choice ({gate.reason}): about "
             f"{saved['prompts_not_sent']:,} prompts not sent"

@@ -290,15 +290,24 @@ class TrialRun:
     seconds: float
 
     def not_spent(
-        self, model: str, prices: dict[str, tuple[float, float]] = DEFAULT_PRICES
+        self,
+        model: str,
+        prices: dict[str, tuple[float, float]] = DEFAULT_PRICES,
+        full_rate: float | None = None,
     ) -> dict[str, object]:
-        """What stopping after the trial saved: the prompts full coverage would have added, their judging time at
-        the trial's own rate (where it sent any), and their price where the model has one."""
+        """What stopping after the trial saved: the prompts full coverage would have added, their judging time, and
+        their price where the model has one. The time is at the judge's measured rate when judging every pair
+        (``full_rate``, prompts/s: user by user, so a local judge reuses each user's prompt prefix), else at the
+        trial's own rate (its pairs scattered over users: slower per prompt; the stage once said 37 min for 25)."""
         stats = self.judged.stats
         prompts = max(0, self.report.projected_prompts - self.report.prompts)
         out: dict[str, object] = {"prompts_not_sent": prompts}
-        if stats.calls:
+        if full_rate:
+            out["judging_seconds_not_spent"] = round(prompts / full_rate)
+            out["judging_rate"] = f"{full_rate:g} prompts/s, measured judging every pair"
+        elif stats.calls:
             out["judging_seconds_not_spent"] = round(prompts * self.seconds / stats.calls)
+            out["judging_rate"] = f"{stats.calls / max(self.seconds, 1e-9):.2f} prompts/s, the trial's own"
         if model in prices:
             tokens_per_prompt = stats.tokens_in / max(stats.calls, 1)
             out["cost_usd_not_spent"] = round(

@@ -164,3 +164,40 @@ def test_trial_and_batch_export_refuse_candidate_pairs_built_from_another_versio
         err = capsys.readouterr().err
         assert "candidate_pairs was built from another version of raw_interactions" in err, err
     assert not list(tmp_path.glob("batch*"))
+
+
+def test_the_not_spent_time_uses_the_judges_measured_full_rate_where_there_is_one():
+    """The trial's pairs are scattered over users, so a local judge reuses no prompt prefix and runs slower per
+    prompt than judging every pair: the stage once said 37 min not spent where full judging took 25."""
+    import numpy as np
+
+    from llmhni_pipeline.denoise.judging import PairJudgments
+    from llmhni_pipeline.denoise.trial import TrialReport, TrialRun
+    from llmhni_pipeline.llm.accounting import CallStats
+
+    report = TrialReport(prompts=300, projected_prompts=3_764)
+    run = TrialRun(np.arange(10), PairJudgments([], [], CallStats(calls=300), []), report, seconds=200.0)
+    trial_rate = run.not_spent("local-judge")
+    assert (
+        trial_rate["judging_seconds_not_spent"] == round(3_464 * 200 / 300)
+        and "trial's own" in trial_rate["judging_rate"]
+    )
+    full = run.not_spent("local-judge", full_rate=2.45)
+    assert (
+        full["judging_seconds_not_spent"] == round(3_464 / 2.45)
+        and "measured judging every pair" in full["judging_rate"]
+    )
+
+
+def test_the_embedded_judges_measured_rate_is_the_one_the_guide_and_the_set_up_state():
+    from pathlib import Path
+
+    from llmhni_pipeline.llm.model_store import JUDGE_MODELS
+
+    model = JUDGE_MODELS["qwen2.5-coder-0.5b"]
+    low, high = model.prompts_per_second - 0.05, model.prompts_per_second + 0.05
+    stated = f"{low:.1f}–{high:.1f} prompts/s"
+    guide = (Path(__file__).resolve().parents[2] / "docs/guide/llm-backends.md").read_text()
+    assert stated in model.note and any(
+        stated in line for line in guide.splitlines() if "judge (default)" in line
+    )
