@@ -67,6 +67,27 @@ class JudgeConfig(dg.Config):
         return value
 
 
+GATE_CHECK = "judge_worth_its_cost"  # the coverage gate's decision, per partition in the UI
+
+
+def gate_check(gate, unjudged: int, pairs: int) -> dg.AssetCheckResult:
+    """The coverage gate's decision as an asset check: passed where the judge was used (or every pair judged by
+    choice), a warning where its trial said it is not worth the rest (G′ = G), with the AUC and the break-even."""
+    if gate is None:
+        return dg.AssetCheckResult(
+            check_name=GATE_CHECK, passed=True, description="coverage: full (no trial, every pair judged)"
+        )
+    return dg.AssetCheckResult(
+        check_name=GATE_CHECK,
+        passed=gate.judge_rest,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=gate.reason,
+        metadata={
+            k: v for k, v in gate.metadata(unjudged, pairs).items() if isinstance(v, int | float | str)
+        },
+    )
+
+
 def full_judging_rate(llm: LLMResource) -> float | None:
     """The embedded judge's measured prompts/s when it judges every pair (``model_store``); None for others."""
     if llm.judge_backend != "local":
@@ -159,6 +180,7 @@ def submit_or_wait(
     code_version="1",
     pool="llm",
     op_tags=pool_tags("llm"),
+    check_specs=[dg.AssetCheckSpec(GATE_CHECK, asset="llm_logical_scores")],
 )
 def llm_logical_scores(
     context: dg.AssetExecutionContext,
@@ -168,7 +190,7 @@ def llm_logical_scores(
     raw_interactions: pl.DataFrame,
     aligned_projector: pl.DataFrame,
     llm: LLMResource,
-) -> dg.Output[pl.DataFrame]:
+):
     pairs = ordered_pairs(candidate_pairs, config.user_order, config.user_order_seed)
     user_prompts, item_prompts = build_prompts(pairs, text_profiles)
     try:
@@ -296,7 +318,7 @@ def llm_logical_scores(
             "judge quality: "
             + ", ".join(f"{k} {v}" for k, v in quality.items() if k.endswith(("auc", "base_rate")))
         )
-    return dg.Output(
+    yield dg.Output(
         table,
         metadata={
             **{k: int(v) for k, v in labels.items()},
@@ -312,3 +334,4 @@ def llm_logical_scores(
             "prompts": dg.MetadataValue.md(prompt_templates_markdown()),
         },
     )
+    yield gate_check(gate, unjudged, table.height)

@@ -140,6 +140,9 @@ def test_a_simulated_judge_measures_its_target_auc_and_the_gate_follows_its_wort
     good = _run(lake, server, instance, 1.0)
     meta = _meta(good, "llm_logical_scores")
     assert meta["coverage"] == "auto" and meta["coverage_decision"] == "judged every pair"
+    # the gate's decision, per partition in the UI
+    (check,) = [c for c in good.get_asset_check_evaluations() if c.check_name == "judge_worth_its_cost"]
+    assert check.check_name == "judge_worth_its_cost" and check.passed and "break-even" in check.description
     assert meta["trial_judge_auc_low"] > 0.9 and "break-even" in meta["coverage_reason"]
     auto = pl.read_parquet(table_path(lake, "llm_logical_scores", KEY))
     assert auto.equals(full)  # the same table as judging everything at once
@@ -149,6 +152,8 @@ def test_a_simulated_judge_measures_its_target_auc_and_the_gate_follows_its_wort
     assert chance.success
     meta = _meta(chance, "llm_logical_scores")
     assert meta["coverage_decision"] == "judged the trial sample only"
+    (check,) = [c for c in chance.get_asset_check_evaluations() if c.check_name == "judge_worth_its_cost"]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN and "G′ = G" in check.description
     assert meta["trial_judge_auc_high"] < meta["break_even_auc"] and meta["prompts_not_sent"] > 1000
     assert meta["llm_requested"] < 400  # the trial's prompts only
     scores = pl.read_parquet(table_path(lake, "llm_logical_scores", KEY))
