@@ -13,14 +13,12 @@
 #               `rlmrec` at seeds 2-3; WBPR/T-CE/BOD on Yelp `llard`. (RLMRec-Con and LLMHNI need the LLM
 #               vectors in the bundle: text vectors do not fit the device's 64 MiB working tree.)
 #   PART=judge_worth  (~10 min) the amazon cells of the judge-worth curve (docs/results.md, "What a judge is
-#               worth"): LLMHNI on G and on every G′ of simulated judges of known AUC and of the free semantic
-#               judge, on amazon-book-llard-hide10 and -noise10, 3 seeds, at the asset's settings and again with
-#               λ1 = 0 (summary keeps the better on validation). Prepare the bundles here first (needs the lake:
-#               `.venv/bin/python benchmarks/judge_worth.py prepare amazon-book-llard-hide10 --aucs 0.5 0.8 1.0
-#               --semantic`, the same for -noise10; about 4 MiB each, carried as benchmarks/out/judge_worth;
-#               about an hour of CPU a partition: on amazon-book the paper rule's G′ took 155 s a judge, the
-#               validated rule's EASE checks about 500 s, measured 2026-12-06 beside a test run), and
-#               afterwards: `.venv/bin/python benchmarks/judge_worth.py summary <records> --bundles <bundles>`.
+#               worth"), the queue benchmarks/amazon_study.sh runs on the CPU: LLMHNI on G and on every G′ its
+#               bundles hold (a perfect judge at today's candidate budget and at the one reaching 80% of the planted
+#               truth), 3 seeds, at the asset's settings and again with λ1 = 0 (summary keeps the better on
+#               validation), skipping the runs its committed records already hold. Prepare the bundles with that
+#               script's steps 1-3 (needs the lake; carried as benchmarks/out/judge_worth), and afterwards:
+#               `.venv/bin/python benchmarks/judge_worth.py summary <records> --bundles <bundles>`.
 #
 # Pack the bundles first (`.venv/bin/python benchmarks/llmhni_experiments.py pack <dataset>` for amazon-book,
 # amazon-book-llard, yelp, yelp-llard: 26 MB, carried as benchmarks/out/bundle), then
@@ -70,11 +68,20 @@ run() {  # name, then the harness's arguments
         || echo "$name: exit $?" >> "$W/exits.txt" &
 }
 if [ "$PART" = judge_worth ]; then
+    # issue 44's amazon queue (benchmarks/amazon_study.sh, its step 4) from the bundles it prepared: each partition's
+    # committed records are copied in first, so the harness skips every run already recorded on the CPU and the
+    # records that come back continue the same file (append the new lines to benchmarks/results/amazon-study/)
     AMAZON="lr=5e-3 patience=10 min_epochs=0"  # the comparison table's settings; λ and share: the asset's
-    run jw_amazon "$JW/amazon-book-llard-hide10.pt" "$JW/amazon-book-llard-noise10.pt" --gprimes \
-        --arms llmhni_asset --seeds 1 2 3 --set $AMAZON --workers ${JW_WORKERS:-8}
-    run jw_amazon_de0 "$JW/amazon-book-llard-hide10.pt" "$JW/amazon-book-llard-noise10.pt" --gprimes-only \
-        --arms llmhni_asset --seeds 1 2 3 --set $AMAZON params.lambda_de=0 --workers ${JW_WORKERS:-8}
+    for D in amazon-book-llard-noise10 amazon-book-llard-hide10; do
+        [ -f "$JW/$D.pt" ] || { echo "$JW/$D.pt: not prepared (benchmarks/amazon_study.sh steps 1-3)"; continue; }
+        for arm in "" _de0; do
+            mkdir -p "$W/jw_$D$arm"
+            cp "benchmarks/results/amazon-study/$D/runs/runs.jsonl" "$W/jw_$D$arm/" 2>/dev/null || true
+        done
+        run "jw_$D" "$JW/$D.pt" --gprimes --arms llmhni_asset --seeds 1 2 3 --set $AMAZON --workers ${JW_WORKERS:-8}
+        run "jw_${D}_de0" "$JW/$D.pt" --gprimes-only --arms llmhni_asset --seeds 1 2 3 \
+            --set $AMAZON params.lambda_de=0 --workers ${JW_WORKERS:-8}
+    done
 fi
 [ "$PART" = grids ] && run yelp_llard_lightgcn "$B/yelp-llard.pt" --arms lightgcn lightgcn_edgedrop --seeds 1 2 3 \
     --set $BACKBONE --sweep reg_weight=1e-5,1e-4 --workers $((4 * W1))
