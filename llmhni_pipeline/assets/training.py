@@ -54,17 +54,17 @@ def warn_cold_entities(context: dg.AssetExecutionContext, data: SplitData) -> di
 def epoch_logger(
     context: dg.AssetExecutionContext, total_epochs: int, every_seconds: float = 15.0, label: str = ""
 ):
-    """Progress at a readable rate: the first epoch, then at most one line per ``every_seconds`` (and every new
-    best), with the time left if training ran to ``total_epochs`` (early stopping usually ends it sooner). One
-    logger per training run; ``label`` names the run (e.g. a candidate of a validated choice)."""
+    """Progress at a readable rate: the first epoch, then at most one line per ``every_seconds`` (the best so far
+    in each), with the time left if training ran to ``total_epochs`` (early stopping usually ends it sooner). One
+    logger per training run; ``label`` names the run (e.g. a candidate of a validated choice). A line at every
+    new best once filled the main job's console with a hundred of them."""
     state = {"last": -float("inf"), "best": -float("inf"), "start": time.perf_counter()}
 
     def log(record: dict[str, float]) -> None:
         now, epoch = time.perf_counter(), int(record["epoch"])
         score = record.get("valid_recall@20", float("nan"))
-        improved = score > state["best"]
         state["best"] = max(state["best"], score) if score == score else state["best"]
-        if epoch > 1 and now - state["last"] < every_seconds and not (improved and now - state["last"] > 2):
+        if epoch > 1 and now - state["last"] < every_seconds:
             return
         state["last"] = now
         per_epoch = (now - state["start"]) / epoch
