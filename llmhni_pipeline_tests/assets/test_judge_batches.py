@@ -17,7 +17,8 @@ from llmhni_pipeline_tests.denoise.test_trial import _partition, write_tables
 from llmhni_pipeline_tests.support.fake_openai import FakeOpenAI
 
 
-def _run(lake, instance, llm, coverage="full"):
+def _run(lake, instance, llm, coverage="full", **stage):
+    """``llm_logical_scores`` of ``shop`` from the lake's upstream tables, with this coverage and stage config."""
     return dg.materialize(
         [
             raw_interactions,
@@ -31,7 +32,7 @@ def _run(lake, instance, llm, coverage="full"):
         partition_key="shop",
         instance=instance,
         resources={**build_resources(str(lake)), "llm": llm},
-        run_config={"ops": {"llm_logical_scores": {"config": {"coverage": coverage}}}},
+        run_config={"ops": {"llm_logical_scores": {"config": {"coverage": coverage, **stage}}}},
         raise_on_error=False,
     )
 

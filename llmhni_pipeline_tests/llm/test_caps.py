@@ -10,18 +10,16 @@ from __future__ import annotations
 import json
 from contextlib import ExitStack
 
-import dagster as dg
 import pytest
 from pydantic import ValidationError
 
-from llmhni_pipeline.assets.llm_logical_scores import llm_logical_scores
-from llmhni_pipeline.definitions import build_resources
 from llmhni_pipeline.llm.accounting import DEFAULT_PRICES, Budget, UnknownPrice, call_cost, price_of
 from llmhni_pipeline.llm.batch import BATCH_DISCOUNT
 from llmhni_pipeline.llm.cache import CallCache
 from llmhni_pipeline.llm.gateway import RunOptions, judge_prompts, prompt_tokens
 from llmhni_pipeline.llm.openai_backend import OpenAIJudge, OpenAISettings
 from llmhni_pipeline.resources.llm import LLMResource
+from llmhni_pipeline_tests.assets.test_judge_batches import _run
 from llmhni_pipeline_tests.denoise.test_trial import _partition, write_tables
 from llmhni_pipeline_tests.support.fake_openai import FakeOpenAI
 
@@ -37,31 +35,6 @@ def _sent(servers: list[FakeOpenAI]) -> int:
         for content in s.batch_api.files.values()
     )
     return sum(s.requests for s in servers) + batch_lines
-
-
-def _run(lake, instance, llm, stage_config):
-    from llmhni_pipeline.assets.aligned_projector import aligned_projector
-    from llmhni_pipeline.assets.candidate_pairs import candidate_pairs
-    from llmhni_pipeline.assets.llm_embeddings import llm_embeddings
-    from llmhni_pipeline.assets.raw_interactions import raw_interactions
-    from llmhni_pipeline.assets.text_profiles import text_profiles
-
-    return dg.materialize(
-        [
-            raw_interactions,
-            text_profiles,
-            llm_embeddings,
-            aligned_projector,
-            candidate_pairs,
-            llm_logical_scores,
-        ],
-        selection=[llm_logical_scores],
-        partition_key="shop",
-        instance=instance,
-        resources={**build_resources(str(lake)), "llm": llm},
-        run_config={"ops": {"llm_logical_scores": {"config": stage_config}}},
-        raise_on_error=False,
-    )
 
 
 BACKENDS = ("sync", "pool", "batch")
@@ -119,7 +92,9 @@ def test_no_cap_is_slipped_past(tmp_path, datasets_instance, backend, name, reso
                 LLMResource(**settings)
             assert _sent(servers) == 0
             return
-        result = _run(lake, datasets_instance("shop"), LLMResource(**settings), {"coverage": "full", **stage})
+        result = _run(
+            lake, datasets_instance("shop"), LLMResource(**settings), **{"coverage": "full", **stage}
+        )
         sent = _sent(servers)
     assert sent <= most, f"{name} on {backend}: {sent} inputs sent, the cap allows {most}"
     if most:  # the cap is used, not just respected
