@@ -58,7 +58,7 @@ fi
 # grids: every harness in the background, bounded by the part's deadline; the first ones started are the ones
 # that decide the most (they get the GPU first)
 H="benchmarks/llmhni_experiments.py run"
-TABLE="lr=5e-3 patience=10 min_epochs=0"  # the comparison table's baseline rows (docs/results.md §1)
+TABLE="lr=5e-3 patience=10 min_epochs=0"  # the comparison table's baseline rows (docs/results.md, "The comparison table")
 BACKBONE="lr=5e-3 patience=10"            # issue 31's LightGCN grid (min_epochs 50, the recipe's default)
 W1=${WORKERS:-1}
 run() {  # name, then the harness's arguments

@@ -47,7 +47,7 @@ class RunSpec:
     epochs: int = 300
     patience: int = 20  # evaluations without improvement before stopping
     # no early stop before this epoch: on ml-100k-noise10 a dip after epoch 2 outlasted the patience and ended
-    # LightGCN at epoch 22, while its clean curve climbs until about epoch 66 (docs/results.md §7)
+    # LightGCN at epoch 22, while its clean curve climbs until about epoch 66 (docs/notebook/2026-12-01-results.md, §7)
     min_epochs: int = 50
     eval_every: int = 1
     seed: int = 2026

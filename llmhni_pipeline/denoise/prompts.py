@@ -27,7 +27,7 @@ PROMPT_VERSIONS = {"user": "user-centric-v3", "item": "item-centric-v3"}
 MAX_CHARS = 400  # per user profile in a prompt: keeps prompts short enough for 2-core CPU judging
 # per item text (target and evidence): each pair pays for its target item's tokens. 160 characters keep an
 # amazon-book profile's first sentence or two (its gist) and every ml-100k item whole; measured on amazon-book:
-# 56.5 instead of 85 tokens per prompt, 1.44× the prompts per second, judge AUC unchanged (docs/benchmarks.md §10)
+# 56.5 instead of 85 tokens per prompt, 1.44× the prompts per second, judge AUC unchanged (docs/notebook/2026-12-01-benchmarks.md, §10)
 ITEM_CHARS = 160
 
 DATA_NOTE = (

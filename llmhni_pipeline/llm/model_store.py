@@ -33,7 +33,7 @@ class Wheel:
 class Requantized:
     """A model made on this machine from another one in ``JUDGE_MODELS`` by llama.cpp's quantizer (one
     thread, deterministic), because llama.cpp's CPU kernels for the source's types are slower than for
-    ``kind`` (docs/benchmarks.md §14); its size and SHA-256 are pinned like a shipped file's."""
+    ``kind`` (docs/notebook/2026-12-01-benchmarks.md, §14); its size and SHA-256 are pinned like a shipped file's."""
 
     source: GGUFModel  # the model it is made from
     kind: str  # llama.cpp file type, e.g. Q8_0

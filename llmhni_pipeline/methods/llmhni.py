@@ -15,7 +15,7 @@ Z̃′ = mean_{l=1..L} ẽ⁽ˡ⁾ with ε-radius noise, L_BPR on Z̃′, L_hal 
 pass without noise (layer 0 excluded, as XSimGCL); L_de, where active, contrasts the noise-free pass over G with
 Z̃′. With G′ = G, λ1 = 0 and uniform negatives that is XSimGCL. ``semantic_prune`` > 0 (also not the paper's)
 removes that share of G′'s edges whose aligned LLM vectors are least related (module 1's relevance used as a
-noise detector, docs/results.md §12). ``truncation`` > 0 (not the paper's either) makes L_rec T-CE's truncated mean
+noise detector, docs/notebook/2026-12-03-results.md, §12). ``truncation`` > 0 (not the paper's either) makes L_rec T-CE's truncated mean
 (``methods/tce.py``: the ⌊ρ(t)·B⌋ largest-loss triples of a batch dropped, ρ rising to ``truncation``), and
 ``truncation_guard`` < 1 lets only triples whose positive edge lies below that quantile of semantic relevance be
 dropped: a large loss on a semantically related edge is read as a hard sample and kept (the paper's hard-vs-noise
@@ -248,7 +248,8 @@ def build(c: BuildContext) -> Plan:
 METHOD = Method("llmhni", "AAAI 2026 (arXiv 2511.07295)", LLMHNIParams, build, needs=needs)
 
 
-# The joint_model asset's defaults, following issue 12's measurements (docs/results.md §8, §12): from scratch at
+# The joint_model asset's defaults, following issue 12's measurements (docs/notebook/2026-12-01-results.md §8,
+# 2026-12-03-results.md §12): from scratch at
 # lr 5e-3 (warm-started runs peaked after one epoch), L_hal on XSimGCL's view (above SGL's on both amazon-book,
 # 3 seeds, and ml-100k), the milder semantic pool, and λ1 = λ2 and the hard-negative share chosen on each
 # dataset's own validation split (a share of 0 is plain uniform negatives: XSimGCL plus L_de). Both contrastive

@@ -6,7 +6,7 @@ z = mean_{l=1..L} e⁽ˡ⁾ (layer 0 excluded, as in both reference codes, for t
 L = L_BPR(z, no noise) + λ · [InfoNCE(z′_U, z″_U) + InfoNCE(z′_I, z″_I)] + reg, z′, z″ two noisy passes.
 Defaults: λ 0.1 (RLMRec's setting for amazon and yelp), ε 0.1 and τ 0.2 (SELFRec ``conf/SimGCL.yaml``).
 SELFRec's λ 0.5 collapsed on amazon-book (best after 1–2 epochs, R@20 0.101); λ 0.1 with ε chosen on validation
-from {0.1, 0.9} gave 0.167 (docs/results.md §0).
+from {0.1, 0.9} gave 0.167 (docs/notebook/2026-12-01-results.md, §0).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from llmhni_pipeline.lake import LakePath, incoming_dir, raw_dir
 
 PROFILE_SCHEMA = {"entity": pl.String, "id": pl.Int32, "text": pl.String, "source": pl.String}
 # A templated user profile is the judge's per-user context, evaluated once per user: every token of it is paid
-# for on 2 CPU cores (docs/benchmarks.md §15). So it quotes short titles where the items have them (the issue's
+# for on 2 CPU cores (docs/notebook/2026-12-02-benchmarks.md, §15). So it quotes short titles where the items have them (the issue's
 # "titles as evidence"), the user's most frequent genres where the items have genres, and a few items.
 HISTORY_ITEMS = 6  # items quoted in a templated user profile
 HISTORY_CHARS = 120  # characters kept of each quoted item text (items without a title)

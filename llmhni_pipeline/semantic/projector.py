@@ -110,7 +110,7 @@ def least_related_pruned(
     ``relevance_margin`` against the graph's own edges is at most 2·share − 1, i.e. whose cosine is at most the
     ``share`` quantile (the semantic judge applied to every edge); edges where either side has no vector (zeros)
     are kept. On amazon-book-llard-noise10 the projected
-    cosine picks the injected edges with AUC 0.85 (docs/results.md §3)."""
+    cosine picks the injected edges with AUC 0.85 (docs/results.md, "Module 1, and semantic relevance as a noise detector")."""
     if not 0.0 <= share < 1.0:
         raise ValueError(f"share must be in [0, 1), not {share}")
     if share == 0.0:
