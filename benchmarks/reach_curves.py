@@ -59,6 +59,37 @@ def reach_record(dataset: str, k: int, selector: str = "recommender") -> dict[st
     }
 
 
+def plot(records: list[dict], path: Path) -> None:
+    """Reach against k, one panel per partition, one line per selector; the prompts on a second axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = list(dict.fromkeys(r["dataset"] for r in records))
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.3 * len(datasets), 3.6), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets, strict=True):
+        rows = [r for r in records if r["dataset"] == dataset]
+        key = "reach_injected" if "reach_injected" in rows[0] else "reach_hidden"
+        for selector in dict.fromkeys(r["selector"] for r in rows):
+            line = sorted((r for r in rows if r["selector"] == selector), key=lambda r: r["k"])
+            ax.plot([r["k"] for r in line], [100 * r[key] for r in line], marker="o", label=selector)
+        ax.set_xscale("log")
+        ax.set_xticks([2, 5, 10, 20, 50], ["2", "5", "10", "20", "50"])
+        ax.minorticks_off()
+        ax.set_ylim(0, 100)
+        ax.set_xlabel("candidates per user and kind (k)")
+        what = "injected edges" if key == "reach_injected" else "held-back edges"
+        ax.set_ylabel(f"% of the {rows[0][key + '_planted']:,} {what} reached")
+        ax.set_title(dataset)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("What a perfect judge could fix at most: reach against the candidate budget")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"{path}: written")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -69,6 +100,10 @@ def main() -> None:
         "--selectors", nargs="+", default=["recommender"], help="recommender, semantic, union"
     )
     parser.add_argument("--out", required=True)
+    parser.add_argument(
+        "--png", help="also plot every record of --out and of --with (more record files) here"
+    )
+    parser.add_argument("--with", dest="more", nargs="*", default=[], help="more record files for --png")
     args = parser.parse_args()
     out = Path(args.out)
     done = set()
@@ -93,6 +128,14 @@ def main() -> None:
                 with out.open("a") as f:
                     f.write(json.dumps(record) + "\n")
                 print(json.dumps(record), flush=True)
+    if args.png:
+        records = [
+            json.loads(line)
+            for p in [out, *map(Path, args.more)]
+            for line in p.read_text().splitlines()
+            if line
+        ]
+        plot(records, Path(args.png))
 
 
 if __name__ == "__main__":
