@@ -73,13 +73,15 @@ if [ "$PART" = judge_worth ]; then
     # records that come back continue the same file (append the new lines to benchmarks/results/amazon-study/)
     AMAZON="lr=5e-3 patience=10 min_epochs=0"  # the comparison table's settings; λ and share: the asset's
     for D in amazon-book-llard-noise10 amazon-book-llard-hide10; do
-        [ -f "$JW/$D.pt" ] || { echo "$JW/$D.pt: not prepared (benchmarks/amazon_study.sh steps 1-3)"; continue; }
+        BUNDLE="$JW/$D.pt"  # a bundle prepared here wins over the one the study committed
+        [ -f "$BUNDLE" ] || BUNDLE="benchmarks/results/amazon-study/$D/bundle.pt"
+        [ -f "$BUNDLE" ] || { echo "$D: not prepared (benchmarks/amazon_study.sh steps 1-3)"; continue; }
         for arm in "" _de0; do
             mkdir -p "$W/jw_$D$arm"
             cp "benchmarks/results/amazon-study/$D/runs/runs.jsonl" "$W/jw_$D$arm/" 2>/dev/null || true
         done
-        run "jw_$D" "$JW/$D.pt" --gprimes --arms llmhni_asset --seeds 1 2 3 --set $AMAZON --workers ${JW_WORKERS:-8}
-        run "jw_${D}_de0" "$JW/$D.pt" --gprimes-only --arms llmhni_asset --seeds 1 2 3 \
+        run "jw_$D" "$BUNDLE" --gprimes --arms llmhni_asset --seeds 1 2 3 --set $AMAZON --workers ${JW_WORKERS:-8}
+        run "jw_${D}_de0" "$BUNDLE" --gprimes-only --arms llmhni_asset --seeds 1 2 3 \
             --set $AMAZON params.lambda_de=0 --workers ${JW_WORKERS:-8}
     done
 fi
