@@ -25,7 +25,7 @@ from llmhni_pipeline.denoise.pair_judges import PAIR_BACKENDS, NoGroundTruth, bo
 from llmhni_pipeline.denoise.prompts import PROMPT_VERSIONS, build_prompts, prompt_templates_markdown
 from llmhni_pipeline.denoise.trial import COVERAGES, decide, run_trial
 from llmhni_pipeline.deploy.queues import pool_tags
-from llmhni_pipeline.llm.accounting import Budget, CallStats, require_price
+from llmhni_pipeline.llm.accounting import Budget, CallStats, call_cost, require_price
 from llmhni_pipeline.llm.batch import BACKEND, BATCH_DISCOUNT
 from llmhni_pipeline.llm.batch_jobs import Waiting
 from llmhni_pipeline.llm.gateway import judge_key, prompt_tokens
@@ -113,12 +113,9 @@ def batch_round(todo: list, model: str, options) -> tuple[list, str]:
     kept = todo[:room]
     why = f"the per-run cap of {options.budget.max_calls} calls" if len(kept) < len(todo) else ""
     if options.budget.max_cost_usd is not None and kept:
-        price = require_price(model, options.prices, "the judge")
+        require_price(model, options.prices, "the judge")
         spend = np.cumsum(
-            [
-                BATCH_DISCOUNT * (t_in * price[0] + t_out * price[1]) / 1e6
-                for t_in, t_out in map(prompt_tokens, kept)
-            ]
+            [BATCH_DISCOUNT * call_cost(model, *prompt_tokens(p), options.prices) for p in kept]
         )
         fit = int(np.searchsorted(spend, options.budget.max_cost_usd, side="right"))
         if fit < len(kept):

@@ -161,8 +161,7 @@ def _run_batches_within(
         capped_cost = options.budget.max_cost_usd is not None and price is not None and estimate is not None
 
         def estimated_usd(index: int) -> float:
-            tokens_in, tokens_out = estimate(items[index])
-            return (tokens_in * price[0] + tokens_out * price[1]) / 1e6
+            return call_cost(model, *estimate(items[index]), options.prices)
 
         def finish(future: Future, batch: list[int], queue: list[list[int]]) -> None:
             """Account for one finished batch: cache its valid answers, or count its failure."""
