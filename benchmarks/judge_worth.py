@@ -155,6 +155,11 @@ def prepare(args: argparse.Namespace) -> None:
                     f"{name}: {json.dumps(meta[name])} ({time.perf_counter() - started:.0f} s since start)",
                     flush=True,
                 )
+    earlier: dict = {}
+    if args.merge and (Path(args.out) / f"{dataset}.pt").is_file():  # the variants prepared before, kept
+        earlier = torch.load(Path(args.out) / f"{dataset}.pt", weights_only=True)
+        variants = {**earlier["gprimes"], **variants}
+        meta = {**json.loads(earlier["gprime_meta"]), **meta}
     bundle_path = pack(dataset, Path(args.out))
     bundle = torch.load(bundle_path, weights_only=True)
     bundle.pop(
@@ -164,6 +169,8 @@ def prepare(args: argparse.Namespace) -> None:
     bundle.pop("judging", None)  # the lake's last judging: the variants' own is in gprime_meta
     for key in ("pretrained", "pretrained_info"):  # the curve trains from scratch; the GPU's tree is 64 MiB
         bundle.pop(key, None)
+    if earlier and not torch.equal(earlier["train"], bundle["train"]):
+        raise SystemExit(f"--merge: {dataset}'s train split differs from the bundle's; prepare it anew")
     bundle["gprimes"] = variants
     bundle["gprime_meta"] = json.dumps(meta)
     torch.save(bundle, bundle_path)
@@ -313,9 +320,17 @@ def summary(args: argparse.Namespace) -> None:
     if args.png:
         plot(curves, Path(args.png))
     if args.json:
+        kept: dict = {}
+        command = {"command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d")}
+        sources = {d: command for d in curves}
+        if args.merge and Path(args.json).is_file():  # the partitions not measured here, kept as they were
+            before = json.loads(Path(args.json).read_text())
+            kept = {d: c for d, c in before["curves"].items() if d not in curves}
+            earlier = {"command": before["command"], "date": before["date"]}
+            sources = {d: before.get("sources", {}).get(d, earlier) for d in kept} | sources
         evens = [
             c["break_even_auc"]
-            for rules in curves.values()
+            for rules in [*curves.values(), *kept.values()]
             for rule, c in rules.items()
             if rule == args.default_rule
         ]
@@ -327,7 +342,9 @@ def summary(args: argparse.Namespace) -> None:
             "default_rule": args.default_rule,
             # the most demanding break-even over the partitions (none reached: a judge must be perfect)
             "default_break_even_auc": default if default is not None else 1.0,
-            "curves": {
+            "sources": sources,  # per partition, the command (and date) that measured its curves
+            "curves": kept
+            | {
                 d: {
                     r: {
                         "break_even_auc": c["break_even_auc"],
@@ -419,6 +436,11 @@ def main() -> None:
         help="judge the lake's candidate_pairs as they are (a later stage's lineage check still refuses stale ones)",
     )
     p.add_argument("--out", default=str(HERE / "out" / "judge_worth"))
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the variants of the bundle already in --out (same partition and split), adding these",
+    )
     s = sub.add_parser("summary", help="the curve from run records")
     s.add_argument("records", nargs="+")
     s.add_argument("--bundles", nargs="+", required=True, help="the prepared bundles (their G′ metadata)")
@@ -426,6 +448,11 @@ def main() -> None:
     s.add_argument("--default-rule", default="validated", choices=list(RULES))
     s.add_argument("--png")
     s.add_argument("--json")
+    s.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the --json file's curves of partitions these records do not measure (each with its command)",
+    )
     args = parser.parse_args()
     prepare(args) if args.command == "prepare" else summary(args)
 

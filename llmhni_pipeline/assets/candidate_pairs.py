@@ -38,7 +38,7 @@ class CandidateConfig(dg.Config):
     partitions_def=dataset_partitions,
     group_name="denoise",
     kinds={"pytorch", "parquet"},
-    code_version="1",
+    code_version="2",  # 2: validation pairs are never candidates
     deps=[PRETRAINED],
 )
 def candidate_pairs(
@@ -73,6 +73,7 @@ def candidate_pairs(
         config.m_evidence,
         config.min_degree,
         device=device.torch_device(),
+        held_out=data.valid,  # validation positives are never candidates: no judge can add one to G′
     )
     counts = dict(table.group_by("kind").len().iter_rows())
     meta: dict[str, object] = {f"{kind}_pairs": int(n) for kind, n in counts.items()}

@@ -13,7 +13,13 @@ from pydantic import Field, field_validator
 
 from llmhni_pipeline.denoise.augment import hard_or_noisy
 from llmhni_pipeline.denoise.judge_quality import judge_quality
-from llmhni_pipeline.denoise.judge_worth import DEFAULT_BREAK_EVEN_AUC, TRIAL_PAIRS, TRIAL_SEED
+from llmhni_pipeline.denoise.judge_worth import (
+    DEFAULT_BUDGET,
+    TRIAL_PAIRS,
+    TRIAL_SEED,
+    BreakEven,
+    break_even_for,
+)
 from llmhni_pipeline.denoise.judging import (
     PairJudgments,
     judge_pairs,
@@ -24,6 +30,7 @@ from llmhni_pipeline.denoise.judging import (
 from llmhni_pipeline.denoise.pair_judges import PAIR_BACKENDS, NoGroundTruth, bound_judge
 from llmhni_pipeline.denoise.prompts import PROMPT_VERSIONS, build_prompts, prompt_templates_markdown
 from llmhni_pipeline.denoise.trial import COVERAGES, decide, run_trial
+from llmhni_pipeline.denoise.truth import with_probes
 from llmhni_pipeline.deploy.queues import pool_tags
 from llmhni_pipeline.llm.accounting import Budget, CallStats, call_cost, require_price
 from llmhni_pipeline.llm.batch import BACKEND, BATCH_DISCOUNT
@@ -49,8 +56,9 @@ class JudgeConfig(dg.Config):
     coverage: str = "auto"
     trial_pairs: int = Field(default=TRIAL_PAIRS, ge=10)  # pairs in the trial's stratified sample
     trial_seed: int = TRIAL_SEED  # which pairs the trial samples
-    # the judge AUC below which G′ was not measured to beat G (the judge-worth curve, docs/results.md)
-    break_even_auc: float = DEFAULT_BREAK_EVEN_AUC
+    # the judge AUC below which G′ was not measured to beat G; null: read from the dataset's own judge-worth curve
+    # at its candidate budget, else the nearest measured (docs/results.md, "What a judge is worth")
+    break_even_auc: float | None = Field(default=None, gt=0, le=1)
     # send the item-centric prompt only where the user-centric one said High: the only pairs whose label it can
     # change under the both-High rule (exact with fixed thresholds; quantile labels always send both)
     skip_undecided: bool = True
@@ -86,6 +94,19 @@ def gate_check(gate, unjudged: int, pairs: int) -> dg.AssetCheckResult:
             k: v for k, v in gate.metadata(unjudged, pairs).items() if isinstance(v, int | float | str)
         },
     )
+
+
+def candidate_budget(pairs: pl.DataFrame) -> int:
+    """The k_pos = k_neg the candidates were picked with (their deepest rank), the budget a curve is read at."""
+    ranks = pairs["rank_within_user"]
+    return int(ranks.max()) if ranks.len() else DEFAULT_BUDGET
+
+
+def break_even(config: JudgeConfig, partition: str, pairs: pl.DataFrame, hidden: bool) -> BreakEven:
+    """The stage's break-even: the config's where set, else the curve's (``judge_worth.break_even_for``)."""
+    if config.break_even_auc is not None:
+        return BreakEven(config.break_even_auc, "set in llm_logical_scores' config")
+    return break_even_for(partition, candidate_budget(pairs), hidden)
 
 
 def full_judging_rate(llm: LLMResource) -> float | None:
@@ -170,11 +191,24 @@ def submit_or_wait(
     )
 
 
+def judged_probes(trial, asked: pl.DataFrame, n_pairs: int, thresholds: LabelThresholds) -> pl.DataFrame:
+    """The trial's probes it judged (rows of ``asked`` past the ``n_pairs`` candidates), in the table's columns."""
+    if trial is None or asked.height == n_pairs:
+        return pl.DataFrame()
+    columns = trial.judged.scattered(trial.rows, asked.height).columns(thresholds)
+    probes = asked.select("user_id", "item_id", "kind", "model_score").with_columns(
+        **{k: pl.Series(v) for k, v in columns.items()}
+    )[n_pairs:]
+    return probes.with_columns(label=hard_or_noisy(pl.col("user_view"), pl.col("item_view"))).filter(
+        pl.col("label") != "unjudged"
+    )
+
+
 @dg.asset(
     partitions_def=dataset_partitions,
     group_name="denoise",
     kinds={"parquet"},
-    code_version="1",
+    code_version="2",  # 2: the trial probes, the curve's break-even, per-pair answers
     pool="llm",
     op_tags=pool_tags("llm"),
     check_specs=[dg.AssetCheckSpec(GATE_CHECK, asset="llm_logical_scores")],
@@ -189,12 +223,19 @@ def llm_logical_scores(
     llm: LLMResource,
 ):
     pairs = ordered_pairs(candidate_pairs, config.user_order, config.user_order_seed)
-    user_prompts, item_prompts = build_prompts(pairs, text_profiles)
+    # the trial's probes after the candidates (random pairs planted as noise where nothing was injected: the truth
+    # the curve's x-axis is measured on); judged by the trial alone, never in the table or G′
+    asked = (
+        pairs
+        if config.coverage == "full"
+        else with_probes(pairs, raw_interactions, config.trial_pairs // 2, config.trial_seed)
+    )
+    user_prompts, item_prompts = build_prompts(asked, text_profiles)
     try:
-        judge = bound_judge(
+        judge, user_prompts, item_prompts = bound_judge(
             llm.judge(),
             context.partition_key,
-            pairs,
+            asked,
             user_prompts,
             item_prompts,
             raw_interactions,
@@ -204,7 +245,7 @@ def llm_logical_scores(
         raise dg.Failure(str(exc)) from None
     cache = llm.cache("judgments")
     thresholds = LabelThresholds(config.threshold_mode, config.high, config.low)
-    users = pairs["user_id"].to_numpy()
+    users = asked["user_id"].to_numpy()
     options = llm.run_options(context.log, "judge")
     if config.max_calls_per_run is not None and judge.backend not in PAIR_BACKENDS:  # those cost nothing
         cap = options.budget.max_calls
@@ -223,7 +264,7 @@ def llm_logical_scores(
                 cache,
                 thresholds,
                 config.skip_undecided,
-                pairs[rows],
+                asked[rows],
                 sub_user,
                 sub_item,
                 run_options,
@@ -238,7 +279,7 @@ def llm_logical_scores(
     gate, trial = None, None
     if config.coverage != "full":  # the trial's stratified sample first: is this judge worth the rest?
         trial = run_trial(
-            pairs,
+            asked,
             raw_interactions,
             user_prompts,
             item_prompts,
@@ -247,8 +288,9 @@ def llm_logical_scores(
             config.trial_pairs,
             config.trial_seed,
         )
+        even = break_even(config, context.partition_key, pairs, "hidden" in trial.report.gate_questions)
         gate = decide(
-            config.coverage, trial.report.judge_auc, trial.report.gate_questions, config.break_even_auc
+            config.coverage, trial.report.judge_auc, trial.report.gate_questions, even.auc, even.source
         )
         context.log.info(f"coverage {config.coverage}: {gate.reason}")
     if gate is None or gate.judge_rest:
@@ -309,7 +351,11 @@ def llm_logical_scores(
             f"{unjudged} of {table.height} pairs are not judged yet ({'; '.join(causes) or 'no answer'}); "
             "they stay unchanged in G′: materialize again to continue, every valid answer so far is cached"
         )
-    quality = judge_quality(table, raw_interactions)  # against validation positives and the planted truth
+    # against the planted truth: held-back or injected edges, or the trial's judged probes
+    quality = judge_quality(
+        pl.concat([table, judged_probes(trial, asked, pairs.height, thresholds)], how="diagonal_relaxed"),
+        raw_interactions,
+    )
     if quality:
         context.log.info(
             "judge quality: "

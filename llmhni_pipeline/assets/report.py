@@ -133,15 +133,12 @@ def llm_verdict(
                 f"- **G′ differs from G**: rule `{rule}`, {removed} edges removed, {added} added{gain}."
             )
     if coverage is not None:
-        question = next((q for q in ("hidden", "hard") if f"{q}_judge_auc" in (quality or {})), "hard")
+        question = next((q for q in ("hidden", "noise") if f"{q}_judge_auc" in (quality or {})), "noise")
         judge = (quality or {}).get(f"{question}_judge_auc")
         rec = (quality or {}).get(f"{question}_recommender_auc")
-        what = "held-back edges" if question == "hidden" else "held-out positives"
-        auc = (
-            f"; its AUC for {what} is {judge:.3f} against the recommender's {rec:.3f} (chance 0.5)"
-            if judge is not None and rec is not None
-            else ""
-        )
+        what = "held-back edges" if question == "hidden" else "real edges against planted noise"
+        against = f" against the recommender's {rec:.3f}" if rec is not None and rec == rec else ""
+        auc = f"; its AUC for {what} is {judge:.3f}{against} (chance 0.5)" if judge is not None else ""
         lines.append(f"- The judge covered {coverage:.1%} of the candidate pairs{auc}.")
     return lines + [""]
 

@@ -215,12 +215,13 @@ def cmd_trial(args: argparse.Namespace) -> int:
 
     import polars as pl
 
-    from llmhni_pipeline.assets.llm_logical_scores import JudgeConfig
+    from llmhni_pipeline.assets.llm_logical_scores import JudgeConfig, break_even
     from llmhni_pipeline.denoise.judge_worth import expected_gains
     from llmhni_pipeline.denoise.judging import judge_pairs
     from llmhni_pipeline.denoise.pair_judges import NoGroundTruth, bound_judge
     from llmhni_pipeline.denoise.partition import judged_pairs, partition_prompts
     from llmhni_pipeline.denoise.trial import decide, run_trial
+    from llmhni_pipeline.denoise.truth import with_probes
     from llmhni_pipeline.llm.labels import LabelThresholds
     from llmhni_pipeline.resources.llm import LLMResource
 
@@ -230,11 +231,15 @@ def cmd_trial(args: argparse.Namespace) -> int:
     config = JudgeConfig()
     pairs = judged_pairs(lake, args.dataset, config.user_order, config.user_order_seed)
     interactions = lake_table(lake, "raw_interactions", args.dataset)
+    candidates = pairs
+    pairs = with_probes(
+        candidates, interactions, args.pairs // 2, args.seed
+    )  # as the stage's trial asks them
     user, item = partition_prompts(lake, args.dataset, pairs)
     projected = lake_table(lake, "aligned_projector", args.dataset, optional=True)
     llm = LLMResource(lake_dir=str(lake))
     try:
-        judge = bound_judge(
+        judge, user, item = bound_judge(
             llm.judge(),
             args.dataset,
             pairs,
@@ -250,7 +255,7 @@ def cmd_trial(args: argparse.Namespace) -> int:
     thresholds = LabelThresholds(config.threshold_mode, config.high, config.low)
     users = pairs["user_id"].to_numpy()
     print(
-        f"{args.dataset}: judging {min(args.pairs, pairs.height)} sampled pairs with {judge.backend}:{judge.model}"
+        f"{args.dataset}: judging {min(args.pairs, candidates.height)} sampled pairs with {judge.backend}:{judge.model}"
     )
 
     def judge_rows(rows):
@@ -273,7 +278,8 @@ def cmd_trial(args: argparse.Namespace) -> int:
     report = trial.report
     for line in report.lines():
         print(line)
-    gate = decide("auto", report.judge_auc, report.gate_questions, config.break_even_auc)
+    even = break_even(config, args.dataset, candidates, "hidden" in report.gate_questions)
+    gate = decide("auto", report.judge_auc, report.gate_questions, even.auc, even.source)
     if report.judge_auc[0] == report.judge_auc[0]:  # measured (not NaN)
         for gain in expected_gains(report.judge_auc):
             print(gain.line())

@@ -2,7 +2,9 @@
 
 C⁺ (``pos_low``): per user with at least ``min_degree`` training items, the ``k_pos`` lowest-scored training
 positives — candidate noise. C⁻ (``neg_high``): per user, the ``k_neg`` highest-scored items outside the
-user's training set — candidate hard samples. Evidence for the item-centric judgment: the user's ``m``
+user's training set and outside the ``held_out`` pairs (the validation positives: known at training time, they
+never become candidates, so no judge can add one to G′ and validation stays unseen by training) — candidate hard
+samples. Evidence for the item-centric judgment: the user's ``m``
 highest-scored training positives, the candidate itself excluded.
 """
 
@@ -48,19 +50,22 @@ def select_candidates(
     chunk_users: int = 2048,
     device: torch.device | str = "cpu",
     pick: tuple[torch.Tensor, torch.Tensor] | None = None,
+    held_out: UserItemSets | None = None,
 ) -> pl.DataFrame:
     """Scores every item for every user (U × I work, in user blocks on ``device``: the GPU when there is one);
     only each block's top-k picks come back to the CPU. ``pick``: other (user, item) vectors whose dot products
     choose the candidates instead (module 1's aligned vectors: the ``semantic`` selector); ``model_score`` and the
-    evidence stay the recommender's."""
+    evidence stay the recommender's. ``held_out``: pairs that are never high-scored negatives (the validation
+    positives)."""
     device = torch.device(device)
     user_emb, item_emb = user_emb.to(device), item_emb.to(device)
     if pick is not None:
         pick = (pick[0].to(device), pick[1].to(device))
     degree = train.counts()
     frames = []
-    # scores, the positives' mask and three masked copies for the top-k's: 17 bytes per user × item cell
-    chunk_users = users_per_block(item_emb.shape[0], chunk_users, bytes_per_cell=17)
+    # scores, the positives' mask (and with the held-out pairs), three masked copies for the top-k's: 18 bytes per
+    # user × item cell
+    chunk_users = users_per_block(item_emb.shape[0], chunk_users, bytes_per_cell=18)
     for start in range(0, train.n_users, chunk_users):
         stop = min(start + chunk_users, train.n_users)
         scores = user_emb[start:stop] @ item_emb.T
@@ -76,7 +81,12 @@ def select_candidates(
         best_idx = best_pos.indices.masked_fill(~torch.isfinite(best_pos.values), -1)
 
         chooser = scores if pick is None else pick[0][start:stop] @ pick[1].T
-        neg = _on_cpu(torch.topk(chooser.masked_fill(is_pos, -torch.inf), k_neg, dim=1))
+        not_neg = is_pos
+        if held_out is not None:
+            not_neg = is_pos.clone()
+            h_rows, h_cols = held_out.block(start, stop)
+            not_neg[h_rows.to(device), h_cols.to(device)] = True
+        neg = _on_cpu(torch.topk(chooser.masked_fill(not_neg, -torch.inf), k_neg, dim=1))
         low = _on_cpu(torch.topk(chooser.masked_fill(~is_pos, torch.inf), k_pos, dim=1, largest=False))
         low_ok = (n_pos >= min_degree)[:, None] & torch.isfinite(low.values)
         if pick is not None:  # the recommender's scores of the chosen pairs
@@ -164,20 +174,23 @@ def candidates_by(
     m_evidence: int = 5,
     min_degree: int = 3,
     device: torch.device | str = "cpu",
+    held_out: UserItemSets | None = None,
 ) -> pl.DataFrame:
     """The candidates a ``selector`` picks: ``recommender`` (the pretrained model's scores, the paper's),
     ``semantic`` (module 1's aligned cosine: the least related of a user's train positives, the most related of the
     items the user has not seen), or ``union`` (both, interleaved within the same budget). ``model_score`` and the
-    evidence are the recommender's whichever picks."""
+    evidence are the recommender's whichever picks; no ``held_out`` pair (validation) is ever a candidate."""
     if selector not in SELECTORS:
         raise ValueError(f"selector must be one of {', '.join(SELECTORS)}, not {selector!r}")
     args = (user_emb, item_emb, train, k_pos, k_neg, m_evidence, min_degree)
     if selector == "recommender":
-        return select_candidates(*args, device=device)
+        return select_candidates(*args, device=device, held_out=held_out)
     if projected is None:
         raise ValueError(f"the {selector} selector needs module 1's aligned vectors (aligned_projector)")
     cosine = tuple(torch.nn.functional.normalize(v.float(), dim=1) for v in projected)
-    semantic = select_candidates(*args, device=device, pick=cosine)
+    semantic = select_candidates(*args, device=device, pick=cosine, held_out=held_out)
     if selector == "semantic":
         return semantic
-    return union_candidates(select_candidates(*args, device=device), semantic, k_pos, k_neg)
+    return union_candidates(
+        select_candidates(*args, device=device, held_out=held_out), semantic, k_pos, k_neg
+    )

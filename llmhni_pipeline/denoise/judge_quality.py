@@ -1,9 +1,9 @@
 """How right the judge is, measured without hand labels.
 
-The questions with answers the data holds are in ``truth``: held-out **validation** positives among the
-high-scored negatives (``hard``: true hard samples), and on semi-synthetic partitions the planted truth — the
-train edges held back from G among the high-scored negatives (``hidden``, ``-hideNN``) and the injected edges
-among the low-scored positives (``noise``, ``-noiseNN``). For each: the AUC of the judge's margin, the
+The questions with answers the data holds are in ``truth``: on semi-synthetic partitions the planted truth —
+the train edges held back from G among the high-scored negatives (``hidden``, ``-hideNN``) and the injected edges
+among the low-scored positives (``noise``, ``-noiseNN``) — and elsewhere the trial's probes (random pairs
+planted as noise, asked beside the low-scored positives). For each: the AUC of the judge's margin, the
 recommender's own AUC on the same pairs (the bar: a judge that does not beat it adds nothing), and the
 precision of the label the rule acts on against the base rate. The test split is never read.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from llmhni_pipeline.denoise.truth import Question, gate_questions, questions, with_truth
+from llmhni_pipeline.denoise.truth import PROBE_Q, Question, gate_questions, questions, with_truth
 
 
 def auc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -54,7 +54,10 @@ def _block(frame: pl.DataFrame, question: Question) -> dict[str, float]:
         f"{name}_pairs_judged": judged.height,
         f"{name}_base_rate": round(float(special.mean()), 4) if judged.height else float("nan"),
         f"{name}_judge_auc": round(auc(judged["margin"].to_numpy(), relevant), 4),
-        f"{name}_recommender_auc": round(auc(judged["model_score"].to_numpy(), relevant), 4),
+        # probes were not picked by the recommender: it has no score of them to rank
+        f"{name}_recommender_auc": float("nan")
+        if question is PROBE_Q
+        else round(auc(judged["model_score"].to_numpy(), relevant), 4),
     }
     label = "noisy" if name == "noise" else "hard"
     flagged = judged["label"].to_numpy() == label
@@ -69,16 +72,16 @@ def _block(frame: pl.DataFrame, question: Question) -> dict[str, float]:
 
 
 def judge_quality(scores: pl.DataFrame, interactions: pl.DataFrame) -> dict[str, float]:
-    """Every question the partition can answer (``truth.questions``) for one ``llm_logical_scores`` table, and
-    ``judge_auc``: the mean judge AUC over the questions a judge's worth is measured on (the planted ones where
-    there are some, else validation's; ``truth.gate_questions``), the x-axis of the judge-worth curve."""
+    """Every question the partition can answer (``truth.questions``) for one ``llm_logical_scores`` table (with
+    the trial's judged probes, if any, appended), and ``judge_auc``: the mean judge AUC over the questions a
+    judge's worth is measured on (``truth.gate_questions``), the x-axis of the judge-worth curve."""
     table = scores.with_columns(margin=pair_margin(scores))
     out: dict[str, float] = {}
-    for question in questions(interactions):
+    for question in questions(interactions, scores):
         block = with_truth(table, interactions, question)
         if block.height:
             out |= _block(block, question)
-    gate = [out.get(f"{q.name}_judge_auc", float("nan")) for q in gate_questions(interactions)]
+    gate = [out.get(f"{q.name}_judge_auc", float("nan")) for q in gate_questions(interactions, scores)]
     gate = [v for v in gate if not np.isnan(v)]
     if gate:
         out["judge_auc"] = round(float(np.mean(gate)), 4)

@@ -78,12 +78,14 @@ class PairJudgments:
         return sum(self.item_skipped)
 
     def scattered(self, rows: np.ndarray, n: int) -> PairJudgments:
-        """These judgments of pairs ``rows`` of a table of ``n`` pairs, as that table's (others not judged)."""
+        """These judgments of pairs ``rows`` of a table of ``n`` pairs, as that table's (others not judged; rows
+        past ``n``, the trial's probes, left out)."""
         user: list[JudgeResult | None] = [None] * n
         item: list[JudgeResult | None] = [None] * n
         skipped = [False] * n
         for k, row in enumerate(rows):
-            user[row], item[row], skipped[row] = self.user[k], self.item[k], self.item_skipped[k]
+            if row < n:
+                user[row], item[row], skipped[row] = self.user[k], self.item[k], self.item_skipped[k]
         return PairJudgments(user, item, self.stats, skipped)
 
     def columns(self, thresholds: LabelThresholds) -> dict[str, object]:

@@ -33,7 +33,7 @@ import polars as pl
 import torch
 from scipy.special import ndtri
 
-from llmhni_pipeline.denoise.truth import planted_relevance
+from llmhni_pipeline.denoise.truth import PROBE, planted_relevance
 from llmhni_pipeline.llm.interfaces import JudgePrompt, JudgeResult
 from llmhni_pipeline.llm.labels import result_from_margin
 from llmhni_pipeline.recsys.graph import InteractionGraph
@@ -124,9 +124,14 @@ class SimulatedJudge:
                 f"-noiseNN one (injected edges: known false positives), e.g. {context.dataset}-hide10"
             ) from None
         kinds = context.pairs["kind"].to_numpy()
-        margins = simulated_margins(kinds, relevant, self.target_auc, self.seed)
-        keys = context.pairs.select("user_id", "item_id").to_numpy()
-        model = f"{self.model}-{_digest(keys, kinds.astype('U8'), relevant)}"
+        # the candidates' margins as without the trial's probes (which get theirs apart), so a trial that asked
+        # probes and a run that judged every pair give the candidates the same answers under the same name
+        probe = kinds == PROBE
+        margins = np.empty(len(kinds))
+        margins[~probe] = simulated_margins(kinds[~probe], relevant[~probe], self.target_auc, self.seed)
+        margins[probe] = simulated_margins(kinds[probe], relevant[probe], self.target_auc, self.seed + 1)
+        keys = context.pairs.filter(~pl.Series(probe)).select("user_id", "item_id").to_numpy()
+        model = f"{self.model}-{_digest(keys, kinds[~probe].astype('U8'), relevant[~probe])}"
         return MarginJudge(
             self.backend, model, _by_prompt(context, margins), f"simulated, AUC {self.target_auc:g}"
         )
@@ -149,14 +154,29 @@ class SemanticJudge:
         return MarginJudge(self.backend, model, _by_prompt(context, margin.numpy()), "semantic relevance")
 
 
+def per_pair(prompts: Sequence[JudgePrompt], pairs: pl.DataFrame) -> list[JudgePrompt]:
+    """``prompts`` made distinct per pair (the pair in the prompt's version, which its cache key holds): a judge
+    that answers from the pair must answer two pairs whose texts are identical (MovieLens lists some titles
+    twice) each by its own truth, not share one answer. An LLM judge keeps the plain prompts: one text, one
+    answer, paid once."""
+    keys = pairs.select("user_id", "item_id", "kind").iter_rows()
+    return [
+        JudgePrompt(p.system, p.user, f"{p.prompt_version}#pair:{u}:{i}:{kind}")
+        for p, (u, i, kind) in zip(prompts, keys, strict=True)
+    ]
+
+
 def bound_judge(
     judge, dataset, pairs, user_prompts, item_prompts, interactions, projected_table: pl.DataFrame
-):
-    """``judge`` itself, or for a judge that answers from the pairs (simulated, semantic) one bound to them
+) -> tuple[object, list[JudgePrompt], list[JudgePrompt]]:
+    """(judge, user prompts, item prompts): ``judge`` and the prompts themselves, or for a judge that answers from
+    the pairs (simulated, semantic) one bound to them with prompts made distinct per pair (``per_pair``)
     (``projected_table``: the aligned_projector table, empty if there is none). Raises ``NoGroundTruth`` for a
     simulated judge on a partition that planted nothing."""
     if getattr(judge, "backend", None) not in PAIR_BACKENDS:
-        return judge
+        return judge, list(user_prompts), list(item_prompts)
+    user_prompts, item_prompts = per_pair(user_prompts, pairs), per_pair(item_prompts, pairs)
     n_users, n_items = int(interactions["user_id"].max()) + 1, int(interactions["item_id"].max()) + 1
     projected = user_item_matrices(projected_table, n_users, n_items) if projected_table.height else None
-    return judge.bind(PairContext(dataset, pairs, user_prompts, item_prompts, interactions, projected))
+    bound = judge.bind(PairContext(dataset, pairs, user_prompts, item_prompts, interactions, projected))
+    return bound, user_prompts, item_prompts

@@ -2,8 +2,9 @@
 intervals beside the recommender's, and project what full coverage would cost.
 
 The sample is seeded and stratified so that the things the judge is measured on are present (``truth``): among
-the high-scored negatives, the held-back edges of a ``-hideNN`` partition, else held-out *validation* positives
-(true hard samples); among the low-scored positives of a ``-noiseNN`` partition, the injected edges (true noise).
+the high-scored negatives, the held-back edges of a ``-hideNN`` partition; among the low-scored positives, the
+injected edges of a ``-noiseNN`` partition, else random pairs planted for the trial (``truth.noise_probes``): the
+truth the judge-worth curve's x-axis is measured on, so the gate compares like with like.
 AUC does not depend on the classes' proportions, so over-sampling the rare class changes the interval's width,
 not what it estimates. The pairs are judged exactly as
 ``llm_logical_scores`` judges them (``judging.judge_pairs``, the same cache): nothing a trial pays for is paid
@@ -21,18 +22,18 @@ import polars as pl
 
 from llmhni_pipeline.denoise.judge_quality import auc, pair_margin
 from llmhni_pipeline.denoise.judging import PairJudgments, sent_prompts
-from llmhni_pipeline.denoise.truth import Question, gate_questions, questions, with_truth
+from llmhni_pipeline.denoise.truth import PROBE, PROBE_Q, Question, gate_questions, questions, with_truth
 from llmhni_pipeline.llm.accounting import DEFAULT_PRICES, call_cost
 from llmhni_pipeline.llm.batch import BATCH_DISCOUNT, batch_lines, estimated_tokens
 from llmhni_pipeline.llm.interfaces import JudgePrompt
 from llmhni_pipeline.llm.labels import LabelThresholds
 
 
-def sampled_questions(interactions: pl.DataFrame) -> list[Question]:
-    """One question per candidate kind, the planted one where there is one: held-back edges (else validation
-    positives) among the high-scored negatives; injected edges among the low-scored positives of a noisy
-    partition (a clean one has no noise question)."""
-    asked = {q.kind: q for q in reversed(questions(interactions))}  # planted questions come first: they win
+def sampled_questions(interactions: pl.DataFrame, candidates: pl.DataFrame | None = None) -> list[Question]:
+    """One question per candidate kind that has one: held-back edges among the high-scored negatives of a
+    ``-hideNN`` partition; injected edges (else the probes among ``candidates``) against the low-scored
+    positives."""
+    asked = {q.kind: q for q in questions(interactions, candidates)}
     return [asked[kind] for kind in ("neg_high", "pos_low") if kind in asked]
 
 
@@ -42,7 +43,7 @@ def trial_sample(
     """``n_pairs`` candidate pairs (seeded), split evenly between the ``sampled_questions``' kinds, each half at
     most half true cases (all of them when rarer: held-back, validation or injected edges) and the rest drawn
     from the others; with a ``truth`` column marking those cases."""
-    asked = sampled_questions(interactions)
+    asked = sampled_questions(interactions, candidates)
     rng = np.random.default_rng(seed)
     parts = []
     for i, question in enumerate(asked):
@@ -94,7 +95,7 @@ def bootstrap_mean_auc(
 class TrialBlock:
     question: Question
     pairs: int
-    true_cases: int  # the cases of interest: held-back, validation or injected edges
+    true_cases: int  # the cases of interest: held-back or injected edges, probes
     sample_base_rate: float
     partition_base_rate: float
     judge_auc: tuple[float, float, float]
@@ -150,10 +151,13 @@ def trial_report(
     tokens_in: int,
     prices: dict[str, tuple[float, float]],
     models: list[str],
+    row_prompts: np.ndarray | None = None,
 ) -> TrialReport:
     """The trial's measurements. ``scores``: the sample's judgments in ``llm_logical_scores``' columns (user and
-    item P(High)/P(Low), NaN where not judged); ``partition``: every candidate pair, for the base rates and the
-    projection."""
+    item P(High)/P(Low), NaN where not judged); ``partition``: every candidate pair (probes too), for the base
+    rates and the projection: of the candidates alone (probes are judged by the trial only), kind by kind at the
+    prompts per pair the sample's pairs of that kind needed (``row_prompts``, one count per sample row; a kind the
+    sample did not hold at the rate of those it did)."""
     judged = (
         sample.drop("truth", strict=False)
         .join(
@@ -165,34 +169,50 @@ def trial_report(
         .with_columns(margin=pair_margin(scores))
     )
     judged = judged.filter(pl.col("margin").is_not_null())
-    report = TrialReport(prompts=prompts, judged_pairs=judged.height, pairs_in_partition=partition.height)
-    gate = {q.name for q in gate_questions(interactions)}
+    candidates = partition.filter(pl.col("kind") != PROBE)
+    report = TrialReport(prompts=prompts, judged_pairs=judged.height, pairs_in_partition=candidates.height)
+    gate = {q.name for q in gate_questions(interactions, sample)}
     gate_blocks = []
-    for question in questions(interactions):
+    nan3 = (float("nan"),) * 3
+    for question in questions(interactions, sample):
         block = with_truth(judged, interactions, question)
         if not block.height:
             continue
         y = block["truth"].to_numpy()
         case = ~y if question.name == "noise" else y
-        whole = with_truth(partition, interactions, question)["truth"].to_numpy()
+        whole = with_truth(candidates, interactions, question)["truth"].to_numpy()
+        partition_rate = (
+            float((~whole if question.name == "noise" else whole).mean()) if len(whole) else float("nan")
+        )
+        probed = (
+            question is PROBE_Q
+        )  # planted for the trial: no base rate in the partition, no recommender score
         report.blocks.append(
             TrialBlock(
                 question,
                 block.height,
                 int(case.sum()),
                 float(case.mean()),
-                float((~whole if question.name == "noise" else whole).mean()) if len(whole) else float("nan"),
+                float("nan") if probed else partition_rate,
                 bootstrap_auc(block["margin"].to_numpy(), y),
-                bootstrap_auc(block["model_score"].to_numpy(), y),
+                nan3 if probed else bootstrap_auc(block["model_score"].to_numpy(), y),
             )
         )
         if question.name in gate:
             gate_blocks.append((block["margin"].to_numpy(), y))
             report.gate_questions.append(question.name)
     report.judge_auc = bootstrap_mean_auc(gate_blocks)
-    per_pair = prompts / max(sample.height, 1)
+    kinds = sample["kind"].to_numpy()
+    if row_prompts is None:
+        row_prompts = np.full(sample.height, prompts / max(sample.height, 1))
+    sampled = kinds != PROBE
+    overall = float(row_prompts[sampled].mean()) if sampled.any() else 0.0
+    projected = sum(
+        n * (float(row_prompts[kinds == kind].mean()) if (kinds == kind).any() else overall)
+        for kind, n in candidates.group_by("kind").len().iter_rows()
+    )
     report.tokens_in_per_prompt = tokens_in / max(prompts, 1)
-    report.projected_prompts = round(per_pair * partition.height)
+    report.projected_prompts = round(projected)
     report.projected_tokens_in = round(report.projected_prompts * report.tokens_in_per_prompt)
     for model in models:
         if model in prices:
@@ -212,8 +232,9 @@ class GateDecision:
     judge_rest: bool
     judge_auc: tuple[float, float, float]  # point and 95% interval over the questions below (NaN: no trial)
     questions: tuple[str, ...]
-    break_even_auc: float
+    break_even_auc: float | None  # None: on the curve read, no judge (a perfect one included) made G′ beat G
     reason: str
+    break_even_source: str = ""  # which curve (partition, rule, budget) the break-even was read from
 
     def metadata(self, unjudged: int = 0, pairs: int = 0) -> dict[str, object]:
         """The decision as stage metadata; ``unjudged`` of ``pairs`` were left without an answer (a cap, failures)
@@ -230,7 +251,8 @@ class GateDecision:
             "coverage": self.coverage,
             "coverage_decision": decision,
             "coverage_reason": self.reason,
-            "break_even_auc": self.break_even_auc,
+            "break_even_auc": "none: no judge pays" if self.break_even_auc is None else self.break_even_auc,
+            "break_even_source": self.break_even_source,
         }
         if not np.isnan(self.judge_auc[0]):
             out |= {
@@ -243,41 +265,52 @@ class GateDecision:
 
 
 def decide(
-    coverage: str, judge_auc: tuple[float, float, float], questions_asked: list[str], break_even_auc: float
+    coverage: str,
+    judge_auc: tuple[float, float, float],
+    questions_asked: list[str],
+    break_even_auc: float | None,
+    source: str = "",
 ) -> GateDecision:
     """``full`` judges everything; ``trial`` stops after the sample; ``auto`` judges the rest only when the upper
     end of the judge's 95% interval reaches the break-even AUC (below it, no judge of that quality is measured to
-    make G′ beat G), and stops when the sample held no case to measure it on."""
+    make G′ beat G; ``None``: on the curve read, none at all did), and stops when the sample held no case to
+    measure it on. ``source``: where the break-even comes from, named in the reason."""
     if coverage not in COVERAGES:
         raise ValueError(f"coverage must be one of {', '.join(COVERAGES)}, not {coverage!r}")
     asked = tuple(questions_asked)
     interval = f"{judge_auc[0]:.3f} [{judge_auc[1]:.3f}, {judge_auc[2]:.3f}]"
     what = " and ".join(asked) or "no question"
+    where = f" ({source})" if source else ""
+
+    def decision(judge_rest: bool, reason: str) -> GateDecision:
+        return GateDecision(coverage, judge_rest, judge_auc, asked, break_even_auc, reason, source)
+
     if coverage == "full":
-        return GateDecision(coverage, True, judge_auc, asked, break_even_auc, "coverage: full")
+        return decision(True, "coverage: full")
     if coverage == "trial":
-        return GateDecision(
-            coverage,
-            False,
-            judge_auc,
-            asked,
-            break_even_auc,
-            f"coverage: trial; judge AUC ({what}) {interval}",
-        )
+        return decision(False, f"coverage: trial; judge AUC ({what}) {interval}")
     if np.isnan(judge_auc[2]):
-        reason = (
-            "the trial sample held no case to measure the judge on (no held-out, held-back or injected edge among "
-            "its pairs), so its worth is unknown; set coverage: full to judge every pair anyway"
+        return decision(
+            False,
+            "the trial sample held no case to measure the judge on (no held-back, injected or planted pair among "
+            "its pairs), so its worth is unknown; set coverage: full to judge every pair anyway",
         )
-        return GateDecision(coverage, False, judge_auc, asked, break_even_auc, reason)
+    if break_even_auc is None:
+        return decision(
+            False,
+            f"judge AUC ({what}) {interval}, but no judge, a perfect one included, was measured to make G′ beat G "
+            f'by 2 SE{where}; G′ = G (a larger candidate budget may pay: docs/results.md, "What a judge is '
+            'worth"; coverage: full judges every pair anyway)',
+        )
     if judge_auc[2] >= break_even_auc:
-        reason = f"judge AUC ({what}) {interval} reaches the break-even AUC {break_even_auc:.2f}"
-        return GateDecision(coverage, True, judge_auc, asked, break_even_auc, reason)
-    reason = (
-        f"judge AUC ({what}) {interval}: even its upper end is below the break-even AUC {break_even_auc:.2f}, "
-        "under which G′ was not measured to beat G; G′ = G"
+        return decision(
+            True, f"judge AUC ({what}) {interval} reaches the break-even AUC {break_even_auc:.2f}{where}"
+        )
+    return decision(
+        False,
+        f"judge AUC ({what}) {interval}: even its upper end is below the break-even AUC {break_even_auc:.2f}{where}, "
+        "under which G′ was not measured to beat G; G′ = G",
     )
-    return GateDecision(coverage, False, judge_auc, asked, break_even_auc, reason)
 
 
 @dataclass
@@ -341,6 +374,14 @@ def run_trial(
     scores = pairs[rows].select("user_id", "item_id", "kind").with_columns(**judged.columns(thresholds))
     tokens = estimated_tokens(batch_lines(sent, token_model)) if token_model else 0
     report = trial_report(
-        sample.drop("_pair"), scores, pairs, interactions, len(sent), tokens, prices, list(models)
+        sample.drop("_pair"),
+        scores,
+        pairs,
+        interactions,
+        len(sent),
+        tokens,
+        prices,
+        list(models),
+        row_prompts=1 + np.array([r is not None for r in judged.item], dtype=float),
     )
     return TrialRun(rows, judged, report, seconds)

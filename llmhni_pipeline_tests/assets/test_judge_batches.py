@@ -74,9 +74,9 @@ def test_batch_mode_submits_waits_and_finishes_from_the_cache(tmp_path, datasets
         assert request.partition_key == "shop" and {
             k.to_user_string() for k in request.asset_selection
         } == set(AFTER_JUDGING)
-        # round 2: the item-centric prompts of the pairs judged High (the 30 marked [gold:High])
+        # round 2: the item-centric prompts of the pairs judged High (each user's two real items, [gold:High])
         second = _run(lake, instance, llm)
-        assert "waiting for batch batch_2 (30 prompts)" in _failure(second)
+        assert "waiting for batch batch_2 (60 prompts)" in _failure(second)
         for _ in range(3):
             last = _tick(instance, llm)
         assert isinstance(last, list) and last[0].run_key == "batches:shop:batch_2"
@@ -84,7 +84,7 @@ def test_batch_mode_submits_waits_and_finishes_from_the_cache(tmp_path, datasets
         assert done.success
         meta = done.asset_materializations_for_node("llm_logical_scores")[0].metadata
         assert meta["llm_calls"].value == 0 and meta["batches"].value == "batch_1, batch_2"
-        assert meta["batch_answers_cached"].value == 150 and meta["batch_cost_usd"].value > 0
+        assert meta["batch_answers_cached"].value == 180 and meta["batch_cost_usd"].value > 0
         assert server.requests == 0  # not one synchronous call
         assert server.batch_api.creates == 2
 

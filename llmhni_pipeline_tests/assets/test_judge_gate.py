@@ -1,7 +1,7 @@
 """Judges of known quality through the real stages on ``ml-100k-hide10`` (held-back train edges as the planted
 truth): the simulated judge's measured AUC is its target, a partition without planted truth is refused, the
-coverage gate judges the rest only for a judge worth it, ``coverage: full`` judges everything, and no test edge
-enters G′."""
+coverage gate judges the rest only for a judge worth it by the partition's own judge-worth curve,
+``coverage: full`` judges everything, and no validation or test edge is ever a candidate or in G′."""
 
 import dagster as dg
 import polars as pl
@@ -91,6 +91,15 @@ def test_a_simulated_judge_measures_its_target_auc_and_the_gate_follows_its_wort
         scores = pl.read_parquet(table_path(lake, "llm_logical_scores", KEY))
         assert scores["trusted"].all() and (scores["label"] != "unjudged").all()
         assert meta["llm_tokens_in"] == 0 and meta["llm_cost_usd"] == 0  # no LLM, no bill
+        # an imperfect judge says High to some pairs it should not: none of them is ever a validation pair
+        raw = pl.read_parquet(table_path(lake, "raw_interactions", KEY))
+        valid = raw.filter(pl.col("split") == "valid").select("user_id", "item_id")
+        assert _meta(result, "augmented_graph")["added_edges"] > 0
+        for table in ("candidate_pairs", "llm_logical_scores", "augmented_graph"):
+            assert (
+                pl.read_parquet(table_path(lake, table, KEY)).join(valid, on=["user_id", "item_id"]).height
+                == 0
+            )
     raw = pl.read_parquet(table_path(lake, "raw_interactions", KEY))
     # the candidates' reach: the share of the held-back edges among the high-scored negatives, in the metadata
     candidates = pl.read_parquet(table_path(lake, "candidate_pairs", KEY))
@@ -136,19 +145,33 @@ def test_a_simulated_judge_measures_its_target_auc_and_the_gate_follows_its_wort
     assert graph.join(held_out, on=["user_id", "item_id"]).height == 0
     full = pl.read_parquet(table_path(lake, "llm_logical_scores", KEY))
 
-    # coverage auto (the default): a good judge passes its trial and every pair is judged, as with full
-    good = _run(lake, server, instance, 1.0)
+    # coverage auto (the default) reads this partition's own judge-worth curve, on which no judge, a perfect one
+    # included, made G′ beat G (results §6): even a perfect judge's trial stops there
+    curve = _meta(_run(lake, server, instance, 1.0), "llm_logical_scores")
+    assert (
+        curve["coverage_decision"] == "judged the trial sample only" and curve["trial_judge_auc_high"] == 1.0
+    )
+    assert curve["break_even_auc"] == "none: no judge pays"
+    assert curve["break_even_source"] == "the judge-worth curve of ml-100k-hide10, rule validated, k = 2"
+    assert "a perfect one included" in curve["coverage_reason"]
+    # with a break-even set (a curve of the user's own, say), a good judge passes its trial and every pair is
+    # judged, as with full
+    good = _run(lake, server, instance, 1.0, break_even_auc=1.0)
     meta = _meta(good, "llm_logical_scores")
     assert meta["coverage"] == "auto" and meta["coverage_decision"] == "judged every pair"
     # the gate's decision, per partition in the UI
     (check,) = [c for c in good.get_asset_check_evaluations() if c.check_name == "judge_worth_its_cost"]
     assert check.check_name == "judge_worth_its_cost" and check.passed and "break-even" in check.description
     assert meta["trial_judge_auc_low"] > 0.9 and "break-even" in meta["coverage_reason"]
+    assert (
+        meta["break_even_source"] == "set in llm_logical_scores' config"
+        and meta["trial_questions"] == "hidden"
+    )
     auto = pl.read_parquet(table_path(lake, "llm_logical_scores", KEY))
     assert auto.equals(full)  # the same table as judging everything at once
 
     # a judge at chance: its trial says so, the rest is neither sent nor used, and G′ = G
-    chance = _run(lake, server, instance, 0.5)
+    chance = _run(lake, server, instance, 0.5, break_even_auc=1.0)
     assert chance.success
     meta = _meta(chance, "llm_logical_scores")
     assert meta["coverage_decision"] == "judged the trial sample only"

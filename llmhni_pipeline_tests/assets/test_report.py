@@ -61,14 +61,17 @@ def test_the_page_opens_with_whether_the_llm_helped():
     from llmhni_pipeline.assets.report import llm_verdict
 
     unchanged = {"rule": "none", "removed_edges": 0, "added_edges": 0}
-    quality = {"hard_judge_auc": 0.551, "hard_recommender_auc": 0.632}
+    quality = {
+        "noise_judge_auc": 0.551,
+        "noise_recommender_auc": float("nan"),
+    }  # probes: no recommender score
     lines = llm_verdict(_models(llmhni=0.3928, backbone=0.3618, ease=0.3906), unchanged, quality, 1.0)
     text = "\n".join(lines)
     assert lines[0] == "## Did the LLM help here?"
     assert "its pretrained backbone's 0.3618 (+8.6%) and EASE's 0.3906 (+0.6%)" in text
     assert "The judge changed nothing in training: G′ = G" in text
     assert (
-        "covered 100.0% of the candidate pairs; its AUC for held-out positives is 0.551 against the recommender's 0.632"
+        "covered 100.0% of the candidate pairs; its AUC for real edges against planted noise is 0.551 (chance 0.5)"
         in text
     )
     edited = {

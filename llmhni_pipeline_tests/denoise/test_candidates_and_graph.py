@@ -175,3 +175,29 @@ def test_the_semantic_and_union_selectors_pick_by_the_aligned_cosine_and_keep_th
     assert picks(union, "pos_low")[0] == [2, 0] and picks(union, "neg_high")[0] == [5, 6, 4]
     with pytest.raises(ValueError, match="aligned vectors"):
         candidates_by("semantic", user_emb, item_emb, train, None)
+
+
+@pytest.mark.parametrize("selector", ["recommender", "semantic", "union"])
+def test_validation_pairs_are_never_candidates(selector):
+    """Issue 44: a judge that says High to a validation positive must not add it to G′. With user 0's validation
+    item 5 (the recommender's best unseen item) and 6 (the semantic selector's) held out, no selector picks
+    either; the next items take their places, and without ``held_out`` both would be picked."""
+    from llmhni_pipeline.denoise.candidates import candidates_by
+
+    train = UserItemSets.from_pairs(np.zeros(4, dtype=np.int64), np.arange(4), 1, 8)
+    valid = UserItemSets.from_pairs(np.zeros(2, dtype=np.int64), np.array([5, 6]), 1, 8)
+    user_emb = torch.ones(1, 1)
+    item_emb = torch.tensor([[8.0], [7.0], [1.0], [2.0], [5.0], [6.0], [0.5], [3.0]])
+    angle = {0: -1.0, 1: 0.0, 2: 0.9, 3: 1.0, 4: 0.1, 5: 0.2, 6: 1.0, 7: 0.8}
+    items = torch.tensor([[c, (1 - c * c) ** 0.5] for c in angle.values()])
+    projected = (torch.tensor([[1.0, 0.0]]), items)
+    args = (selector, user_emb, item_emb, train, projected)
+    before = set(candidates_by(*args, k_pos=2, k_neg=2).filter(pl.col("kind") == "neg_high")["item_id"])
+    assert before & {5, 6}  # the held-out items are what each selector would pick first
+    after = candidates_by(*args, k_pos=2, k_neg=2, held_out=valid)
+    negatives = after.filter(pl.col("kind") == "neg_high")["item_id"].to_list()
+    assert not set(negatives) & {5, 6} and len(negatives) == 2
+    # the positives to check are the user's train items: held-out pairs change nothing there
+    assert after.filter(pl.col("kind") == "pos_low").equals(
+        candidates_by(*args, k_pos=2, k_neg=2).filter(pl.col("kind") == "pos_low")
+    )

@@ -120,3 +120,25 @@ def test_the_semantic_judge_is_module_1s_relevance_and_the_prune_is_the_same_jud
         pruned = least_related_pruned(graph, user_vec, item_vec, share)
         expected = int((cos > torch.quantile(cos, share)).sum())
         assert pruned.n_edges == expected
+
+
+def test_a_pair_judge_answers_each_pair_by_its_own_truth_even_when_two_prompts_read_alike():
+    """MovieLens lists some titles twice, so two pairs can have identical prompts. An LLM answers them alike (one
+    text, one answer, paid once); a simulated judge must answer each by its own truth: the held-back edge
+    (0, 3) relevant, the pair (1, 1) not, although both prompts read "same"."""
+    from llmhni_pipeline.denoise.pair_judges import bound_judge
+
+    inter, pairs = _toy(hidden=True)
+    alike = [JudgePrompt("s", "same", "v")] * pairs.height
+    judge, user, item = bound_judge(
+        SimulatedJudge(1.0, seed=1), "toy", pairs, alike, alike, inter, pl.DataFrame()
+    )
+    assert len({p.fingerprint() for p in user}) == pairs.height and user[0].user == "same"
+    scores = [r.score for r in judge.score(user)]
+    assert (
+        scores[0] > 0.5 and scores[2] < -0.5
+    )  # each past its threshold: the perfect judge's labels are right
+    assert [r.score for r in judge.score(item)] == scores
+    # an LLM judge keeps the prompts as they are
+    llm = object()
+    assert bound_judge(llm, "toy", pairs, alike, alike, inter, pl.DataFrame()) == (llm, alike, alike)
