@@ -10,6 +10,8 @@
 #      the bundle with a perfect simulated judge's G′ (the paper's rule) at k = 2 (today's) and at K
 #   4. LLMHNI (joint_model's settings) on G′ = G and on the perfect judge's G′ at K, seed by seed; then that G′ with
 #      λ1 = 0 (summary keeps the better on validation, as §6 does); then the same at k = 2
+#   5. at K, the weaker judges: simulated at AUC 0.8 and 0.9 and the semantic judge (added to the bundle), each
+#      with λ1 = 0 first (it won on validation at AUC 1), then λ1 = 0.2
 #
 #   nohup bash benchmarks/amazon_study.sh > benchmarks/out/amazon_study.log 2>&1 &
 #   DATASET=amazon-book-llard-hide10 bash benchmarks/amazon_study.sh     # the next partition
@@ -78,5 +80,18 @@ for s in $SEEDS; do
 done
 for s in $SEEDS; do
     run "$B::paper@1" --seeds "$s" --set $SETTINGS params.lambda_de=0
+done
+if ! have_variant "paper@0.9@k$K" || ! have_variant "paper@semantic@k$K"; then
+    say "5. $D: the simulated judges at AUC 0.8 and 0.9 and the semantic judge at k = $K"
+    cp "$B" "$JW/$D.pt"  # --merge keeps the bundle's variants
+    $PY benchmarks/judge_worth.py prepare "$D" --reuse-upstream --aucs 0.8 0.9 --semantic --rules paper --k "$K" \
+        --out "$JW" --merge
+    cp "$JW/$D.pt" "$B"
+fi
+for lambda_de in 0 0.2; do
+    for s in $SEEDS; do
+        run "$B::paper@0.9@k$K" "$B::paper@0.8@k$K" "$B::paper@semantic@k$K" --seeds "$s" \
+            --set $SETTINGS params.lambda_de=$lambda_de
+    done
 done
 say "done: $PY benchmarks/judge_worth.py summary $R/runs/runs.jsonl --bundles $B"
