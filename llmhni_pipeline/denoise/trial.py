@@ -22,7 +22,15 @@ import polars as pl
 
 from llmhni_pipeline.denoise.judge_quality import auc, pair_margin
 from llmhni_pipeline.denoise.judging import PairJudgments, sent_prompts
-from llmhni_pipeline.denoise.truth import PROBE, PROBE_Q, Question, gate_questions, questions, with_truth
+from llmhni_pipeline.denoise.truth import (
+    PROBE,
+    PROBE_Q,
+    Question,
+    gate_questions,
+    questions,
+    reach,
+    with_truth,
+)
 from llmhni_pipeline.llm.accounting import DEFAULT_PRICES, call_cost
 from llmhni_pipeline.llm.batch import BATCH_DISCOUNT, batch_lines, estimated_tokens
 from llmhni_pipeline.llm.interfaces import JudgePrompt
@@ -58,6 +66,8 @@ def trial_sample(
         picked = rng.choice(true_rows, n_true, replace=False).tolist()
         picked += rng.choice(other_rows, n_other, replace=False).tolist()
         parts.append(block.filter(pl.col("_row").is_in(picked)))
+    if not parts:  # nothing to measure on (no planted edge, no probe): an empty sample, and the gate says so
+        return candidates.head(0).with_columns(truth=pl.lit(False))
     return pl.concat(parts).sort("_row").drop("_row")
 
 
@@ -119,6 +129,9 @@ class TrialReport:
     projected_prompts: int = 0
     projected_tokens_in: int = 0
     costs: dict[str, tuple[float, float]] = field(default_factory=dict)  # model: (synchronous, batch) USD
+    # on a planted partition, the share of the planted edges the candidates hold (``truth.reach``): a perfect
+    # judge of these candidates can fix at most that
+    reach: dict[str, float | int] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         out = [
@@ -132,6 +145,14 @@ class TrialReport:
         out.append(
             f"the judge's worth, AUC over {' and '.join(self.gate_questions)} [95% CI]: {_ci(self.judge_auc)}"
         )
+        for name, verb in (("injected", "remove"), ("hidden", "add back")):
+            if f"reach_{name}" in self.reach:
+                what = "injected" if name == "injected" else "held-back"
+                out.append(
+                    f"reach: the candidates hold {self.reach[f'reach_{name}']:.0%} of the {what} edges "
+                    f"({self.reach[f'reach_{name}_candidates']:,} of {self.reach[f'reach_{name}_planted']:,}): a "
+                    f"perfect judge can {verb} at most those (raise candidate_pairs' k_pos/k_neg to reach more)"
+                )
         out.append(
             f"{self.judged_pairs} pairs judged with {self.prompts} prompts; full coverage of "
             f"{self.pairs_in_partition:,} pairs: about {self.projected_prompts:,} prompts, "
@@ -170,7 +191,12 @@ def trial_report(
     )
     judged = judged.filter(pl.col("margin").is_not_null())
     candidates = partition.filter(pl.col("kind") != PROBE)
-    report = TrialReport(prompts=prompts, judged_pairs=judged.height, pairs_in_partition=candidates.height)
+    report = TrialReport(
+        prompts=prompts,
+        judged_pairs=judged.height,
+        pairs_in_partition=candidates.height,
+        reach=reach(candidates, interactions),
+    )
     gate = {q.name for q in gate_questions(interactions, sample)}
     gate_blocks = []
     nan3 = (float("nan"),) * 3

@@ -326,3 +326,39 @@ def test_an_oracle_of_real_preferences_passes_the_gate_where_the_curve_pays_and_
         assert (
             "no judge, a perfect one included, was measured to make G′ beat G" in decisions["oracle"].reason
         )
+
+
+def test_the_trial_prints_the_candidates_reach_beside_the_auc_on_a_planted_partition():
+    """A perfect judge can fix at most what the candidates hold: the trial says so where truth was planted. In the
+    toy every user's injected edge is a candidate (reach 100%); one more injected edge outside the candidates
+    makes it 60 of 61."""
+    from llmhni_pipeline.denoise.prompts import build_prompts
+    from llmhni_pipeline.denoise.trial import run_trial
+    from llmhni_pipeline.llm.labels import LabelThresholds
+
+    interactions, candidates, profiles = _partition(noisy=True)
+    outside = pl.DataFrame(
+        {"user_id": [0], "item_id": [7], "split": ["train"], "is_injected": [True], "noise_ratio": [0.0]},
+        schema=interactions.schema,
+    )
+    interactions = pl.concat([interactions, outside])
+    user, item = build_prompts(candidates, profiles)
+    trial = run_trial(
+        candidates,
+        interactions,
+        user,
+        item,
+        _judge_by(lambda u, i: 0.5, candidates),
+        LabelThresholds(),
+        40,
+        1,
+    )
+    assert trial.report.reach["reach_injected"] == round(60 / 61, 4)
+    line = next(x for x in trial.report.lines() if x.startswith("reach:"))
+    assert line.startswith("reach: the candidates hold 98% of the injected edges (60 of 61): a perfect judge")
+    clean, candidates, profiles = _partition()
+    user, item = build_prompts(candidates, profiles)
+    trial = run_trial(
+        candidates, clean, user, item, _judge_by(lambda u, i: 0.5, candidates), LabelThresholds(), 40, 1
+    )
+    assert not [x for x in trial.report.lines() if x.startswith("reach:")]  # nothing planted, no reach
