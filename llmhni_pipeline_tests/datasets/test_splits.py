@@ -61,3 +61,41 @@ def test_the_faster_split_is_the_one_every_lake_was_built_with(seed, n, n_users)
     fractions = {"valid": 0.1, "test": 0.1}
     fast = carve_per_user(pl.DataFrame({"user_id": users}), fractions, seed)
     assert fast.to_list() == _reference_carve(users, fractions, seed)
+
+
+def test_leave_one_out_holds_out_each_users_last_item_by_time_with_ties_broken_the_same_way_every_time():
+    """Issue 46: the last interaction by time is test, the one before it valid; ties in time are broken by the
+    larger item id counting as later (then by row order), whatever order the rows arrive in; a user with fewer
+    than three interactions keeps them all for training."""
+    from llmhni_pipeline.datasets.splits import leave_one_out
+
+    edges = pl.DataFrame(
+        {
+            "user_id": [0, 0, 0, 0, 1, 1, 1, 2, 2],
+            "item_id": [5, 3, 9, 4, 1, 2, 7, 8, 6],
+            "timestamp": [10, 30, 30, 20, 5, 5, 5, 1, 2],
+        }
+    )
+    split = leave_one_out(edges)
+    by_pair = dict(zip(zip(edges["user_id"], edges["item_id"], strict=True), split, strict=True))
+    # user 0: 9 and 3 share the last time; 9 (the larger id) counts as the last
+    assert (
+        by_pair[(0, 9)] == "test"
+        and by_pair[(0, 3)] == "valid"
+        and by_pair[(0, 4)] == by_pair[(0, 5)] == "train"
+    )
+    assert [by_pair[(1, i)] for i in (7, 2, 1)] == ["test", "valid", "train"]  # all at one time: by item id
+    assert by_pair[(2, 8)] == by_pair[(2, 6)] == "train"  # two interactions: nothing to predict from
+    for seed in range(5):  # the same split for any row order
+        order = np.random.default_rng(seed).permutation(edges.height)
+        shuffled = edges[order]
+        again = dict(
+            zip(
+                zip(shuffled["user_id"], shuffled["item_id"], strict=True),
+                leave_one_out(shuffled),
+                strict=True,
+            )
+        )
+        assert again == by_pair
+    with pytest.raises(ValueError, match="by time"):
+        leave_one_out(edges.drop("timestamp"))
