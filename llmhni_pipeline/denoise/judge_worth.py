@@ -84,24 +84,38 @@ class ExpectedGain:
     ]  # relative change of test R@20 over G′ = G at the AUC and its interval's ends
     break_even_auc: float | None
 
+    lowest_auc: float | None = None  # set where the judge's AUC is below the curve's lowest measured point
+
     def line(self) -> str:
-        point, low, high = (f"{100 * g:+.1f}%" for g in self.gain)
         where = f"{self.partition}, rule {self.rule}"
         even = f"; break-even AUC {self.break_even_auc:.2f}" if self.break_even_auc is not None else ""
+        if self.lowest_auc is not None:
+            return (
+                f"expected change of test R@20 over G′ = G on {where}: not measured below AUC "
+                f"{self.lowest_auc:.2f} ({100 * self.gain[0]:+.1f}% there){even}"
+            )
+        point, low, high = (f"{100 * g:+.1f}%" for g in self.gain)
         return f"expected change of test R@20 over G′ = G on {where}: {point} [{low}, {high}]{even}"
 
 
 def expected_gains(auc: tuple[float, float, float]) -> list[ExpectedGain]:
-    """The curve read at a judge's AUC (linear between measured AUCs, flat beyond), with the range it takes over
-    the AUC's interval, for every partition and rule the summary holds. The curve is not monotone (noise between
-    seeds), so the range is its lowest and highest value anywhere in the interval, measured points inside
-    included: reading it only at the interval's ends once printed a point outside its own interval."""
+    """The curve read at a judge's AUC (linear between measured AUCs, flat above the highest), with the range it
+    takes over the AUC's interval, for every partition and rule the summary holds. The curve is not monotone
+    (noise between seeds), so the range is its lowest and highest value anywhere in the interval, measured points
+    inside included: reading it only at the interval's ends once printed a point outside its own interval. Below
+    a curve's lowest measured AUC nothing is read (a curve measured at AUC 1 alone says nothing of a 0.9 judge):
+    the gain there is the lowest point's, flagged by ``lowest_auc``."""
     out = []
     point, low, high = auc
     for partition, rules in curve_summary()["curves"].items():
         for rule, curve in rules.items():
             x = np.array([p["auc"] for p in curve["points"]])
             y = np.array([p["gain"] for p in curve["points"]])
+            if point < x.min():
+                lowest = float(x[np.argmin(x)])
+                gain = float(y[np.argmin(x)])
+                out.append(ExpectedGain(partition, rule, (gain,) * 3, curve.get("break_even_auc"), lowest))
+                continue
             inside = [low, high, point, *x[(x > low) & (x < high)]]
             values = np.interp(np.array(inside, dtype=float), x, y)
             gains = (float(values[2]), float(values.min()), float(values.max()))

@@ -42,3 +42,18 @@ def test_the_expected_gains_interval_holds_its_point_on_a_curve_that_dips(monkey
         monkeypatch.undo()
         for g in expected_gains(auc):
             assert g.gain[1] <= g.gain[0] <= g.gain[2], (auc, g)
+
+
+def test_a_curve_is_not_read_below_its_lowest_measured_auc(monkeypatch):
+    """amazon-book's curve holds the perfect judge alone: a 0.93 judge must not be told it gains what a perfect
+    one does."""
+    curve = {"points": [{"auc": 1.0, "gain": 0.042}], "break_even_auc": 1.0}
+    monkeypatch.setattr(judge_worth, "curve_summary", lambda: {"curves": {"p": {"paper@k20": curve}}})
+    (gain,) = expected_gains((0.93, 0.89, 0.96))
+    assert gain.lowest_auc == 1.0
+    assert gain.line() == (
+        "expected change of test R@20 over G′ = G on p, rule paper@k20: not measured below AUC 1.00 (+4.2% there); "
+        "break-even AUC 1.00"
+    )
+    (at_one,) = expected_gains((1.0, 0.99, 1.0))
+    assert at_one.lowest_auc is None and at_one.gain[0] == pytest.approx(0.042)
