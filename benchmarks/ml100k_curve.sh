@@ -19,7 +19,7 @@ PY=${PYTHON:-.venv/bin/python}
 R=benchmarks/results/judge-worth-ml100k
 JW=benchmarks/out/judge_worth_ml100k
 SEEDS=${SEEDS:-1 2 3}
-SETTINGS="lr=5e-3 patience=10 min_epochs=50"  # the first curve's settings (docs/notebook/2026-12-06-judge-worth.md)
+SETTINGS="lr=5e-3 patience=10 min_epochs=50 params.lambda_hal=0.02 params.hard_share=0"  # the first curve's (λ2 0.2 collapses here)
 mkdir -p "$R/runs" "$JW"
 say() { echo "$(date -u +%FT%TZ) $*"; }
 
