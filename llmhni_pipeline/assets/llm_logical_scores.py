@@ -359,7 +359,9 @@ def llm_logical_scores(
     if quality:
         context.log.info(
             "judge quality: "
-            + ", ".join(f"{k} {v}" for k, v in quality.items() if k.endswith(("auc", "base_rate")))
+            + ", ".join(
+                f"{k} {v}" for k, v in quality.items() if k.endswith(("auc", "base_rate")) and v == v
+            )  # NaN: not measurable
         )
     yield dg.Output(
         table,
