@@ -112,37 +112,49 @@ def read_atomic(path: Path) -> pl.DataFrame:
     return frame.rename({c: c.split(":")[0] for c in frame.columns})
 
 
+def _read_with(path: Path, columns: set[str]) -> pl.DataFrame:
+    """``read_atomic``, refusing a file that lacks any of ``columns``."""
+    frame = read_atomic(path)
+    missing = columns - set(frame.columns)
+    if missing:
+        raise DatasetError(path, f"missing column(s) {sorted(missing)}")
+    return frame
+
+
+def _numbers(frame: pl.DataFrame, path: Path, column: str) -> pl.Series:
+    """``column`` as floats, refusing a value that is not a number."""
+    values = frame[column].cast(pl.Float64, strict=False)
+    if values.null_count():
+        raise DatasetError(path, f"{values.null_count()} {column} value(s) are not numbers")
+    return values
+
+
 def load_movielens_interactions(folder: Path, min_rating: float = POSITIVE_RATING) -> pl.DataFrame:
     """Positive (user, item) pairs with raw string ids: ratings >= ``min_rating``."""
     path = folder / "ml-100k.inter"
-    inter = read_atomic(path)
-    missing = {"user_id", "item_id", "rating"} - set(inter.columns)
-    if missing:
-        raise DatasetError(path, f"missing column(s) {sorted(missing)}")
-    rating = inter["rating"].cast(pl.Float64, strict=False)
-    if rating.null_count():
-        raise DatasetError(path, f"{rating.null_count()} rating value(s) are not numbers")
+    inter = _read_with(path, {"user_id", "item_id", "rating"})
     return (
-        inter.with_columns(rating=rating)
+        inter.with_columns(rating=_numbers(inter, path, "rating"))
         .filter(pl.col("rating") >= min_rating)
         .select(pl.col("user_id").alias("raw_user"), pl.col("item_id").alias("raw_item"))
     )
 
 
-def load_movielens_items(folder: Path) -> pl.DataFrame:
-    """Item metadata keyed by raw id: title, release year, genres."""
-    items = read_atomic(folder / "ml-100k.item")
+def load_movielens_items(folder: Path, name: str = "ml-100k") -> pl.DataFrame:
+    """Item metadata keyed by raw id: title, release year, genres (``class`` in ml-100k's file, ``genre`` in
+    ml-1m's)."""
+    items = read_atomic(folder / f"{name}.item")
     return items.select(
         pl.col("item_id").alias("raw_item"),
         pl.col("movie_title").alias("title"),
         pl.col("release_year").alias("year"),
-        pl.col("class").alias("genres"),
+        pl.col("class" if "class" in items.columns else "genre").alias("genres"),
     )
 
 
-def load_movielens_users(folder: Path) -> pl.DataFrame:
+def load_movielens_users(folder: Path, name: str = "ml-100k") -> pl.DataFrame:
     """User demographics keyed by raw id."""
-    users = read_atomic(folder / "ml-100k.user")
+    users = read_atomic(folder / f"{name}.user")
     return users.select(pl.col("user_id").alias("raw_user"), "age", "gender", "occupation")
 
 
@@ -151,25 +163,10 @@ def load_movielens_1m(folder: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.Data
     (``raw_user``, ``raw_item``, ``timestamp``: seconds since 1970, integer); the items' title, year and genres;
     the users' age, gender and occupation codes."""
     path = folder / "ml-1m.inter"
-    inter = read_atomic(path)
-    missing = {"user_id", "item_id", "timestamp"} - set(inter.columns)
-    if missing:
-        raise DatasetError(path, f"missing column(s) {sorted(missing)}")
-    stamp = inter["timestamp"].cast(pl.Float64, strict=False)
-    if stamp.null_count():
-        raise DatasetError(path, f"{stamp.null_count()} timestamp value(s) are not numbers")
+    inter = _read_with(path, {"user_id", "item_id", "timestamp"})
     interactions = inter.select(
         pl.col("user_id").alias("raw_user"),
         pl.col("item_id").alias("raw_item"),
-        timestamp=stamp.cast(pl.Int64),
+        timestamp=_numbers(inter, path, "timestamp").cast(pl.Int64),
     )
-    items = read_atomic(folder / "ml-1m.item").select(
-        pl.col("item_id").alias("raw_item"),
-        pl.col("movie_title").alias("title"),
-        pl.col("release_year").alias("year"),
-        pl.col("genre").alias("genres"),
-    )
-    users = read_atomic(folder / "ml-1m.user").select(
-        pl.col("user_id").alias("raw_user"), "age", "gender", "occupation"
-    )
-    return interactions, items, users
+    return interactions, load_movielens_items(folder, "ml-1m"), load_movielens_users(folder, "ml-1m")
